@@ -1,0 +1,250 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/flagenv"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// Config is everything the master can be told.
+type Config struct {
+	Headless         bool
+	Users            int
+	SpawnRate        float64
+	RunTime          time.Duration
+	Host             string
+	Method           string
+	Headers          headerList
+	Body             string
+	Wait             string
+	Demo             bool
+	ExpectWorkers    int
+	ExpectWorkersMax time.Duration
+	LocalWorkers     int // -1: automatic
+	DB               string
+	Listen           string
+	Insecure         bool
+	JSON             string
+	ExitCodeOnError  int
+	Label            string
+	HeartbeatTimeout time.Duration
+	StopWait         time.Duration
+	LogLevel         string
+	ConfigFile       string
+}
+
+// headerList collects repeated --header "Name: value" flags.
+type headerList []string
+
+func (h *headerList) String() string     { return strings.Join(*h, ", ") }
+func (h *headerList) Set(v string) error { *h = append(*h, v); return nil }
+
+// runTime reads Locust-style durations: 90s, 20m, 1h30m, or plain seconds.
+type runTime struct{ d *time.Duration }
+
+func (r runTime) String() string {
+	if r.d == nil || *r.d == 0 {
+		return ""
+	}
+	return r.d.String()
+}
+
+func (r runTime) Set(v string) error {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		*r.d = time.Duration(n * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("want a duration such as 90s, 20m or 1h30m")
+	}
+	*r.d = d
+	return nil
+}
+
+func defaultConfig() Config {
+	return Config{Users: 1, SpawnRate: 1, Method: http.MethodGet, Wait: "none", LocalWorkers: -1,
+		DB: "stampede.db", Listen: "127.0.0.1:5557", ExitCodeOnError: 1,
+		HeartbeatTimeout: 3 * time.Second, StopWait: 20 * time.Second, LogLevel: "warn"}
+}
+
+func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("master", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.BoolVar(&cfg.Headless, "headless", cfg.Headless, "run without the web UI: start at once, print progress, exit when done")
+	fs.IntVar(&cfg.Users, "users", cfg.Users, "peak number of concurrent users, cluster-wide")
+	fs.IntVar(&cfg.Users, "u", cfg.Users, "short for --users")
+	fs.Float64Var(&cfg.SpawnRate, "spawn-rate", cfg.SpawnRate, "users started per second, cluster-wide")
+	fs.Float64Var(&cfg.SpawnRate, "r", cfg.SpawnRate, "short for --spawn-rate")
+	fs.Var(runTime{&cfg.RunTime}, "run-time", "stop after this long (90s, 20m, 1h30m); default: until Ctrl-C")
+	fs.Var(runTime{&cfg.RunTime}, "t", "short for --run-time")
+	fs.StringVar(&cfg.Host, "host", cfg.Host, "target: without a scenario, the URL every user requests (path and query included); with --demo, the base URL")
+	fs.StringVar(&cfg.Host, "H", cfg.Host, "short for --host")
+	fs.StringVar(&cfg.Method, "method", cfg.Method, "HTTP method of the plain user")
+	fs.Var(&cfg.Headers, "header", "request header of the plain user, \"Name: value\" (repeatable)")
+	fs.StringVar(&cfg.Body, "body", cfg.Body, "request body of the plain user; @FILE reads a file")
+	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "wait between a user's requests: none, 1s, 1s..3s, pacing:2s, throughput:5")
+	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "run the demo: a built-in target on loopback (unless --host is given) and its user classes")
+	fs.IntVar(&cfg.ExpectWorkers, "expect-workers", cfg.ExpectWorkers, "wait for this many workers (local ones included) before starting")
+	fs.DurationVar(&cfg.ExpectWorkersMax, "expect-workers-max-wait", cfg.ExpectWorkersMax, "give up waiting for workers after this long; 0 waits forever")
+	fs.IntVar(&cfg.LocalWorkers, "local-workers", cfg.LocalWorkers, "in-process workers; default 1 when no remote worker is expected, else 0")
+	fs.StringVar(&cfg.DB, "db", cfg.DB, "bbolt file that stores every run")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address workers connect to (gRPC)")
+	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "allow --listen beyond loopback without authentication")
+	fs.StringVar(&cfg.JSON, "json", cfg.JSON, "write a machine-readable summary of the run to this file")
+	fs.IntVar(&cfg.ExitCodeOnError, "exit-code-on-error", cfg.ExitCodeOnError, "exit code when the run had any failed request")
+	fs.StringVar(&cfg.Label, "label", cfg.Label, "label stored with the run")
+	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "a worker silent this long is lost and its users move to the others")
+	fs.DurationVar(&cfg.StopWait, "stop-wait", cfg.StopWait, "how long to wait for the workers' final reports at the end")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
+	return fs
+}
+
+// parseConfig reads defaults < config file < STAMPEDE_* < flags.
+func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	cfg := defaultConfig()
+	fs := newFlagSet(&cfg, usage)
+	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
+	if err != nil {
+		return cfg, err
+	}
+	if len(rest) > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate returns every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Users < 0 {
+		errs = append(errs, fmt.Errorf("--users must be >= 0, got %d", c.Users))
+	}
+	if !(c.SpawnRate > 0) || c.SpawnRate > 1e6 {
+		errs = append(errs, fmt.Errorf("--spawn-rate must be > 0, got %v", c.SpawnRate))
+	}
+	if c.RunTime < 0 {
+		errs = append(errs, fmt.Errorf("--run-time must be >= 0, got %v", c.RunTime))
+	}
+	if c.Host == "" && !c.Demo {
+		errs = append(errs, errors.New("--host is required (or --demo)"))
+	}
+	if c.Host != "" {
+		u, err := url.Parse(c.Host)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--host %q is not an http(s) URL such as http://127.0.0.1:8080/path", c.Host))
+		}
+	}
+	if _, err := userbehavior.ParseWait(c.Wait); err != nil {
+		errs = append(errs, fmt.Errorf("--wait: %w", err))
+	}
+	if _, err := c.header(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ExpectWorkers < 0 {
+		errs = append(errs, fmt.Errorf("--expect-workers must be >= 0, got %d", c.ExpectWorkers))
+	}
+	if c.LocalWorkers < -1 || c.LocalWorkers > 64 {
+		errs = append(errs, fmt.Errorf("--local-workers must be 0..64, got %d", c.LocalWorkers))
+	}
+	if c.ExitCodeOnError < 0 || c.ExitCodeOnError > 125 {
+		errs = append(errs, fmt.Errorf("--exit-code-on-error must be 0..125, got %d", c.ExitCodeOnError))
+	}
+	if c.DB == "" {
+		errs = append(errs, errors.New("--db must name a file"))
+	}
+	if c.HeartbeatTimeout <= 0 || c.StopWait <= 0 {
+		errs = append(errs, errors.New("--heartbeat-timeout and --stop-wait must be > 0"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkListen(c.Listen, c.Insecure); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.Headless {
+		errs = append(errs, errors.New("the web dashboard is not part of this build yet: pass --headless"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkListen refuses a non-loopback listener without authentication unless the user
+// opted out with --insecure.
+func checkListen(addr string, insecure bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: want host:port", addr)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if !insecure {
+		return fmt.Errorf("--listen %q is reachable beyond this machine and workers are not authenticated: anyone who connects could run load from here; listen on 127.0.0.1 or pass --insecure on a trusted network", addr)
+	}
+	return nil
+}
+
+// localWorkers is how many in-process workers to start.
+func (c *Config) localWorkers() int {
+	if c.LocalWorkers >= 0 {
+		return c.LocalWorkers
+	}
+	if c.ExpectWorkers > 0 {
+		return 0
+	}
+	return 1
+}
+
+// expectWorkers is how many workers the run waits for.
+func (c *Config) expectWorkers() int {
+	return max(c.ExpectWorkers, c.localWorkers(), 1)
+}
+
+func (c *Config) header() (http.Header, error) {
+	h := http.Header{}
+	for _, line := range c.Headers {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("--header %q: want \"Name: value\"", line)
+		}
+		h.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	return h, nil
+}
+
+func (c *Config) body() ([]byte, error) {
+	if f, ok := strings.CutPrefix(c.Body, "@"); ok {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--body: %w", err)
+		}
+		return b, nil
+	}
+	if c.Body == "" {
+		return nil, nil
+	}
+	return []byte(c.Body), nil
+}

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/store"
+)
+
+// binDir holds master and worker binaries built once for the process tests.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "stampede-bin")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var buildOnce sync.Once
+
+// binaries builds bin/master and bin/worker for tests that need real processes.
+func binaries(t *testing.T) (master, worker string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	var err error
+	buildOnce.Do(func() {
+		for _, b := range []string{"master", "worker"} {
+			out, e := exec.Command("go", "build", "-o", filepath.Join(binDir, b), "../../cmd/"+b).CombinedOutput()
+			if e != nil {
+				err = e
+				t.Logf("%s", out)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(binDir, "master"), filepath.Join(binDir, "worker")
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// requestLog is a target that notes when each request arrived.
+type requestLog struct {
+	mu   sync.Mutex
+	n    int
+	last time.Time
+}
+
+func (l *requestLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.mu.Lock()
+	l.n++
+	l.last = time.Now()
+	l.mu.Unlock()
+}
+
+func (l *requestLog) read() (int, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n, l.last
+}
+
+// waitFor polls cond every 20 ms until it holds; it fails the test after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		<-tick.C
+	}
+}
+
+func start(t *testing.T, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(name), out.String())
+		}
+	})
+	return cmd
+}
+
+func TestMasterKilledWorkersStopLoad(t *testing.T) {
+	masterBin, workerBin := binaries(t)
+	target := &requestLog{}
+	ts := httptest.NewServer(target)
+	defer ts.Close()
+	addr := freePort(t)
+	db := filepath.Join(t.TempDir(), "runs.db")
+	m := start(t, masterBin, "--headless", "-u", "6", "-r", "100", "-t", "2m", "-H", ts.URL+"/x",
+		"--wait", "10ms", "--expect-workers", "2", "--listen", addr, "--db", db)
+	start(t, workerBin, "--master", addr, "--id", "p1", "--log-level", "error")
+	start(t, workerBin, "--master", addr, "--id", "p2", "--log-level", "error")
+	waitFor(t, 20*time.Second, "load from both workers", func() bool { n, _ := target.read(); return n > 200 })
+
+	if err := m.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	// Load must stop by itself: wait until the target has been quiet for 2 s.
+	waitFor(t, 15*time.Second, "the target to go quiet", func() bool {
+		_, last := target.read()
+		return time.Since(last) > 2*time.Second
+	})
+	_, last := target.read()
+	if d := last.Sub(killed); d > 6*time.Second {
+		t.Errorf("workers sent requests for %v after the master died, want <= 6 s", d)
+	}
+
+	// The run the dead master left is marked interrupted on the next open.
+	s, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	runs, _ := s.Runs()
+	if len(runs) != 1 || runs[0].Status != store.StatusInterrupted {
+		t.Errorf("after the kill: runs %+v, want one interrupted", runs)
+	}
+}
+
+func TestWorkerProcessKilledUsersMove(t *testing.T) {
+	masterBin, workerBin := binaries(t)
+	target := &requestLog{}
+	ts := httptest.NewServer(target)
+	defer ts.Close()
+	addr := freePort(t)
+	db := filepath.Join(t.TempDir(), "runs.db")
+	m := start(t, masterBin, "--headless", "-u", "10", "-r", "100", "-t", "7s", "-H", ts.URL+"/x",
+		"--wait", "20ms", "--expect-workers", "2", "--listen", addr, "--db", db, "--exit-code-on-error", "0")
+	start(t, workerBin, "--master", addr, "--id", "p1", "--log-level", "error")
+	w2 := start(t, workerBin, "--master", addr, "--id", "p2", "--log-level", "error")
+	waitFor(t, 20*time.Second, "load", func() bool { n, _ := target.read(); return n > 200 })
+	w2.Process.Signal(syscall.SIGKILL)
+	killed := time.Now()
+	if err := m.Wait(); err != nil {
+		t.Fatalf("master: %v", err)
+	}
+	s, err := store.Open(db, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	runs, _ := s.Runs()
+	if len(runs) != 1 || runs[0].Status != store.StatusCompleted {
+		t.Fatalf("runs %+v", runs)
+	}
+	events, _ := s.Events(runs[0].ID)
+	lostAt := time.Time{}
+	for _, e := range events {
+		if e.Kind == "worker_lost" && e.Worker == "p2" {
+			lostAt = e.At
+		}
+	}
+	if lostAt.IsZero() {
+		t.Fatalf("no worker_lost event for p2 in %+v", events)
+	}
+	if d := lostAt.Sub(killed); d > 3*time.Second {
+		t.Errorf("p2 marked lost %v after the kill, want <= 3 s", d)
+	}
+	ivs, _ := s.Intervals(runs[0].ID)
+	restored := false
+	for _, iv := range ivs {
+		if iv.At.After(lostAt) && iv.Workers == 1 && iv.Users == 10 {
+			restored = true
+		}
+	}
+	if !restored {
+		t.Errorf("users not restored to 10 on the survivor: %v", usersSeries(ivs))
+	}
+}
+
+func usersSeries(ivs []store.Interval) string {
+	var b strings.Builder
+	for _, iv := range ivs {
+		b.WriteString(strconv.Itoa(iv.Users) + "/" + strconv.Itoa(iv.Workers) + " ")
+	}
+	return b.String()
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.db")
+	if err := os.WriteFile(corrupt, bytes.Repeat([]byte("not a database\n"), 300), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := []string{"--headless", "-H", "http://127.0.0.1:1/", "-t", "1s"}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"unknown flag", []string{"--headless", "--no-such-flag"}, exitUsage, "flag provided but not defined"},
+		{"negative users", append(good, "-u", "-5"), exitUsage, "--users must be >= 0"},
+		{"zero spawn rate", append(good, "-r", "0"), exitUsage, "--spawn-rate must be > 0"},
+		{"malformed host", []string{"--headless", "-H", "127.0.0.1:8080"}, exitUsage, "is not an http(s) URL"},
+		{"bad wait", append(good, "--wait", "sometimes"), exitUsage, "--wait"},
+		{"open listen without auth", append(good, "--listen", "0.0.0.0:5557"), exitUsage, "--insecure"},
+		{"db is a directory", append(good, "--db", dir), exitFailure, "open store"},
+		{"corrupt db", append(good, "--db", corrupt), exitFailure, "open store"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			db := filepath.Join(t.TempDir(), "fresh.db")
+			if !strings.Contains(strings.Join(args, " "), "--db") {
+				args = append(args, "--db", db)
+			}
+			before, _ := os.ReadFile(corrupt)
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr %q", code, tt.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.msg) {
+				t.Errorf("stderr %q does not say %q", stderr.String(), tt.msg)
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr.String()), "\n"); tt.name != "unknown flag" && lines != 0 {
+				t.Errorf("stderr has %d lines, want one: %q", lines+1, stderr.String())
+			}
+			if _, err := os.Stat(db); err == nil {
+				t.Errorf("bad input created the store %s", db)
+			}
+			if after, _ := os.ReadFile(corrupt); !bytes.Equal(before, after) {
+				t.Error("the corrupt store was modified")
+			}
+		})
+	}
+}
+
+func TestEnvAndConfigFilePrecedence(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "stampede.conf")
+	os.WriteFile(conf, []byte("# defaults for this team\nusers = 30\nspawn-rate = 3\nhost = http://127.0.0.1:9/file\n"), 0o644)
+	env := map[string]string{"STAMPEDE_USERS": "40", "STAMPEDE_CONFIG": conf}
+	cfg, err := parseConfig([]string{"--headless", "-r", "7"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Users != 40 || cfg.SpawnRate != 7 || cfg.Host != "http://127.0.0.1:9/file" {
+		t.Errorf("got users %d, spawn rate %v, host %q; want env 40, flag 7, file host", cfg.Users, cfg.SpawnRate, cfg.Host)
+	}
+}

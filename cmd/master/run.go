@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/stampede-load/stampede/pkg/agent"
+	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/controller"
+	"github.com/stampede-load/stampede/pkg/demo"
+	"github.com/stampede-load/stampede/pkg/report"
+	"github.com/stampede-load/stampede/pkg/scheduler"
+	"github.com/stampede-load/stampede/pkg/store"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+)
+
+// builtins are the user classes compiled into both binaries.
+var builtins = userbehavior.Builtins{demo.Name: demo.Classes}
+
+// run is the whole master: it returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "runs":
+			return runsCommand(args[1:], getenv, stdout, stderr)
+		case "version":
+			fmt.Fprintf(stdout, "stampede master %s (%s)\n", version, runtime.Version())
+			return exitOK
+		}
+	}
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "master: %v\n", err)
+		return exitUsage
+	}
+	level, _ := parseLevel(cfg.LogLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	code, err := headless(ctx, cfg, log, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "master: %v\n", err)
+	}
+	return code
+}
+
+// headless runs one load test from the command line.
+func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (int, error) {
+	scenario, err := cfg.scenario()
+	if err != nil {
+		return exitUsage, err
+	}
+	classes, err := scenario.Classes(builtins)
+	if err != nil {
+		return exitUsage, err
+	}
+	db, err := store.Open(cfg.DB, store.Options{})
+	if err != nil {
+		return exitFailure, fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+	for _, id := range db.Interrupted() {
+		fmt.Fprintf(stdout, "run %s was left running by a master that stopped: marked interrupted\n", id)
+	}
+
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return exitFailure, fmt.Errorf("listen for workers: %w", err)
+	}
+	srv := cluster.NewServer(cluster.ServerConfig{Logger: log, Version: version, HeartbeatTimeout: cfg.HeartbeatTimeout})
+	gs := grpc.NewServer()
+	srv.RegisterOn(gs)
+
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	workersCtx, stopWorkers := context.WithCancel(gctx)
+	g.Go(func() error { return gs.Serve(lis) })
+	defer func() {
+		stopWorkers()
+		srv.Close()
+		gs.Stop()
+		if err := g.Wait(); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			log.Error("shutdown", "err", err)
+		}
+	}()
+
+	if scenario.Builtin == demo.Name && cfg.Host == "" {
+		base, stop, err := demo.NewTarget(demo.TargetConfig{Seed: uint64(time.Now().UnixNano()), LatencyScale: 1}).Start(gctx, "127.0.0.1:0")
+		if err != nil {
+			return exitFailure, fmt.Errorf("demo target: %w", err)
+		}
+		defer stop(context.Background())
+		scenario.Host = base
+		fmt.Fprintf(stdout, "demo target listening on %s\n", base)
+	}
+
+	addr := lis.Addr().String()
+	host, _ := os.Hostname()
+	for i := range cfg.localWorkers() {
+		info := cluster.WorkerInfo{ID: fmt.Sprintf("local-%d", i+1), Hostname: host, Version: version, Cores: runtime.NumCPU()}
+		g.Go(func() error {
+			return agent.Run(workersCtx, agent.Config{Master: addr, Info: info, Builtins: builtins, Logger: log})
+		})
+	}
+	fmt.Fprintf(stdout, "master listening for workers on %s; waiting for %d\n", addr, cfg.expectWorkers())
+
+	settings, _ := json.Marshal(cfg.settings(scenario))
+	ctl := controller.New(srv, db, log)
+	res, err := ctl.Run(ctx, controller.Config{
+		Scenario: scenario, Classes: schedulerClasses(classes), Users: cfg.Users, SpawnRate: cfg.SpawnRate,
+		RunTime: cfg.RunTime, ExpectWorkers: cfg.expectWorkers(), ExpectWait: cfg.ExpectWorkersMax,
+		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings, Progress: stdout,
+	})
+	if err != nil {
+		return exitFailure, err
+	}
+	r := res.Run
+	fmt.Fprintf(stdout, "\nrun %s %s after %s, stored in %s\n", r.ID, r.Status, res.Duration.Round(100*time.Millisecond), cfg.DB)
+	if r.Reason != "" {
+		fmt.Fprintf(stdout, "  (%s)\n", r.Reason)
+	}
+	fmt.Fprintln(stdout)
+	if err := report.WriteTable(stdout, res.Final, res.Duration); err != nil {
+		return exitFailure, err
+	}
+	if cfg.JSON != "" {
+		sum := report.NewSummary(r.ID, string(r.Status), r.Reason, r.StartedAt, r.EndedAt, cfg.Users, r.Summary.PeakUsers, res.Final)
+		if err := writeJSONFile(cfg.JSON, sum); err != nil {
+			return exitFailure, err
+		}
+	}
+	if r.Summary.Failures > 0 {
+		return cfg.ExitCodeOnError, nil
+	}
+	return exitOK, nil
+}
+
+func writeJSONFile(path string, s report.Summary) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	if err := report.WriteJSON(f, s); err != nil {
+		f.Close()
+		return fmt.Errorf("--json: %w", err)
+	}
+	return f.Close()
+}
+
+// scenario turns the flags into what users do.
+func (c *Config) scenario() (userbehavior.Scenario, error) {
+	if c.Demo {
+		return userbehavior.Scenario{Host: c.Host, Builtin: demo.Name}, nil
+	}
+	wait, err := userbehavior.ParseWait(c.Wait)
+	if err != nil {
+		return userbehavior.Scenario{}, err
+	}
+	header, err := c.header()
+	if err != nil {
+		return userbehavior.Scenario{}, err
+	}
+	body, err := c.body()
+	if err != nil {
+		return userbehavior.Scenario{}, err
+	}
+	return userbehavior.Scenario{Host: c.Host, Quick: &userbehavior.QuickSpec{
+		Method: c.Method, URL: c.Host, Header: header, Body: body, Wait: wait}}, nil
+}
+
+// settings is the run's configuration as stored with it.
+func (c *Config) settings(s userbehavior.Scenario) map[string]any {
+	m := map[string]any{"users": c.Users, "spawn_rate": c.SpawnRate, "run_time": c.RunTime.String(),
+		"host": s.Host, "expect_workers": c.expectWorkers(), "master_version": version}
+	if s.Quick != nil {
+		m["scenario"] = "plain HTTP"
+		m["method"], m["url"], m["wait"] = s.Quick.Method, s.Quick.URL, s.Quick.Wait.String()
+	} else {
+		m["scenario"] = s.Builtin
+	}
+	return m
+}
+
+func schedulerClasses(cs []*userbehavior.Class) []scheduler.Class {
+	out := make([]scheduler.Class, len(cs))
+	for i, c := range cs {
+		out[i] = scheduler.Class{Name: c.Name, Weight: c.Weight, FixedCount: c.FixedCount}
+	}
+	return out
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/flagenv"
+	"github.com/stampede-load/stampede/pkg/report"
+	"github.com/stampede-load/stampede/pkg/store"
+)
+
+// runsCommand serves `master runs list` and `master runs show ID`.
+func runsCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("master runs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := fs.String("db", "stampede.db", "bbolt file that stores every run")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: master runs list [--db FILE]\n       master runs show [--db FILE] RUN_ID")
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	sub := args[0]
+	rest, err := flagenv.Parse(fs, args[1:], getenv, "STAMPEDE_", "config")
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "master runs: %v\n", err)
+		return exitUsage
+	}
+	switch {
+	case sub == "list" && len(rest) == 0:
+	case sub == "show" && len(rest) == 1:
+	default:
+		fs.Usage()
+		return exitUsage
+	}
+	db, err := store.Open(*dbPath, store.Options{ReadOnly: true})
+	if err != nil {
+		fmt.Fprintf(stderr, "master runs: open store: %v\n", err)
+		return exitFailure
+	}
+	defer db.Close()
+	if sub == "list" {
+		err = listRuns(db, stdout)
+	} else {
+		err = showRun(db, rest[0], stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "master runs %s: %v\n", sub, err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func listRuns(db *store.DB, w io.Writer) error {
+	runs, err := db.Runs()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tSTARTED\tDURATION\tPEAK USERS\tREQUESTS\tFAIL %\tRPS\tP95\tLABEL")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.1f\t%s\t%s\n", r.ID, r.Status,
+			r.StartedAt.Local().Format("2006-01-02 15:04:05"), duration(r), r.Summary.PeakUsers,
+			r.Summary.Requests, failPct(r.Summary), r.Summary.RPS, report.Millis(r.Summary.P95), r.Label)
+	}
+	return tw.Flush()
+}
+
+func showRun(db *store.DB, id string, w io.Writer) error {
+	r, err := db.Run(id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "run      %s\nstatus   %s\n", r.ID, r.Status)
+	if r.Reason != "" {
+		fmt.Fprintf(w, "reason   %s\n", r.Reason)
+	}
+	fmt.Fprintf(w, "started  %s\nduration %s\nlabel    %s\nconfig   %s\n\n",
+		r.StartedAt.Local().Format(time.RFC3339), duration(r), r.Label, string(r.Config))
+	snap, err := db.Final(id)
+	if errors.Is(err, store.ErrRunNotFound) {
+		// No final snapshot (the run was interrupted): what its intervals hold.
+		snap, err = mergeIntervals(db, id)
+	}
+	if err != nil {
+		return err
+	}
+	d := r.EndedAt.Sub(r.StartedAt)
+	if err := report.WriteTable(w, snap, d); err != nil {
+		return err
+	}
+	events, err := db.Events(id)
+	if err != nil {
+		return err
+	}
+	if len(events) > 0 {
+		fmt.Fprintln(w, "\nEvents:")
+		for _, e := range events {
+			fmt.Fprintf(w, "  +%-8s %-14s %-20s %s\n", e.At.Sub(r.StartedAt).Round(100*time.Millisecond), e.Kind, e.Worker, e.Detail)
+		}
+	}
+	return nil
+}
+
+func mergeIntervals(db *store.DB, id string) (*aggregate.Snapshot, error) {
+	ivs, err := db.Intervals(id)
+	if err != nil {
+		return nil, err
+	}
+	out := aggregate.NewSnapshot(time.Time{})
+	for _, iv := range ivs {
+		out.Merge(iv.Snapshot)
+	}
+	return out, nil
+}
+
+func duration(r store.Run) string {
+	if r.EndedAt.IsZero() {
+		return "-"
+	}
+	return r.EndedAt.Sub(r.StartedAt).Round(time.Second).String()
+}
+
+func failPct(s store.Summary) string {
+	if s.Requests == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", 100*float64(s.Failures)/float64(s.Requests))
+}

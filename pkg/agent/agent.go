@@ -1,0 +1,346 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/scheduler"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+)
+
+// Config configures a worker agent.
+type Config struct {
+	Master            string // host:port of the master's gRPC listener
+	Info              cluster.WorkerInfo
+	Builtins          userbehavior.Builtins
+	Logger            *slog.Logger
+	ReportInterval    time.Duration // default 1 s
+	HeartbeatInterval time.Duration // default 1 s
+	SilenceTimeout    time.Duration // stop all users after this long without a word from the master; default 5 s
+	StopTimeout       time.Duration // how long users may take to finish their task at the end of a run; default 10 s
+	RetryMin          time.Duration // reconnect backoff; default 250 ms
+	RetryMax          time.Duration // default 5 s
+	DialOptions       []grpc.DialOption
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	setDefault(&c.ReportInterval, time.Second)
+	setDefault(&c.HeartbeatInterval, time.Second)
+	setDefault(&c.SilenceTimeout, 5*time.Second)
+	setDefault(&c.StopTimeout, 10*time.Second)
+	setDefault(&c.RetryMin, 250*time.Millisecond)
+	setDefault(&c.RetryMax, 5*time.Second)
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// errQuit ends Run without error: the master said quit.
+var errQuit = errors.New("master said quit")
+
+// Run serves the master until ctx ends or the master says quit.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	log := cfg.Logger.With("worker_id", cfg.Info.ID)
+	backoff := cfg.RetryMin
+	for {
+		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.DialOptions...)
+		if err == nil {
+			log.Info("connected to master", "master", cfg.Master)
+			backoff = cfg.RetryMin
+			err = (&session{cfg: cfg, log: log, s: s}).serve(ctx)
+			s.Close()
+			if errors.Is(err, errQuit) {
+				log.Info("master said quit")
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.Warn("no master; retrying", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, cfg.RetryMax)
+	}
+}
+
+// session is one connection to the master.
+type session struct {
+	cfg Config
+	log *slog.Logger
+	s   *cluster.Session
+	run *activeRun
+}
+
+// activeRun is the run this worker takes part in.
+type activeRun struct {
+	id          string
+	planVersion uint64
+	collector   *aggregate.Collector
+	runner      *userbehavior.Runner
+	seq         uint64
+	cancelUsers context.CancelFunc // hard stop of every user
+	pacer       *pacer
+	stopping    bool
+}
+
+type received struct {
+	cmd cluster.Command
+	err error
+}
+
+func (ss *session) serve(ctx context.Context) error {
+	cmds := make(chan received, 16)
+	rctx, cancel := context.WithCancel(ctx)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			c, err := ss.s.Recv()
+			select {
+			case cmds <- received{c, err}:
+			case <-rctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	stopped := make(chan *activeRun, 1)
+	defer func() {
+		ss.kill()
+		cancel()
+		ss.s.Close() // unblocks the reader
+		<-readerDone
+	}()
+
+	report := time.NewTicker(ss.cfg.ReportInterval)
+	defer report.Stop()
+	heartbeat := time.NewTicker(ss.cfg.HeartbeatInterval)
+	defer heartbeat.Stop()
+	silence := time.NewTimer(ss.cfg.SilenceTimeout)
+	defer silence.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case r := <-cmds:
+			if r.err != nil {
+				return fmt.Errorf("stream from master: %w", r.err)
+			}
+			silence.Reset(ss.cfg.SilenceTimeout)
+			if err := ss.handle(ctx, r.cmd, stopped); err != nil {
+				return err
+			}
+		case <-silence.C:
+			return fmt.Errorf("nothing heard from the master for %v: stopped all users", ss.cfg.SilenceTimeout)
+		case <-report.C:
+			if ss.run != nil {
+				if err := ss.report(false); err != nil {
+					return err
+				}
+			}
+		case <-heartbeat.C:
+			if err := ss.s.SendHeartbeat(ss.users()); err != nil {
+				return fmt.Errorf("heartbeat to master: %w", err)
+			}
+		case r := <-stopped:
+			if r != ss.run {
+				continue
+			}
+			err := ss.report(true)
+			ss.run = nil
+			r.cancelUsers()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (ss *session) users() int {
+	if ss.run == nil {
+		return 0
+	}
+	n := 0
+	for _, v := range ss.run.runner.Counts() {
+		n += v
+	}
+	return n
+}
+
+func (ss *session) handle(ctx context.Context, c cluster.Command, stopped chan<- *activeRun) error {
+	switch c.Kind {
+	case cluster.CommandHeartbeat:
+		return nil
+	case cluster.CommandQuit:
+		return errQuit
+	case cluster.CommandStart:
+		return ss.start(ctx, c)
+	case cluster.CommandStop:
+		if ss.run == nil || ss.run.id != c.RunID {
+			// Nothing of that run here: say so, so the master does not wait for us.
+			return ss.s.SendReport(cluster.Report{RunID: c.RunID, Final: true,
+				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}})
+		}
+		ss.stop(stopped)
+	}
+	return nil
+}
+
+func (ss *session) start(ctx context.Context, c cluster.Command) error {
+	if ss.run != nil && ss.run.id != c.RunID {
+		ss.log.Warn("new run while another is active: aborting the old one", "run_id", ss.run.id, "new_run_id", c.RunID)
+		ss.kill()
+	}
+	if ss.run == nil {
+		classes, err := c.Scenario.Classes(ss.cfg.Builtins)
+		if err != nil {
+			return fmt.Errorf("run %s: %w", c.RunID, err)
+		}
+		col := aggregate.NewCollector(time.Now())
+		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col})
+		if err != nil {
+			return fmt.Errorf("run %s: %w", c.RunID, err)
+		}
+		uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		ss.run = &activeRun{id: c.RunID, collector: col, runner: runner, cancelUsers: cancel}
+		go func() { // users end with the run, or with the agent
+			select {
+			case <-ctx.Done():
+			case <-uctx.Done():
+			}
+			cancel()
+		}()
+		ss.log.Info("run started", "run_id", c.RunID)
+		ss.run.pacer = startPacer(uctx, runner, c.Users, c.SpawnRate)
+		ss.run.planVersion = c.PlanVersion
+		return nil
+	}
+	r := ss.run
+	if r.stopping || c.PlanVersion < r.planVersion {
+		return nil
+	}
+	r.planVersion = c.PlanVersion
+	r.pacer.stop()
+	uctx := r.pacer.ctx
+	r.pacer = startPacer(uctx, r.runner, c.Users, c.SpawnRate)
+	return nil
+}
+
+// stop ends the run gracefully in the background; the final report follows on stopped.
+func (ss *session) stop(stopped chan<- *activeRun) {
+	r := ss.run
+	if r.stopping {
+		return
+	}
+	r.stopping = true
+	r.pacer.stop()
+	timeout := ss.cfg.StopTimeout
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		r.runner.StopAll(ctx)
+		stopped <- r
+	}()
+}
+
+// kill aborts the active run at once: the brake when the master is gone.
+func (ss *session) kill() {
+	r := ss.run
+	if r == nil {
+		return
+	}
+	ss.run = nil
+	r.pacer.stop()
+	r.runner.Kill()
+	r.cancelUsers()
+	ss.log.Warn("run aborted: all users stopped", "run_id", r.id)
+}
+
+func (ss *session) report(final bool) error {
+	r := ss.run
+	r.seq++
+	rep := cluster.Report{RunID: r.id, Seq: r.seq, PlanVersion: r.planVersion, Final: final,
+		Snapshot: r.collector.Swap(time.Now()), Users: r.runner.Counts()}
+	if err := ss.s.SendReport(rep); err != nil {
+		return fmt.Errorf("report to master: %w", err)
+	}
+	return nil
+}
+
+// pacer moves a runner toward a target at a rate, in its own goroutine.
+type pacer struct {
+	ctx    context.Context // the users' context, handed on to the next pacer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startPacer(uctx context.Context, runner *userbehavior.Runner, target map[string]int, rate float64) *pacer {
+	pctx, cancel := context.WithCancel(uctx)
+	p := &pacer{ctx: uctx, cancel: cancel, done: make(chan struct{})}
+	steps := scheduler.Steps(runner.Counts(), target)
+	go func() {
+		defer close(p.done)
+		pace(pctx, uctx, runner, steps, rate)
+	}()
+	return p
+}
+
+func (p *pacer) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// pace applies steps one every 1/rate seconds, the first at once. A late step is
+// caught up so the rate holds on average.
+func pace(ctx, uctx context.Context, runner *userbehavior.Runner, steps []scheduler.Step, rate float64) {
+	var every time.Duration
+	if rate > 0 {
+		every = time.Duration(float64(time.Second) / rate)
+	}
+	next := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for _, st := range steps {
+		if d := time.Until(next); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		if st.Delta > 0 {
+			if err := runner.Spawn(uctx, st.Class); err != nil {
+				return
+			}
+		} else {
+			runner.Retire(st.Class)
+		}
+		next = next.Add(every)
+	}
+}

@@ -1,0 +1,392 @@
+package aggregate
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// ErrMalformed is wrapped by every error UnmarshalBinary returns: the payload
+// is not a valid encoding (truncated, corrupt, or of an unknown version).
+var ErrMalformed = errors.New("malformed aggregate encoding")
+
+// Encoding versions. A change to the format or to the histogram geometry
+// takes a new version.
+const (
+	histogramVersion = 1
+	snapshotVersion  = 1
+)
+
+// Snapshot flags.
+const (
+	flagStart  = 1 << iota // Start is set (not the zero time)
+	flagEnd                // End is set
+	flagsKnown = flagStart | flagEnd
+)
+
+// Smallest encodings, to bound what a length prefix may claim.
+const (
+	minBucketSize   = 2 // uvarint skip, uvarint count
+	minEndpointSize = 7 // method, name, requests, failures, bytes, total time, bucket count
+	minErrorSize    = 4 // method, name, message, count
+)
+
+// The encodings are canonical: every value has exactly one encoding, and
+// UnmarshalBinary accepts no other (varints are minimal, endpoints and errors
+// are sorted and unique, counts are positive). So two histograms or snapshots
+// hold the same data exactly when their encodings are equal.
+//
+// Histogram (MarshalBinary):
+//
+//	byte     version (1)
+//	body:
+//	uvarint  n, the number of populated buckets (<= countsLen)
+//	n times: uvarint skip, uvarint count
+//
+// where a bucket's counts-array index is the previous bucket's index + 1 + skip
+// (the first: skip), below countsLen, and count > 0; the counts sum to at
+// most MaxInt64.
+//
+// Snapshot (MarshalBinary):
+//
+//	byte     version (1)
+//	byte     flags: 1 = Start set, 2 = End set
+//	varint   Start, unix nanoseconds (when set)
+//	varint   End, unix nanoseconds (when set)
+//	uvarint  number of endpoints, then for each, sorted by Name then Method:
+//	         string Method, string Name, uvarint Requests, uvarint Failures,
+//	         uvarint Bytes, varint TotalTime (ns), histogram body
+//	uvarint  number of errors, then for each, sorted by Name, Method, Message:
+//	         string Method, string Name, string Message, uvarint count
+//
+// A string is a uvarint length and the bytes; varint is zigzag (as
+// encoding/binary). Times decode in UTC; only the instant is kept (and only
+// times between the years 1678 and 2262, which UnixNano represents).
+
+// MarshalBinary returns the compact, lossless encoding of h.
+func (h *Histogram) MarshalBinary() ([]byte, error) {
+	return h.AppendBinary(nil)
+}
+
+// AppendBinary appends the encoding of h (as MarshalBinary) to dst.
+func (h *Histogram) AppendBinary(dst []byte) ([]byte, error) {
+	return h.appendBody(append(dst, histogramVersion)), nil
+}
+
+// appendBody appends the populated buckets of h.
+func (h *Histogram) appendBody(dst []byte) []byte {
+	if h == nil {
+		return append(dst, 0)
+	}
+	if h.dense == nil {
+		dst = binary.AppendUvarint(dst, uint64(len(h.sparse)))
+		prev := -1
+		for _, b := range h.sparse {
+			dst = binary.AppendUvarint(dst, uint64(int(b.idx)-prev-1))
+			dst = binary.AppendUvarint(dst, uint64(b.count))
+			prev = int(b.idx)
+		}
+		return dst
+	}
+	p := h.packed()
+	dst = binary.AppendUvarint(dst, uint64(p.Populated()))
+	prev := -1
+	p.ForEachBucket(func(v, c int64) bool {
+		i := indexOf(v)
+		dst = binary.AppendUvarint(dst, uint64(i-prev-1))
+		dst = binary.AppendUvarint(dst, uint64(c))
+		prev = i
+		return true
+	})
+	return dst
+}
+
+// UnmarshalBinary replaces the contents of h with the decoded b. On error
+// (wrapping ErrMalformed) h is unchanged.
+func (h *Histogram) UnmarshalBinary(b []byte) error {
+	d := decoder{b: b}
+	if v := d.byte(); d.err == nil && v != histogramVersion {
+		return fmt.Errorf("decode histogram: unsupported version %d: %w", v, ErrMalformed)
+	}
+	var n Histogram
+	n.decodeBody(&d)
+	d.end()
+	if d.err != nil {
+		return fmt.Errorf("decode histogram: %w", d.err)
+	}
+	*h = n
+	return nil
+}
+
+// decodeBody reads a histogram body into the empty h.
+func (h *Histogram) decodeBody(d *decoder) {
+	n := d.uvarint()
+	if d.err != nil {
+		return
+	}
+	if n > countsLen || n > uint64(d.remaining()/minBucketSize) {
+		d.fail("%d buckets claimed, at most %d possible", n, min(countsLen, d.remaining()/minBucketSize))
+		return
+	}
+	sparse := make([]bucket, 0, n)
+	prev := -1
+	var total int64
+	for range n {
+		skip := d.uvarint()
+		c := d.uvarint()
+		if d.err != nil {
+			return
+		}
+		if skip >= countsLen || prev+1+int(skip) >= countsLen {
+			d.fail("bucket index beyond %d", countsLen-1)
+			return
+		}
+		if c == 0 || c > math.MaxInt64 || int64(c) > math.MaxInt64-total {
+			d.fail("bucket count %d is zero or overflows the total", c)
+			return
+		}
+		i := prev + 1 + int(skip)
+		prev = i
+		total += int64(c)
+		if h.dense == nil && c > math.MaxUint32 {
+			h.sparse = sparse
+			h.promote()
+		}
+		if h.dense != nil {
+			_ = h.dense.RecordValues(lowestAt(i), int64(c))
+			continue
+		}
+		sparse = append(sparse, bucket{idx: uint16(i), count: uint32(c)})
+	}
+	if h.dense == nil {
+		h.sparse, h.total = sparse, total
+	}
+}
+
+// MarshalBinary returns the compact, lossless encoding of s.
+func (s *Snapshot) MarshalBinary() ([]byte, error) {
+	return s.AppendBinary(nil)
+}
+
+// AppendBinary appends the encoding of s (as MarshalBinary) to dst.
+func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
+	var flags byte
+	if !s.Start.IsZero() {
+		flags |= flagStart
+	}
+	if !s.End.IsZero() {
+		flags |= flagEnd
+	}
+	dst = append(dst, snapshotVersion, flags)
+	if flags&flagStart != 0 {
+		dst = binary.AppendVarint(dst, s.Start.UnixNano())
+	}
+	if flags&flagEnd != 0 {
+		dst = binary.AppendVarint(dst, s.End.UnixNano())
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(s.Endpoints)))
+	for _, ep := range s.Names() {
+		st := s.Endpoints[ep]
+		if st == nil {
+			st = &Stats{}
+		}
+		dst = appendString(dst, ep.Method)
+		dst = appendString(dst, ep.Name)
+		dst = binary.AppendUvarint(dst, st.Requests)
+		dst = binary.AppendUvarint(dst, st.Failures)
+		dst = binary.AppendUvarint(dst, st.Bytes)
+		dst = binary.AppendVarint(dst, int64(st.TotalTime))
+		dst = st.Latency.appendBody(dst)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(s.Errors)))
+	for _, k := range sortedErrorKeys(s.Errors) {
+		dst = appendString(dst, k.Method)
+		dst = appendString(dst, k.Name)
+		dst = appendString(dst, k.Message)
+		dst = binary.AppendUvarint(dst, s.Errors[k])
+	}
+	return dst, nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+// UnmarshalBinary replaces the contents of s with the decoded b. On error
+// (wrapping ErrMalformed) s is unchanged.
+func (s *Snapshot) UnmarshalBinary(b []byte) error {
+	d := decoder{b: b}
+	if v := d.byte(); d.err == nil && v != snapshotVersion {
+		return fmt.Errorf("decode snapshot: unsupported version %d: %w", v, ErrMalformed)
+	}
+	n := Snapshot{}
+	flags := d.byte()
+	if d.err == nil && flags&^flagsKnown != 0 {
+		return fmt.Errorf("decode snapshot: unknown flags %#x: %w", flags, ErrMalformed)
+	}
+	if flags&flagStart != 0 {
+		n.Start = time.Unix(0, d.varint()).UTC()
+	}
+	if flags&flagEnd != 0 {
+		n.End = time.Unix(0, d.varint()).UTC()
+	}
+	if err := n.decodeEndpoints(&d); err != nil {
+		return fmt.Errorf("decode snapshot: %w", err)
+	}
+	if err := n.decodeErrors(&d); err != nil {
+		return fmt.Errorf("decode snapshot: %w", err)
+	}
+	d.end()
+	if d.err != nil {
+		return fmt.Errorf("decode snapshot: %w", d.err)
+	}
+	*s = n
+	return nil
+}
+
+func (s *Snapshot) decodeEndpoints(d *decoder) error {
+	count := d.count(minEndpointSize)
+	s.Endpoints = make(map[Endpoint]*Stats, count)
+	var prev Endpoint
+	for i := range count {
+		ep := Endpoint{Method: d.string(), Name: d.string()}
+		st := &Stats{
+			Requests:  d.uvarint(),
+			Failures:  d.uvarint(),
+			Bytes:     d.uvarint(),
+			TotalTime: time.Duration(d.varint()),
+			Latency:   &Histogram{},
+		}
+		st.Latency.decodeBody(d)
+		if d.err != nil {
+			return fmt.Errorf("endpoint %d: %w", i, d.err)
+		}
+		if i > 0 && compareEndpoints(prev, ep) >= 0 {
+			return fmt.Errorf("endpoint %d %s %q: out of order or repeated: %w", i, ep.Method, ep.Name, ErrMalformed)
+		}
+		prev = ep
+		s.Endpoints[ep] = st
+	}
+	return d.err
+}
+
+func (s *Snapshot) decodeErrors(d *decoder) error {
+	count := d.count(minErrorSize)
+	s.Errors = make(map[ErrorKey]uint64, count)
+	var prev ErrorKey
+	for i := range count {
+		k := ErrorKey{Endpoint: Endpoint{Method: d.string(), Name: d.string()}, Message: d.string()}
+		n := d.uvarint()
+		if d.err != nil {
+			return fmt.Errorf("error %d: %w", i, d.err)
+		}
+		if i > 0 && compareErrorKeys(prev, k) >= 0 {
+			return fmt.Errorf("error %d %q: out of order or repeated: %w", i, k.Message, ErrMalformed)
+		}
+		prev = k
+		s.Errors[k] = n
+	}
+	return d.err
+}
+
+// decoder reads an encoding. The first problem is kept in err (wrapping
+// ErrMalformed); after it, every read returns a zero value.
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("at byte %d: %s: %w", d.off, fmt.Sprintf(format, args...), ErrMalformed)
+	}
+}
+
+func (d *decoder) remaining() int { return len(d.b) - d.off }
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.off >= len(d.b) {
+		d.fail("unexpected end")
+		return 0
+	}
+	v := d.b[d.off]
+	d.off++
+	return v
+}
+
+// uvarint reads a minimally encoded uvarint.
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if d.off < len(d.b) && d.b[d.off] < 0x80 {
+		v := d.b[d.off]
+		d.off++
+		return uint64(v)
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	switch {
+	case n == 0:
+		d.fail("unexpected end")
+		return 0
+	case n < 0:
+		d.fail("varint overflows 64 bits")
+		return 0
+	case d.b[d.off+n-1] == 0:
+		d.fail("varint not minimally encoded")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+// varint reads a minimally encoded zigzag varint.
+func (d *decoder) varint() int64 {
+	u := d.uvarint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
+	}
+	return x
+}
+
+// count reads an element count, refusing one that the remaining bytes cannot
+// hold at minSize bytes per element.
+func (d *decoder) count(minSize int) int {
+	n := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if n > uint64(d.remaining()/minSize) {
+		d.fail("%d elements claimed, at most %d possible", n, d.remaining()/minSize)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(d.remaining()) {
+		d.fail("string of %d bytes claimed, %d left", n, d.remaining())
+		return ""
+	}
+	s := string(d.b[d.off : d.off+int(n)])
+	d.off += int(n)
+	return s
+}
+
+// end fails unless every byte was read.
+func (d *decoder) end() {
+	if d.err == nil && d.off != len(d.b) {
+		d.fail("%d unexpected trailing bytes", len(d.b)-d.off)
+	}
+}

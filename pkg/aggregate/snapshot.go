@@ -1,0 +1,170 @@
+package aggregate
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"time"
+)
+
+// MaxErrorKinds caps distinct error rows in one Snapshot; the rest are counted under OtherErrors.
+//
+// AddError (and so Merge and the Collector) adds a new key only while the
+// Snapshot holds fewer than MaxErrorKinds keys; past that, the count goes to
+// ErrorKey{Endpoint: that endpoint, Message: OtherErrors}, which is added even
+// when the map is full. A Snapshot built this way therefore holds at most
+// MaxErrorKinds keys plus one OtherErrors key per endpoint. A decoded Snapshot
+// holds what its payload holds (bounded by the payload's size).
+const MaxErrorKinds = 1000
+
+// OtherErrors is the message under which errors beyond MaxErrorKinds are counted.
+const OtherErrors = "(other errors: too many distinct messages)"
+
+// ErrorKey groups failures by endpoint and message.
+type ErrorKey struct {
+	Endpoint
+	Message string
+}
+
+// Snapshot is what was measured between Start and End.
+//
+// A Snapshot is not safe for concurrent mutation; concurrent read-only use
+// (Total, Names, Clone, MarshalBinary, Equal) is safe while nothing mutates it.
+// The methods accept nil maps and Stats with a nil Latency.
+type Snapshot struct {
+	Start, End time.Time
+	Endpoints  map[Endpoint]*Stats
+	Errors     map[ErrorKey]uint64
+}
+
+// NewSnapshot returns an empty Snapshot starting at start.
+func NewSnapshot(start time.Time) *Snapshot {
+	return &Snapshot{
+		Start:     start,
+		Endpoints: make(map[Endpoint]*Stats),
+		Errors:    make(map[ErrorKey]uint64),
+	}
+}
+
+// Merge adds o to s losslessly: endpoint stats merge (an endpoint new to s is
+// cloned), errors add through AddError, Start becomes the earliest non-zero
+// Start and End the latest End. When the error cap is reached, o's errors are
+// added in sorted order, so the result does not depend on map order.
+func (s *Snapshot) Merge(o *Snapshot) {
+	if !o.Start.IsZero() && (s.Start.IsZero() || o.Start.Before(s.Start)) {
+		s.Start = o.Start
+	}
+	if o.End.After(s.End) {
+		s.End = o.End
+	}
+	if len(o.Endpoints) > 0 && s.Endpoints == nil {
+		s.Endpoints = make(map[Endpoint]*Stats, len(o.Endpoints))
+	}
+	for k, st := range o.Endpoints {
+		if mine := s.Endpoints[k]; mine != nil {
+			mine.Merge(st)
+		} else {
+			s.Endpoints[k] = st.Clone()
+		}
+	}
+	if len(o.Errors) == 0 {
+		return
+	}
+	if len(s.Errors)+len(o.Errors) <= MaxErrorKinds {
+		for k, n := range o.Errors {
+			s.AddError(k, n)
+		}
+		return
+	}
+	for _, k := range sortedErrorKeys(o.Errors) {
+		s.AddError(k, o.Errors[k])
+	}
+}
+
+// Total returns a new Stats merging all endpoints.
+func (s *Snapshot) Total() *Stats {
+	t := NewStats()
+	for _, st := range s.Endpoints {
+		t.Merge(st)
+	}
+	return t
+}
+
+// Names returns the endpoints, sorted by Name, then Method.
+func (s *Snapshot) Names() []Endpoint {
+	names := slices.Collect(maps.Keys(s.Endpoints))
+	slices.SortFunc(names, compareEndpoints)
+	return names
+}
+
+func compareEndpoints(a, b Endpoint) int {
+	if c := cmp.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Method, b.Method)
+}
+
+func compareErrorKeys(a, b ErrorKey) int {
+	if c := compareEndpoints(a.Endpoint, b.Endpoint); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Message, b.Message)
+}
+
+func sortedErrorKeys(m map[ErrorKey]uint64) []ErrorKey {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, compareErrorKeys)
+	return keys
+}
+
+// Clone returns an independent copy of s.
+func (s *Snapshot) Clone() *Snapshot {
+	c := &Snapshot{
+		Start:     s.Start,
+		End:       s.End,
+		Endpoints: make(map[Endpoint]*Stats, len(s.Endpoints)),
+		Errors:    maps.Clone(s.Errors),
+	}
+	if c.Errors == nil {
+		c.Errors = make(map[ErrorKey]uint64)
+	}
+	for k, st := range s.Endpoints {
+		c.Endpoints[k] = st.Clone()
+	}
+	return c
+}
+
+// AddError counts n failures under k, honouring MaxErrorKinds: a key new to s
+// is added only while s holds fewer than MaxErrorKinds keys; otherwise n is
+// counted under ErrorKey{Endpoint: k.Endpoint, Message: OtherErrors}. n == 0
+// does nothing.
+func (s *Snapshot) AddError(k ErrorKey, n uint64) {
+	if n == 0 {
+		return
+	}
+	if s.Errors == nil {
+		s.Errors = make(map[ErrorKey]uint64)
+	}
+	if _, ok := s.Errors[k]; ok || len(s.Errors) < MaxErrorKinds {
+		s.Errors[k] += n
+		return
+	}
+	s.Errors[ErrorKey{Endpoint: k.Endpoint, Message: OtherErrors}] += n
+}
+
+// Equal reports whether s and o hold the same data: the same Start and End
+// instants (time.Time.Equal), the same endpoints with Equal stats, and the
+// same error counts.
+func (s *Snapshot) Equal(o *Snapshot) bool {
+	if !s.Start.Equal(o.Start) || !s.End.Equal(o.End) ||
+		len(s.Endpoints) != len(o.Endpoints) || !maps.Equal(s.Errors, o.Errors) {
+		return false
+	}
+	for k, st := range s.Endpoints {
+		ost, ok := o.Endpoints[k]
+		if !ok || !st.Equal(ost) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,234 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+	pb "github.com/stampede-load/stampede/proto"
+)
+
+// Limits on what a peer may send; a message beyond them is refused.
+const (
+	MaxEndpointsPerReport = 10000
+	MaxErrorsPerReport    = aggregate.MaxErrorKinds + MaxEndpointsPerReport
+	MaxClasses            = 1000
+)
+
+func helloFromPB(h *pb.Hello) (WorkerInfo, error) {
+	if h == nil || h.WorkerId == "" {
+		return WorkerInfo{}, errors.New("hello without worker id")
+	}
+	if len(h.WorkerId) > 256 {
+		return WorkerInfo{}, errors.New("worker id longer than 256 bytes")
+	}
+	return WorkerInfo{
+		ID:          h.WorkerId,
+		Hostname:    h.Hostname,
+		Version:     h.Version,
+		Cores:       int(h.Cores),
+		MemoryBytes: h.MemoryBytes,
+	}, nil
+}
+
+func helloToPB(w WorkerInfo) *pb.Hello {
+	return &pb.Hello{WorkerId: w.ID, Hostname: w.Hostname, Version: w.Version,
+		Cores: int32(w.Cores), MemoryBytes: w.MemoryBytes}
+}
+
+func commandToPB(c Command) (*pb.MasterMessage, error) {
+	switch c.Kind {
+	case CommandStart:
+		users := make(map[string]int32, len(c.Users))
+		for k, v := range c.Users {
+			users[k] = int32(v)
+		}
+		sc, err := scenarioToPB(c.Scenario)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.MasterMessage{Body: &pb.MasterMessage_Start{Start: &pb.Start{
+			RunId: c.RunID, PlanVersion: c.PlanVersion, Scenario: sc, Users: users, SpawnRate: c.SpawnRate,
+		}}}, nil
+	case CommandStop:
+		return &pb.MasterMessage{Body: &pb.MasterMessage_Stop{Stop: &pb.Stop{RunId: c.RunID}}}, nil
+	case CommandQuit:
+		return &pb.MasterMessage{Body: &pb.MasterMessage_Quit{Quit: &pb.Quit{Reason: c.Reason}}}, nil
+	case CommandHeartbeat:
+		return &pb.MasterMessage{Body: &pb.MasterMessage_Heartbeat{Heartbeat: &pb.Heartbeat{UnixNano: time.Now().UnixNano()}}}, nil
+	}
+	return nil, fmt.Errorf("unknown command kind %d", c.Kind)
+}
+
+func commandFromPB(m *pb.MasterMessage) (Command, error) {
+	switch b := m.GetBody().(type) {
+	case *pb.MasterMessage_Start:
+		s := b.Start
+		if s.RunId == "" {
+			return Command{}, errors.New("start without run id")
+		}
+		if len(s.Users) > MaxClasses {
+			return Command{}, fmt.Errorf("start names %d classes, limit %d", len(s.Users), MaxClasses)
+		}
+		if math.IsNaN(s.SpawnRate) || math.IsInf(s.SpawnRate, 0) || s.SpawnRate < 0 {
+			return Command{}, fmt.Errorf("start with spawn rate %v", s.SpawnRate)
+		}
+		users := make(map[string]int, len(s.Users))
+		for k, v := range s.Users {
+			if v < 0 {
+				return Command{}, fmt.Errorf("start with %d users of %q", v, k)
+			}
+			users[k] = int(v)
+		}
+		sc, err := scenarioFromPB(s.Scenario)
+		if err != nil {
+			return Command{}, err
+		}
+		return Command{Kind: CommandStart, RunID: s.RunId, PlanVersion: s.PlanVersion,
+			Scenario: sc, Users: users, SpawnRate: s.SpawnRate}, nil
+	case *pb.MasterMessage_Stop:
+		return Command{Kind: CommandStop, RunID: b.Stop.RunId}, nil
+	case *pb.MasterMessage_Quit:
+		return Command{Kind: CommandQuit, Reason: b.Quit.Reason}, nil
+	case *pb.MasterMessage_Heartbeat:
+		return Command{Kind: CommandHeartbeat}, nil
+	case *pb.MasterMessage_Welcome:
+		return Command{}, errors.New("unexpected welcome")
+	}
+	return Command{}, errors.New("empty or unknown message from master")
+}
+
+func scenarioToPB(s userbehavior.Scenario) (*pb.Scenario, error) {
+	out := &pb.Scenario{Host: s.Host}
+	switch {
+	case s.Quick != nil:
+		q := &pb.QuickHTTP{Method: s.Quick.Method, Url: s.Quick.URL, Body: s.Quick.Body, Wait: &pb.Wait{
+			Kind:       string(s.Quick.Wait.Kind),
+			MinSeconds: s.Quick.Wait.Min.Seconds(),
+			MaxSeconds: s.Quick.Wait.Max.Seconds(),
+			PerSecond:  s.Quick.Wait.PerSecond,
+		}}
+		for name, vs := range s.Quick.Header {
+			for _, v := range vs {
+				q.Headers = append(q.Headers, &pb.Header{Name: name, Value: v})
+			}
+		}
+		out.Kind = &pb.Scenario_Quick{Quick: q}
+	case s.Builtin != "":
+		out.Kind = &pb.Scenario_Builtin{Builtin: s.Builtin}
+	default:
+		return nil, errors.New("scenario has nothing to run")
+	}
+	return out, nil
+}
+
+func scenarioFromPB(s *pb.Scenario) (userbehavior.Scenario, error) {
+	if s == nil {
+		return userbehavior.Scenario{}, errors.New("start without scenario")
+	}
+	out := userbehavior.Scenario{Host: s.Host}
+	switch k := s.Kind.(type) {
+	case *pb.Scenario_Quick:
+		q := k.Quick
+		w := q.GetWait()
+		spec := &userbehavior.QuickSpec{Method: q.Method, URL: q.Url, Body: q.Body, Header: http.Header{},
+			Wait: userbehavior.Wait{
+				Kind:      userbehavior.WaitKind(w.GetKind()),
+				Min:       seconds(w.GetMinSeconds()),
+				Max:       seconds(w.GetMaxSeconds()),
+				PerSecond: w.GetPerSecond(),
+			}}
+		for _, h := range q.Headers {
+			spec.Header.Add(h.Name, h.Value)
+		}
+		if err := spec.Wait.Validate(); err != nil {
+			return userbehavior.Scenario{}, err
+		}
+		out.Quick = spec
+	case *pb.Scenario_Builtin:
+		out.Builtin = k.Builtin
+	default:
+		return userbehavior.Scenario{}, errors.New("scenario has nothing to run")
+	}
+	return out, nil
+}
+
+func seconds(s float64) time.Duration {
+	if math.IsNaN(s) || s < 0 || s > 1e6 {
+		return -1 // rejected by Wait.Validate
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+func reportToPB(r Report) (*pb.Report, error) {
+	out := &pb.Report{RunId: r.RunID, Seq: r.Seq, PlanVersion: r.PlanVersion, Final: r.Final,
+		Users: make(map[string]int32, len(r.Users))}
+	for k, v := range r.Users {
+		out.Users[k] = int32(v)
+	}
+	if s := r.Snapshot; s != nil {
+		out.StartUnixNano = s.Start.UnixNano()
+		out.EndUnixNano = s.End.UnixNano()
+		for _, ep := range s.Names() {
+			st := s.Endpoints[ep]
+			h, err := st.Latency.MarshalBinary()
+			if err != nil {
+				return nil, fmt.Errorf("encode histogram of %s %s: %w", ep.Method, ep.Name, err)
+			}
+			out.Endpoints = append(out.Endpoints, &pb.EndpointStats{Method: ep.Method, Name: ep.Name,
+				Requests: st.Requests, Failures: st.Failures, Bytes: st.Bytes,
+				TotalTimeNanos: int64(st.TotalTime), Histogram: h})
+		}
+		for k, n := range s.Errors {
+			out.Errors = append(out.Errors, &pb.ErrorCount{Method: k.Method, Name: k.Name, Message: k.Message, Count: n})
+		}
+	}
+	return out, nil
+}
+
+// reportFromPB converts and checks a worker's report: it is outside input.
+func reportFromPB(r *pb.Report) (*Report, error) {
+	if r.RunId == "" {
+		return nil, errors.New("report without run id")
+	}
+	if len(r.Endpoints) > MaxEndpointsPerReport || len(r.Errors) > MaxErrorsPerReport || len(r.Users) > MaxClasses {
+		return nil, fmt.Errorf("report too large: %d endpoints, %d errors, %d classes", len(r.Endpoints), len(r.Errors), len(r.Users))
+	}
+	snap := aggregate.NewSnapshot(time.Unix(0, r.StartUnixNano))
+	snap.End = time.Unix(0, r.EndUnixNano)
+	for _, e := range r.Endpoints {
+		if e.Failures > e.Requests || e.TotalTimeNanos < 0 {
+			return nil, fmt.Errorf("report: endpoint %s %s has inconsistent counters", e.Method, e.Name)
+		}
+		h := aggregate.NewHistogram()
+		if err := h.UnmarshalBinary(e.Histogram); err != nil {
+			return nil, fmt.Errorf("report: histogram of %s %s: %w", e.Method, e.Name, err)
+		}
+		if uint64(h.Count()) != e.Requests {
+			return nil, fmt.Errorf("report: %s %s counts %d requests but its histogram %d", e.Method, e.Name, e.Requests, h.Count())
+		}
+		ep := aggregate.Endpoint{Method: e.Method, Name: e.Name}
+		st := &aggregate.Stats{Requests: e.Requests, Failures: e.Failures, Bytes: e.Bytes,
+			TotalTime: time.Duration(e.TotalTimeNanos), Latency: h}
+		if old, dup := snap.Endpoints[ep]; dup {
+			old.Merge(st)
+		} else {
+			snap.Endpoints[ep] = st
+		}
+	}
+	for _, e := range r.Errors {
+		snap.AddError(aggregate.ErrorKey{Endpoint: aggregate.Endpoint{Method: e.Method, Name: e.Name}, Message: e.Message}, e.Count)
+	}
+	users := make(map[string]int, len(r.Users))
+	for k, v := range r.Users {
+		if v < 0 {
+			return nil, fmt.Errorf("report: %d users of %q", v, k)
+		}
+		users[k] = int(v)
+	}
+	return &Report{RunID: r.RunId, Seq: r.Seq, PlanVersion: r.PlanVersion, Snapshot: snap, Users: users, Final: r.Final}, nil
+}

@@ -1,0 +1,90 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	pb "github.com/stampede-load/stampede/proto"
+)
+
+// Session is a worker's open stream to the master.
+type Session struct {
+	conn   *grpc.ClientConn
+	stream grpc.BidiStreamingClient[pb.WorkerMessage, pb.MasterMessage]
+	cancel context.CancelFunc
+	// MasterVersion is what the master said in its welcome.
+	MasterVersion string
+}
+
+// Dial connects to the master at addr, says hello and waits for the welcome. The
+// session lives until Close or until ctx ends.
+func Dial(ctx context.Context, addr string, info WorkerInfo, opts ...grpc.DialOption) (*Session, error) {
+	opts = append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+	}, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial master %s: %w", addr, err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s := &Session{conn: conn, cancel: cancel}
+	stream, err := pb.NewCoordinatorClient(conn).Connect(sctx)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("connect to master %s: %w", addr, err)
+	}
+	s.stream = stream
+	if err := stream.Send(&pb.WorkerMessage{Body: &pb.WorkerMessage_Hello{Hello: helloToPB(info)}}); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("hello to master %s: %w", addr, err)
+	}
+	m, err := stream.Recv()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("master %s refused: %w", addr, err)
+	}
+	w := m.GetWelcome()
+	if w == nil {
+		s.Close()
+		return nil, errors.New("master answered hello without a welcome")
+	}
+	s.MasterVersion = w.MasterVersion
+	return s, nil
+}
+
+// Recv waits for the next command, heartbeats included. Call it from one goroutine.
+func (s *Session) Recv() (Command, error) {
+	m, err := s.stream.Recv()
+	if err != nil {
+		return Command{}, err
+	}
+	return commandFromPB(m)
+}
+
+// SendReport sends one report. Sends must come from one goroutine.
+func (s *Session) SendReport(r Report) error {
+	p, err := reportToPB(r)
+	if err != nil {
+		return err
+	}
+	return s.stream.Send(&pb.WorkerMessage{Body: &pb.WorkerMessage_Report{Report: p}})
+}
+
+// SendHeartbeat tells the master the worker is alive and how many users it runs.
+func (s *Session) SendHeartbeat(users int) error {
+	return s.stream.Send(&pb.WorkerMessage{Body: &pb.WorkerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{
+		UnixNano: time.Now().UnixNano(), Users: int32(users)}}})
+}
+
+// Close ends the stream and the connection.
+func (s *Session) Close() error {
+	s.cancel()
+	return s.conn.Close()
+}

@@ -1,0 +1,69 @@
+package cluster
+
+import (
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+)
+
+// WorkerInfo is what a worker says about itself when it joins.
+type WorkerInfo struct {
+	ID          string
+	Hostname    string
+	Version     string
+	Cores       int
+	MemoryBytes uint64
+	Addr        string // remote address, filled in by the master
+}
+
+// CommandKind is what the master asks of a worker.
+type CommandKind int
+
+// Commands.
+const (
+	CommandStart     CommandKind = iota + 1 // run (or move to) an absolute target
+	CommandStop                             // stop the run's users, send the final report
+	CommandQuit                             // exit
+	CommandHeartbeat                        // the master is alive
+)
+
+// Command is one message from the master.
+type Command struct {
+	Kind        CommandKind
+	RunID       string
+	PlanVersion uint64
+	Scenario    userbehavior.Scenario
+	Users       map[string]int // class -> users, absolute
+	SpawnRate   float64
+	Reason      string // CommandQuit
+}
+
+// Report is one report interval of a worker.
+type Report struct {
+	RunID       string
+	Seq         uint64
+	PlanVersion uint64
+	Snapshot    *aggregate.Snapshot
+	Users       map[string]int
+	Final       bool
+}
+
+// EventKind tells what happened to a worker.
+type EventKind int
+
+// Events.
+const (
+	EventJoined EventKind = iota + 1
+	EventReport
+	EventLeft
+)
+
+// Event is something the master hears from its workers.
+type Event struct {
+	Kind   EventKind
+	At     time.Time
+	Worker WorkerInfo
+	Report *Report // EventReport
+	Reason string  // EventLeft: why the worker is gone
+}

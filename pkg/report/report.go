@@ -1,0 +1,175 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+)
+
+// Row is one endpoint's figures, as printed and as written to JSON.
+type Row struct {
+	Method       string  `json:"method"`
+	Name         string  `json:"name"`
+	Requests     uint64  `json:"requests"`
+	Failures     uint64  `json:"failures"`
+	MedianMs     float64 `json:"median_ms"`
+	P90Ms        float64 `json:"p90_ms"`
+	P95Ms        float64 `json:"p95_ms"`
+	P99Ms        float64 `json:"p99_ms"`
+	P999Ms       float64 `json:"p99_9_ms"`
+	MinMs        float64 `json:"min_ms"`
+	MaxMs        float64 `json:"max_ms"`
+	AvgMs        float64 `json:"avg_ms"`
+	AvgSizeBytes float64 `json:"avg_size_bytes"`
+	RPS          float64 `json:"rps"`
+	FailuresPerS float64 `json:"failures_per_s"`
+}
+
+// ErrorRow is one group of failures.
+type ErrorRow struct {
+	Method  string `json:"method"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+	Count   uint64 `json:"count"`
+}
+
+// Summary is the machine-readable result of a run (--json).
+type Summary struct {
+	RunID       string     `json:"run_id"`
+	Status      string     `json:"status"`
+	Reason      string     `json:"reason,omitempty"`
+	StartedAt   time.Time  `json:"started_at"`
+	EndedAt     time.Time  `json:"ended_at"`
+	DurationS   float64    `json:"duration_s"`
+	Users       int        `json:"users"`
+	PeakUsers   int        `json:"peak_users"`
+	Total       Row        `json:"total"`
+	Endpoints   []Row      `json:"endpoints"`
+	Errors      []ErrorRow `json:"errors"`
+	FailureRate float64    `json:"failure_rate"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// RowOf computes an endpoint's row over a run of the given duration.
+func RowOf(ep aggregate.Endpoint, s *aggregate.Stats, duration time.Duration) Row {
+	r := Row{Method: ep.Method, Name: ep.Name, Requests: s.Requests, Failures: s.Failures,
+		MedianMs: ms(s.Latency.Percentile(50)), P90Ms: ms(s.Latency.Percentile(90)),
+		P95Ms: ms(s.Latency.Percentile(95)), P99Ms: ms(s.Latency.Percentile(99)),
+		P999Ms: ms(s.Latency.Percentile(99.9)), MinMs: ms(s.Latency.Min()), MaxMs: ms(s.Latency.Max()),
+		AvgMs: ms(s.Mean()), AvgSizeBytes: s.AvgBytes()}
+	if secs := duration.Seconds(); secs > 0 {
+		r.RPS = float64(s.Requests) / secs
+		r.FailuresPerS = float64(s.Failures) / secs
+	}
+	return r
+}
+
+// Rows returns the endpoint rows in name order and the aggregated row.
+func Rows(snap *aggregate.Snapshot, duration time.Duration) ([]Row, Row) {
+	var rows []Row
+	for _, ep := range snap.Names() {
+		rows = append(rows, RowOf(ep, snap.Endpoints[ep], duration))
+	}
+	total := RowOf(aggregate.Endpoint{Name: "Aggregated"}, snap.Total(), duration)
+	return rows, total
+}
+
+// Errors returns the failure groups, most frequent first.
+func Errors(snap *aggregate.Snapshot) []ErrorRow {
+	out := make([]ErrorRow, 0, len(snap.Errors))
+	for k, n := range snap.Errors {
+		out = append(out, ErrorRow{Method: k.Method, Name: k.Name, Message: k.Message, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Message < out[j].Message
+	})
+	return out
+}
+
+// WriteTable prints the per-endpoint table and the failures, as Locust does at the end
+// of a headless run.
+func WriteTable(w io.Writer, snap *aggregate.Snapshot, duration time.Duration) error {
+	rows, total := Rows(snap, duration)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "Type\tName\t# reqs\t# fails\tMedian\t90%\t95%\t99%\t99.9%\tMax\tAvg size\tRPS\t")
+	line := func(r Row) {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t\n", r.Method, r.Name, r.Requests,
+			failures(r), msCell(r.MedianMs), msCell(r.P90Ms), msCell(r.P95Ms), msCell(r.P99Ms), msCell(r.P999Ms),
+			msCell(r.MaxMs), r.AvgSizeBytes, r.RPS)
+	}
+	for _, r := range rows {
+		line(r)
+	}
+	fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t")
+	line(total)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	errs := Errors(snap)
+	if len(errs) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nFailures:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "# occurrences\tType\tName\tError")
+	for _, e := range errs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Count, e.Method, e.Name, e.Message)
+	}
+	return tw.Flush()
+}
+
+func failures(r Row) string {
+	if r.Requests == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d(%.2f%%)", r.Failures, 100*float64(r.Failures)/float64(r.Requests))
+}
+
+// Millis formats a latency in milliseconds with sensible precision ("-" for none).
+func Millis(d time.Duration) string { return msCell(ms(d)) }
+
+func msCell(v float64) string {
+	switch {
+	case v == 0:
+		return "-"
+	case v < 10:
+		return fmt.Sprintf("%.2fms", v)
+	case v < 100:
+		return fmt.Sprintf("%.1fms", v)
+	}
+	return fmt.Sprintf("%.0fms", v)
+}
+
+// WriteJSON writes s as indented JSON.
+func WriteJSON(w io.Writer, s Summary) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(s)
+}
+
+// NewSummary builds the JSON summary of a finished run.
+func NewSummary(runID, status, reason string, started, ended time.Time, users, peak int, snap *aggregate.Snapshot) Summary {
+	d := ended.Sub(started)
+	rows, total := Rows(snap, d)
+	s := Summary{RunID: runID, Status: status, Reason: reason, StartedAt: started, EndedAt: ended,
+		DurationS: d.Seconds(), Users: users, PeakUsers: peak, Total: total, Endpoints: rows, Errors: Errors(snap)}
+	if rows == nil {
+		s.Endpoints = []Row{}
+	}
+	if total.Requests > 0 {
+		s.FailureRate = float64(total.Failures) / float64(total.Requests)
+	}
+	return s
+}

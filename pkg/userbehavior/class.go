@@ -1,0 +1,110 @@
+package userbehavior
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+)
+
+// Task is one thing a user does. Fn returns an error only for a fault in the task
+// itself (a script exception); a failed request is recorded by the HTTP client and is
+// not an error of the task.
+type Task struct {
+	Name   string
+	Weight int // relative frequency when the class picks tasks at random; >= 1
+	Fn     func(ctx context.Context, u *User) error
+}
+
+// Class is a kind of user: what it does, how often, and how long it waits.
+type Class struct {
+	Name       string
+	Weight     int // share of the users among classes; see scheduler.Class
+	FixedCount int // exact number of users of this class, if > 0
+	Tasks      []Task
+	Sequential bool // run Tasks in order, round and round, instead of weighted random picks
+	Wait       Wait
+	OnStart    func(ctx context.Context, u *User) error
+	OnStop     func(ctx context.Context, u *User) error
+}
+
+// Validate reports every problem of the class at once.
+func (c *Class) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("user class has no name"))
+	}
+	if c.Weight < 0 || c.FixedCount < 0 {
+		errs = append(errs, fmt.Errorf("user class %q: weight and fixed count must be >= 0", c.Name))
+	}
+	if len(c.Tasks) == 0 {
+		errs = append(errs, fmt.Errorf("user class %q has no tasks", c.Name))
+	}
+	for i, t := range c.Tasks {
+		if t.Fn == nil {
+			errs = append(errs, fmt.Errorf("user class %q: task %d (%q) has no function", c.Name, i, t.Name))
+		}
+		if !c.Sequential && t.Weight < 1 {
+			errs = append(errs, fmt.Errorf("user class %q: task %q has weight %d, want >= 1", c.Name, t.Name, t.Weight))
+		}
+	}
+	if err := c.Wait.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("user class %q: %w", c.Name, err))
+	}
+	return errors.Join(errs...)
+}
+
+// taskPicker chooses the next task of a class for one user.
+type taskPicker struct {
+	tasks      []Task
+	cumulative []int // running sum of weights, for weighted picks
+	sequential bool
+	next       int
+}
+
+func newTaskPicker(c *Class) taskPicker {
+	p := taskPicker{tasks: c.Tasks, sequential: c.Sequential}
+	if !c.Sequential {
+		p.cumulative = make([]int, len(c.Tasks))
+		sum := 0
+		for i, t := range c.Tasks {
+			sum += t.Weight
+			p.cumulative[i] = sum
+		}
+	}
+	return p
+}
+
+func (p *taskPicker) pick(rnd *rand.Rand) *Task {
+	if p.sequential || len(p.tasks) == 1 {
+		t := &p.tasks[p.next]
+		p.next = (p.next + 1) % len(p.tasks)
+		return t
+	}
+	n := rnd.IntN(p.cumulative[len(p.cumulative)-1])
+	for i, c := range p.cumulative {
+		if n < c {
+			return &p.tasks[i]
+		}
+	}
+	return &p.tasks[len(p.tasks)-1]
+}
+
+// User is one simulated user, handed to every task it runs. It belongs to the user's
+// goroutine: tasks may keep state in Vars without locking.
+type User struct {
+	ID    int // unique on this worker, from 1
+	Class *Class
+	HTTP  *HTTPClient
+	Vars  map[string]any
+	Rand  *rand.Rand
+	rec   *aggregate.Recorder
+}
+
+// Record adds a custom measurement (not an HTTP request) to the statistics.
+func (u *User) Record(s aggregate.Sample) {
+	u.rec.Record(s, time.Now())
+}

@@ -1,0 +1,18 @@
+// Package userbehavior owns what a simulated user is and does: user classes with
+// weighted or sequential tasks, wait strategies, on_start/on_stop hooks, the per-user
+// HTTP client that records every request, and the Runner that starts and stops users
+// on a worker.
+//
+// It does not decide how many users run where (that is package scheduler), it does
+// not talk to the master, and it does not aggregate across workers. It imports only
+// package aggregate, to record.
+//
+// Concurrency: a Class is immutable once handed to a Runner and is shared by all its
+// users. Each user runs in its own goroutine and owns its User value, its HTTPClient
+// and its aggregate.Recorder, so recording takes no lock. Runner methods are safe for
+// concurrent use; every user goroutine is owned by the Runner and stopped by Retire,
+// StopAll or Kill.
+//
+// The engine that runs a task is a plain Go function (Task.Fn), so a script engine
+// plugs in by producing Classes whose task functions call into the script.
+package userbehavior

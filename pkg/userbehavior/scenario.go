@@ -1,0 +1,51 @@
+package userbehavior
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Scenario says what a run's users do: a plain repeated request (Quick) or a named
+// set of classes compiled into the binaries (Builtin). The script engine adds a third
+// kind.
+type Scenario struct {
+	Host    string // base URL for relative request URLs
+	Builtin string
+	Quick   *QuickSpec
+}
+
+// Builtins maps a built-in scenario name to the function that makes its classes.
+type Builtins map[string]func() []*Class
+
+// Classes returns the scenario's user classes.
+func (s Scenario) Classes(builtins Builtins) ([]*Class, error) {
+	switch {
+	case s.Quick != nil && s.Builtin != "":
+		return nil, errors.New("scenario is both a quick request and a built-in")
+	case s.Quick != nil:
+		c, err := QuickClass(*s.Quick)
+		if err != nil {
+			return nil, err
+		}
+		return []*Class{c}, nil
+	case s.Builtin != "":
+		build, ok := builtins[s.Builtin]
+		if !ok {
+			names := builtinNames(builtins)
+			return nil, fmt.Errorf("unknown built-in scenario %q (have: %s)", s.Builtin, names)
+		}
+		return build(), nil
+	}
+	return nil, errors.New("scenario has nothing to run")
+}
+
+func builtinNames(b Builtins) string {
+	names := make([]string, 0, len(b))
+	for n := range b {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
