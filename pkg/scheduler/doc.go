@@ -22,8 +22,11 @@
 // For n workers and a class with total C, every worker runs C/n or C/n+1 users of that class
 // (integer division), and every worker's total is T/n or T/n+1 for T users in all. Both rules
 // always hold together. Within them, the plan keeps the users each worker already runs: it
-// maximises the users left in place, so it minimises the users stopped and started. Users of a
-// worker that is not in the worker list (a lost worker) are re-homed on the survivors.
+// maximises the users left in place, so it minimises the users stopped and started; a worker
+// stops a user only when no balanced plan lets every worker keep what it runs. Among plans that
+// move equally few users it prefers the one where the fewest workers both stop and start, then
+// the one that makes no worker start users it need not. Users of a worker that is not in the
+// worker list (a lost worker) are re-homed on the survivors.
 //
 // # Spawn rate
 //

@@ -28,12 +28,16 @@
 // that cannot be decoded gives an error wrapping ErrCorrupt that names its key, never a
 // panic. A file that is not a Stampede database (text, random bytes, an empty file, a
 // truncated copy, another program's bbolt file, or a newer schema) gives ErrCorrupt
-// from Open. bbolt itself may panic or fault on some corrupt pages; every method
-// recovers such panics (with runtime/debug.SetPanicOnFault on the calling goroutine)
-// and returns them as ErrCorrupt. One limit remains: bbolt's consistency check
-// (DB.Check) runs on a goroutine of its own, where a page reference pointing far
-// outside the file can still crash the process; Open rejects truncated files
-// before that can happen.
+// from Open, which checks a file read-only before it opens it for writing. A damaged
+// run record does not stop Open: it is reported by the methods that read it and by
+// Check, and DeleteRun removes it.
+//
+// bbolt itself may panic or fault on damaged pages; every method recovers such
+// panics (with runtime/debug.SetPanicOnFault on the calling goroutine) and returns
+// them as ErrCorrupt. Two limits remain. A fault inside bbolt's Open leaves the file
+// mapped, and so locked, until the process exits. bbolt's consistency check
+// (DB.Check) runs on a goroutine of its own, where a page reference pointing outside
+// the file can still crash the process.
 //
 // # Schema (version 1)
 //
@@ -61,4 +65,7 @@
 // kind waits Options.Timeout and then fails with ErrLocked. A *DB is safe for
 // concurrent use by many goroutines, as bbolt is: reads run in parallel, writes are
 // serialised. Values returned are the caller's own copies.
+//
+// Creating a file leaves a temporary "<name>.new-*" next to it only if the process
+// dies while creating it; such a file can be removed.
 package store

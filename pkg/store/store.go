@@ -64,8 +64,7 @@ type Options struct {
 type DB struct {
 	bolt        *bolt.DB
 	path        string
-	readOnly    bool
-	interrupted []string
+	interrupted []string // IDs Open marked interrupted, in ID order
 }
 
 // Open opens the store at path, creating the file and its schema when it is missing
@@ -120,7 +119,7 @@ func openChecked(path string, readOnly bool, timeout time.Duration) (*DB, error)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db := &DB{bolt: b, path: path, readOnly: readOnly}
+	db := &DB{bolt: b, path: path}
 	if err := db.checkFile(); err != nil {
 		_ = b.Close() // the file is unusable; the check's error is the one to report
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -336,8 +335,8 @@ func (db *DB) markInterrupted() error {
 	return nil
 }
 
-// Interrupted lists the IDs of the runs this Open found running and marked
-// interrupted (none for a read-only Open).
+// Interrupted lists, in ID order, the IDs of the runs this Open found running and
+// marked interrupted (none for a read-only Open).
 func (db *DB) Interrupted() []string {
 	return append([]string(nil), db.interrupted...)
 }

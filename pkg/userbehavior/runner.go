@@ -62,7 +62,11 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		live:      make(map[*handle]struct{}),
 	}
 	var errs []error
-	for _, c := range cfg.Classes {
+	for i, c := range cfg.Classes {
+		if c == nil {
+			errs = append(errs, fmt.Errorf("user class %d is nil", i))
+			continue
+		}
 		if err := c.Validate(); err != nil {
 			errs = append(errs, err)
 			continue

@@ -20,6 +20,12 @@ const (
 	WaitConstantThroughput WaitKind = "constant_throughput" // PerSecond tasks per second per user
 )
 
+// maxThroughputInterval bounds 1/PerSecond of constant_throughput: beyond it the
+// interval would not fit a time.Duration (float-to-int conversion is undefined there
+// and came out negative, so a user meant to idle spun without pause). It is also the
+// longest duration the master sends to workers.
+const maxThroughputInterval = 1_000_000 * time.Second
+
 // Wait is how long a user pauses after a task. The zero value waits not at all.
 type Wait struct {
 	Kind      WaitKind
@@ -44,6 +50,9 @@ func (w Wait) Validate() error {
 		if !(w.PerSecond > 0) {
 			return fmt.Errorf("wait constant_throughput: want tasks per second > 0, got %v", w.PerSecond)
 		}
+		if 1/w.PerSecond > maxThroughputInterval.Seconds() {
+			return fmt.Errorf("wait constant_throughput: %v tasks per second is one task in longer than %v", w.PerSecond, maxThroughputInterval)
+		}
 	default:
 		return fmt.Errorf("unknown wait strategy %q", w.Kind)
 	}
@@ -59,7 +68,8 @@ func (w Wait) Delay(taskStart, now time.Time, rnd *rand.Rand) time.Duration {
 		if w.Max == w.Min {
 			return w.Min
 		}
-		return w.Min + time.Duration(rnd.Int64N(int64(w.Max-w.Min)+1))
+		// Uint64N: Max-Min+1 overflows int64 when the range spans every Duration.
+		return w.Min + time.Duration(rnd.Uint64N(uint64(w.Max-w.Min)+1))
 	case WaitConstantPacing:
 		return max(0, w.Min-now.Sub(taskStart))
 	case WaitConstantThroughput:

@@ -1,0 +1,191 @@
+package cluster
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+	pb "github.com/stampede-load/stampede/proto"
+)
+
+func sampleReport() Report {
+	start := time.Unix(1700000000, 0)
+	col := aggregate.NewCollector(start)
+	rec := col.NewRecorder()
+	for i := range 500 {
+		s := aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "GET", Name: "/a"}, Latency: time.Duration(i+1) * time.Millisecond, Bytes: 10}
+		if i%50 == 0 {
+			s.Err = "HTTP 500 Internal Server Error"
+		}
+		rec.Record(s, start)
+	}
+	rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "POST", Name: "/b"}, Latency: time.Second}, start)
+	rec.Flush()
+	return Report{RunID: "r1", Seq: 7, PlanVersion: 3, Snapshot: col.Swap(start.Add(time.Second)),
+		Users: map[string]int{"A": 3, "B": 1}, Final: true}
+}
+
+func TestReportRoundTrip(t *testing.T) {
+	in := sampleReport()
+	p, err := reportToPB(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire, err := proto.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back pb.Report
+	if err := proto.Unmarshal(wire, &back); err != nil {
+		t.Fatal(err)
+	}
+	out, err := reportFromPB(&back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.RunID != in.RunID || out.Seq != in.Seq || out.PlanVersion != in.PlanVersion || !out.Final || !reflect.DeepEqual(out.Users, in.Users) {
+		t.Errorf("header: got %+v", out)
+	}
+	if !out.Snapshot.Start.Equal(in.Snapshot.Start) || !out.Snapshot.End.Equal(in.Snapshot.End) {
+		t.Errorf("span: got %v..%v", out.Snapshot.Start, out.Snapshot.End)
+	}
+	if !reflect.DeepEqual(out.Snapshot.Errors, in.Snapshot.Errors) {
+		t.Errorf("errors: got %v want %v", out.Snapshot.Errors, in.Snapshot.Errors)
+	}
+	for ep, want := range in.Snapshot.Endpoints {
+		got := out.Snapshot.Endpoints[ep]
+		if got == nil || got.Requests != want.Requests || got.Failures != want.Failures || got.Bytes != want.Bytes || got.TotalTime != want.TotalTime {
+			t.Errorf("%v: got %+v want %+v", ep, got, want)
+			continue
+		}
+		for _, p := range []float64{0, 50, 90, 99, 99.9, 100} {
+			if g, w := got.Latency.Percentile(p), want.Latency.Percentile(p); g != w {
+				t.Errorf("%v p%v: got %v want %v", ep, p, g, w)
+			}
+		}
+	}
+}
+
+func TestReportFromPBRejects(t *testing.T) {
+	good, err := reportToPB(sampleReport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		break_ func(r *pb.Report)
+	}{
+		{"no run id", func(r *pb.Report) { r.RunId = "" }},
+		{"failures above requests", func(r *pb.Report) { r.Endpoints[0].Failures = r.Endpoints[0].Requests + 1 }},
+		{"count disagrees with histogram", func(r *pb.Report) { r.Endpoints[0].Requests++ }},
+		{"garbage histogram", func(r *pb.Report) { r.Endpoints[0].Histogram = []byte{0xff, 0xff, 0xff} }},
+		{"negative time", func(r *pb.Report) { r.Endpoints[0].TotalTimeNanos = -1 }},
+		{"negative users", func(r *pb.Report) { r.Users["A"] = -1 }},
+		{"too many endpoints", func(r *pb.Report) {
+			for range MaxEndpointsPerReport {
+				r.Endpoints = append(r.Endpoints, r.Endpoints[0])
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := proto.Clone(good).(*pb.Report)
+			tt.break_(r)
+			if _, err := reportFromPB(r); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+}
+
+func TestCommandRoundTrip(t *testing.T) {
+	tests := []Command{
+		{Kind: CommandStart, RunID: "r", PlanVersion: 2, SpawnRate: 2.5, Users: map[string]int{"http": 7},
+			Scenario: userbehavior.Scenario{Host: "http://127.0.0.1:1/x", Quick: &userbehavior.QuickSpec{
+				Method: "POST", URL: "http://127.0.0.1:1/x", Body: []byte("{}"), Header: http.Header{"X-A": {"1", "2"}},
+				Wait: userbehavior.Wait{Kind: userbehavior.WaitBetween, Min: time.Second, Max: 2 * time.Second}}}},
+		{Kind: CommandStart, RunID: "r", PlanVersion: 1, SpawnRate: 1, Users: map[string]int{"A": 1, "B": 0},
+			Scenario: userbehavior.Scenario{Host: "http://h", Builtin: "demo"}},
+		{Kind: CommandStop, RunID: "r"},
+		{Kind: CommandQuit, Reason: "bye"},
+	}
+	for _, in := range tests {
+		m, err := commandToPB(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := commandFromPB(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(in, out) {
+			t.Errorf("round trip:\n in %+v\nout %+v", in, out)
+		}
+	}
+}
+
+func TestCommandFromPBRejects(t *testing.T) {
+	for name, m := range map[string]*pb.MasterMessage{
+		"empty":         {},
+		"start no run":  {Body: &pb.MasterMessage_Start{Start: &pb.Start{Scenario: &pb.Scenario{Kind: &pb.Scenario_Builtin{Builtin: "x"}}}}},
+		"negative rate": {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: -1, Scenario: &pb.Scenario{Kind: &pb.Scenario_Builtin{Builtin: "x"}}}}},
+		"no scenario":   {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: 1}}},
+		"bad wait": {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: 1, Scenario: &pb.Scenario{
+			Kind: &pb.Scenario_Quick{Quick: &pb.QuickHTTP{Url: "http://h", Wait: &pb.Wait{Kind: "between", MinSeconds: 3, MaxSeconds: 1}}}}}}},
+		"negative users": {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: 1, Users: map[string]int32{"A": -2},
+			Scenario: &pb.Scenario{Kind: &pb.Scenario_Builtin{Builtin: "x"}}}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := commandFromPB(m); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+}
+
+// FuzzReportFromPB: whatever bytes a worker sends, decoding never panics, and a
+// report it accepts is internally consistent.
+func FuzzReportFromPB(f *testing.F) {
+	p, err := reportToPB(sampleReport())
+	if err != nil {
+		f.Fatal(err)
+	}
+	wire, _ := proto.Marshal(p)
+	f.Add(wire)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r pb.Report
+		if proto.Unmarshal(b, &r) != nil {
+			return
+		}
+		out, err := reportFromPB(&r)
+		if err != nil {
+			return
+		}
+		for ep, st := range out.Snapshot.Endpoints {
+			if uint64(st.Latency.Count()) != st.Requests || st.Failures > st.Requests {
+				t.Fatalf("%v accepted inconsistent: %+v", ep, st)
+			}
+		}
+	})
+}
+
+// FuzzCommandFromPB: whatever a master sends, the worker's decoding never panics.
+func FuzzCommandFromPB(f *testing.F) {
+	m, _ := commandToPB(Command{Kind: CommandStart, RunID: "r", SpawnRate: 1, Users: map[string]int{"A": 1},
+		Scenario: userbehavior.Scenario{Builtin: "demo"}})
+	wire, _ := proto.Marshal(m)
+	f.Add(wire)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m pb.MasterMessage
+		if proto.Unmarshal(b, &m) != nil {
+			return
+		}
+		commandFromPB(&m)
+	})
+}
