@@ -167,13 +167,17 @@ func TestWorkerProcessKilledUsersMove(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "runs.db")
 	m := start(t, masterBin, "--headless", "-u", "10", "-r", "100", "-t", "7s", "-H", ts.URL+"/x",
 		"--wait", "20ms", "--expect-workers", "2", "--listen", addr, "--db", db, "--exit-code-on-error", "0")
-	start(t, workerBin, "--master", addr, "--id", "p1", "--log-level", "error")
+	w1 := start(t, workerBin, "--master", addr, "--id", "p1", "--log-level", "error")
 	w2 := start(t, workerBin, "--master", addr, "--id", "p2", "--log-level", "error")
 	waitFor(t, 20*time.Second, "load", func() bool { n, _ := target.read(); return n > 200 })
 	w2.Process.Signal(syscall.SIGKILL)
 	killed := time.Now()
 	if err := m.Wait(); err != nil {
 		t.Fatalf("master: %v", err)
+	}
+	// A headless master tells its workers to quit when the run is over.
+	if err := w1.Wait(); err != nil {
+		t.Errorf("surviving worker after the run: %v, want a clean exit", err)
 	}
 	s, err := store.Open(db, store.Options{ReadOnly: true})
 	if err != nil {

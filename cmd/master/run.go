@@ -121,7 +121,7 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	res, err := ctl.Run(ctx, controller.Config{
 		Scenario: scenario, Classes: schedulerClasses(classes), Users: cfg.Users, SpawnRate: cfg.SpawnRate,
 		RunTime: cfg.RunTime, ExpectWorkers: cfg.expectWorkers(), ExpectWait: cfg.ExpectWorkersMax,
-		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings, Progress: stdout,
+		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings, Progress: stdout, QuitWorkers: true,
 	})
 	if err != nil {
 		return exitFailure, err

@@ -34,6 +34,7 @@ type Config struct {
 	Progress      io.Writer       // progress lines; nil: none
 	ProgressEvery time.Duration   // default 2 s
 	Interval      time.Duration   // length of a stored interval; default 1 s
+	QuitWorkers   bool            // tell every worker to exit when the run is over (headless)
 }
 
 // Result is what a finished run leaves.
@@ -377,6 +378,13 @@ func (r *run) finish(status store.Status, reason string) (Result, error) {
 		return Result{}, err
 	}
 	r.c.log.Info("run finished", "run_id", r.id, "requests", sum.Requests, "failures", sum.Failures)
+	if r.cfg.QuitWorkers {
+		for _, id := range slices.Sorted(maps.Keys(r.workers)) {
+			if err := r.c.cl.Send(id, cluster.Command{Kind: cluster.CommandQuit, Reason: "run " + r.id + " is over"}); err != nil {
+				r.c.log.Warn("could not tell a worker to quit", "worker_id", id, "err", err)
+			}
+		}
+	}
 	return Result{Run: stored, Final: r.total, Duration: now.Sub(r.started)}, nil
 }
 
