@@ -441,7 +441,11 @@ type Start struct {
 	// Users per class this worker must run, absolute.
 	Users map[string]int32 `protobuf:"bytes,4,rep,name=users,proto3" json:"users,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// Users per second at which this worker spawns or stops users to reach the target.
-	SpawnRate     float64 `protobuf:"fixed64,5,opt,name=spawn_rate,json=spawnRate,proto3" json:"spawn_rate,omitempty"`
+	SpawnRate float64 `protobuf:"fixed64,5,opt,name=spawn_rate,json=spawnRate,proto3" json:"spawn_rate,omitempty"`
+	// This worker's place among the run's workers (0-based), for sharing out data
+	// such as unique feeder rows.
+	WorkerIndex   int32 `protobuf:"varint,6,opt,name=worker_index,json=workerIndex,proto3" json:"worker_index,omitempty"`
+	WorkerCount   int32 `protobuf:"varint,7,opt,name=worker_count,json=workerCount,proto3" json:"worker_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,6 +515,20 @@ func (x *Start) GetSpawnRate() float64 {
 	return 0
 }
 
+func (x *Start) GetWorkerIndex() int32 {
+	if x != nil {
+		return x.WorkerIndex
+	}
+	return 0
+}
+
+func (x *Start) GetWorkerCount() int32 {
+	if x != nil {
+		return x.WorkerCount
+	}
+	return 0
+}
+
 // Scenario says what the users do.
 type Scenario struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -520,6 +538,7 @@ type Scenario struct {
 	//
 	//	*Scenario_Quick
 	//	*Scenario_Builtin
+	//	*Scenario_Script
 	Kind          isScenario_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -587,6 +606,15 @@ func (x *Scenario) GetBuiltin() string {
 	return ""
 }
 
+func (x *Scenario) GetScript() *ScriptBundle {
+	if x != nil {
+		if x, ok := x.Kind.(*Scenario_Script); ok {
+			return x.Script
+		}
+	}
+	return nil
+}
+
 type isScenario_Kind interface {
 	isScenario_Kind()
 }
@@ -600,9 +628,94 @@ type Scenario_Builtin struct {
 	Builtin string `protobuf:"bytes,3,opt,name=builtin,proto3,oneof"`
 }
 
+type Scenario_Script struct {
+	Script *ScriptBundle `protobuf:"bytes,4,opt,name=script,proto3,oneof"`
+}
+
 func (*Scenario_Quick) isScenario_Kind() {}
 
 func (*Scenario_Builtin) isScenario_Kind() {}
+
+func (*Scenario_Script) isScenario_Kind() {}
+
+// ScriptBundle is a Starlark script and the files beside it.
+type ScriptBundle struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Path of the main script within files.
+	Main  string            `protobuf:"bytes,1,opt,name=main,proto3" json:"main,omitempty"`
+	Files map[string][]byte `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Values the script reads with env(NAME, default), from the master's --var.
+	Vars          map[string]string `protobuf:"bytes,3,rep,name=vars,proto3" json:"vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Tags          []string          `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	ExcludeTags   []string          `protobuf:"bytes,5,rep,name=exclude_tags,json=excludeTags,proto3" json:"exclude_tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScriptBundle) Reset() {
+	*x = ScriptBundle{}
+	mi := &file_stampede_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScriptBundle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScriptBundle) ProtoMessage() {}
+
+func (x *ScriptBundle) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScriptBundle.ProtoReflect.Descriptor instead.
+func (*ScriptBundle) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ScriptBundle) GetMain() string {
+	if x != nil {
+		return x.Main
+	}
+	return ""
+}
+
+func (x *ScriptBundle) GetFiles() map[string][]byte {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *ScriptBundle) GetVars() map[string]string {
+	if x != nil {
+		return x.Vars
+	}
+	return nil
+}
+
+func (x *ScriptBundle) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *ScriptBundle) GetExcludeTags() []string {
+	if x != nil {
+		return x.ExcludeTags
+	}
+	return nil
+}
 
 // QuickHTTP is the plain user: one request, repeated.
 type QuickHTTP struct {
@@ -618,7 +731,7 @@ type QuickHTTP struct {
 
 func (x *QuickHTTP) Reset() {
 	*x = QuickHTTP{}
-	mi := &file_stampede_proto_msgTypes[7]
+	mi := &file_stampede_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +743,7 @@ func (x *QuickHTTP) String() string {
 func (*QuickHTTP) ProtoMessage() {}
 
 func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[7]
+	mi := &file_stampede_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +756,7 @@ func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuickHTTP.ProtoReflect.Descriptor instead.
 func (*QuickHTTP) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{7}
+	return file_stampede_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *QuickHTTP) GetMethod() string {
@@ -691,7 +804,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_stampede_proto_msgTypes[8]
+	mi := &file_stampede_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +816,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[8]
+	mi := &file_stampede_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +829,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{8}
+	return file_stampede_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Header) GetName() string {
@@ -747,7 +860,7 @@ type Wait struct {
 
 func (x *Wait) Reset() {
 	*x = Wait{}
-	mi := &file_stampede_proto_msgTypes[9]
+	mi := &file_stampede_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +872,7 @@ func (x *Wait) String() string {
 func (*Wait) ProtoMessage() {}
 
 func (x *Wait) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[9]
+	mi := &file_stampede_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +885,7 @@ func (x *Wait) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wait.ProtoReflect.Descriptor instead.
 func (*Wait) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{9}
+	return file_stampede_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Wait) GetKind() string {
@@ -814,7 +927,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_stampede_proto_msgTypes[10]
+	mi := &file_stampede_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +939,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[10]
+	mi := &file_stampede_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +952,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{10}
+	return file_stampede_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Stop) GetRunId() string {
@@ -859,7 +972,7 @@ type Quit struct {
 
 func (x *Quit) Reset() {
 	*x = Quit{}
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +984,7 @@ func (x *Quit) String() string {
 func (*Quit) ProtoMessage() {}
 
 func (x *Quit) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +997,7 @@ func (x *Quit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quit.ProtoReflect.Descriptor instead.
 func (*Quit) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{11}
+	return file_stampede_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Quit) GetReason() string {
@@ -908,14 +1021,19 @@ type Report struct {
 	// Users running now, per class.
 	Users map[string]int32 `protobuf:"bytes,8,rep,name=users,proto3" json:"users,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// The last report of the run: every user has stopped.
-	Final         bool `protobuf:"varint,9,opt,name=final,proto3" json:"final,omitempty"`
+	Final      bool              `protobuf:"varint,9,opt,name=final,proto3" json:"final,omitempty"`
+	Counters   []*Counter        `protobuf:"bytes,10,rep,name=counters,proto3" json:"counters,omitempty"`
+	Exceptions []*ExceptionCount `protobuf:"bytes,11,rep,name=exceptions,proto3" json:"exceptions,omitempty"`
+	// Set when the worker could not run the scenario (for example a script that
+	// fails to load there): the master aborts the run with this message.
+	Fatal         string `protobuf:"bytes,12,opt,name=fatal,proto3" json:"fatal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1045,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1058,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{12}
+	return file_stampede_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Report) GetRunId() string {
@@ -1006,6 +1124,140 @@ func (x *Report) GetFinal() bool {
 	return false
 }
 
+func (x *Report) GetCounters() []*Counter {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
+func (x *Report) GetExceptions() []*ExceptionCount {
+	if x != nil {
+		return x.Exceptions
+	}
+	return nil
+}
+
+func (x *Report) GetFatal() string {
+	if x != nil {
+		return x.Fatal
+	}
+	return ""
+}
+
+type Counter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         uint64                 `protobuf:"varint,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Counter) Reset() {
+	*x = Counter{}
+	mi := &file_stampede_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Counter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Counter) ProtoMessage() {}
+
+func (x *Counter) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Counter.ProtoReflect.Descriptor instead.
+func (*Counter) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Counter) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Counter) GetValue() uint64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+// ExceptionCount groups errors raised by tasks (script exceptions).
+type ExceptionCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Traceback     string                 `protobuf:"bytes,2,opt,name=traceback,proto3" json:"traceback,omitempty"`
+	Count         uint64                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExceptionCount) Reset() {
+	*x = ExceptionCount{}
+	mi := &file_stampede_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExceptionCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExceptionCount) ProtoMessage() {}
+
+func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExceptionCount.ProtoReflect.Descriptor instead.
+func (*ExceptionCount) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ExceptionCount) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ExceptionCount) GetTraceback() string {
+	if x != nil {
+		return x.Traceback
+	}
+	return ""
+}
+
+func (x *ExceptionCount) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 type EndpointStats struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Method         string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
@@ -1022,7 +1274,7 @@ type EndpointStats struct {
 
 func (x *EndpointStats) Reset() {
 	*x = EndpointStats{}
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1286,7 @@ func (x *EndpointStats) String() string {
 func (*EndpointStats) ProtoMessage() {}
 
 func (x *EndpointStats) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1299,7 @@ func (x *EndpointStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointStats.ProtoReflect.Descriptor instead.
 func (*EndpointStats) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{13}
+	return file_stampede_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EndpointStats) GetMethod() string {
@@ -1111,7 +1363,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1375,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1388,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{14}
+	return file_stampede_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ErrorCount) GetMethod() string {
@@ -1194,23 +1446,39 @@ const file_stampede_proto_rawDesc = "" +
 	"\x0emaster_version\x18\x01 \x01(\tR\rmasterVersion\">\n" +
 	"\tHeartbeat\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x14\n" +
-	"\x05users\x18\x02 \x01(\x05R\x05users\"\x82\x02\n" +
+	"\x05users\x18\x02 \x01(\x05R\x05users\"\xc8\x02\n" +
 	"\x05Start\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12!\n" +
 	"\fplan_version\x18\x02 \x01(\x04R\vplanVersion\x121\n" +
 	"\bscenario\x18\x03 \x01(\v2\x15.stampede.v1.ScenarioR\bscenario\x123\n" +
 	"\x05users\x18\x04 \x03(\v2\x1d.stampede.v1.Start.UsersEntryR\x05users\x12\x1d\n" +
 	"\n" +
-	"spawn_rate\x18\x05 \x01(\x01R\tspawnRate\x1a8\n" +
+	"spawn_rate\x18\x05 \x01(\x01R\tspawnRate\x12!\n" +
+	"\fworker_index\x18\x06 \x01(\x05R\vworkerIndex\x12!\n" +
+	"\fworker_count\x18\a \x01(\x05R\vworkerCount\x1a8\n" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"r\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xa7\x01\n" +
 	"\bScenario\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12.\n" +
 	"\x05quick\x18\x02 \x01(\v2\x16.stampede.v1.QuickHTTPH\x00R\x05quick\x12\x1a\n" +
-	"\abuiltin\x18\x03 \x01(\tH\x00R\abuiltinB\x06\n" +
-	"\x04kind\"\x9f\x01\n" +
+	"\abuiltin\x18\x03 \x01(\tH\x00R\abuiltin\x123\n" +
+	"\x06script\x18\x04 \x01(\v2\x19.stampede.v1.ScriptBundleH\x00R\x06scriptB\x06\n" +
+	"\x04kind\"\xc1\x02\n" +
+	"\fScriptBundle\x12\x12\n" +
+	"\x04main\x18\x01 \x01(\tR\x04main\x12:\n" +
+	"\x05files\x18\x02 \x03(\v2$.stampede.v1.ScriptBundle.FilesEntryR\x05files\x127\n" +
+	"\x04vars\x18\x03 \x03(\v2#.stampede.v1.ScriptBundle.VarsEntryR\x04vars\x12\x12\n" +
+	"\x04tags\x18\x04 \x03(\tR\x04tags\x12!\n" +
+	"\fexclude_tags\x18\x05 \x03(\tR\vexcludeTags\x1a8\n" +
+	"\n" +
+	"FilesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a7\n" +
+	"\tVarsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +
 	"\tQuickHTTP\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12-\n" +
@@ -1231,7 +1499,7 @@ const file_stampede_proto_rawDesc = "" +
 	"\x04Stop\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x1e\n" +
 	"\x04Quit\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x91\x03\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x96\x04\n" +
 	"\x06Report\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12!\n" +
@@ -1241,11 +1509,24 @@ const file_stampede_proto_rawDesc = "" +
 	"\tendpoints\x18\x06 \x03(\v2\x1a.stampede.v1.EndpointStatsR\tendpoints\x12/\n" +
 	"\x06errors\x18\a \x03(\v2\x17.stampede.v1.ErrorCountR\x06errors\x124\n" +
 	"\x05users\x18\b \x03(\v2\x1e.stampede.v1.Report.UsersEntryR\x05users\x12\x14\n" +
-	"\x05final\x18\t \x01(\bR\x05final\x1a8\n" +
+	"\x05final\x18\t \x01(\bR\x05final\x120\n" +
+	"\bcounters\x18\n" +
+	" \x03(\v2\x14.stampede.v1.CounterR\bcounters\x12;\n" +
+	"\n" +
+	"exceptions\x18\v \x03(\v2\x1b.stampede.v1.ExceptionCountR\n" +
+	"exceptions\x12\x14\n" +
+	"\x05fatal\x18\f \x01(\tR\x05fatal\x1a8\n" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xd1\x01\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"3\n" +
+	"\aCounter\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value\"^\n" +
+	"\x0eExceptionCount\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1c\n" +
+	"\ttraceback\x18\x02 \x01(\tR\ttraceback\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x04R\x05count\"\xd1\x01\n" +
 	"\rEndpointStats\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -1275,50 +1556,60 @@ func file_stampede_proto_rawDescGZIP() []byte {
 	return file_stampede_proto_rawDescData
 }
 
-var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_stampede_proto_goTypes = []any{
-	(*WorkerMessage)(nil), // 0: stampede.v1.WorkerMessage
-	(*MasterMessage)(nil), // 1: stampede.v1.MasterMessage
-	(*Hello)(nil),         // 2: stampede.v1.Hello
-	(*Welcome)(nil),       // 3: stampede.v1.Welcome
-	(*Heartbeat)(nil),     // 4: stampede.v1.Heartbeat
-	(*Start)(nil),         // 5: stampede.v1.Start
-	(*Scenario)(nil),      // 6: stampede.v1.Scenario
-	(*QuickHTTP)(nil),     // 7: stampede.v1.QuickHTTP
-	(*Header)(nil),        // 8: stampede.v1.Header
-	(*Wait)(nil),          // 9: stampede.v1.Wait
-	(*Stop)(nil),          // 10: stampede.v1.Stop
-	(*Quit)(nil),          // 11: stampede.v1.Quit
-	(*Report)(nil),        // 12: stampede.v1.Report
-	(*EndpointStats)(nil), // 13: stampede.v1.EndpointStats
-	(*ErrorCount)(nil),    // 14: stampede.v1.ErrorCount
-	nil,                   // 15: stampede.v1.Start.UsersEntry
-	nil,                   // 16: stampede.v1.Report.UsersEntry
+	(*WorkerMessage)(nil),  // 0: stampede.v1.WorkerMessage
+	(*MasterMessage)(nil),  // 1: stampede.v1.MasterMessage
+	(*Hello)(nil),          // 2: stampede.v1.Hello
+	(*Welcome)(nil),        // 3: stampede.v1.Welcome
+	(*Heartbeat)(nil),      // 4: stampede.v1.Heartbeat
+	(*Start)(nil),          // 5: stampede.v1.Start
+	(*Scenario)(nil),       // 6: stampede.v1.Scenario
+	(*ScriptBundle)(nil),   // 7: stampede.v1.ScriptBundle
+	(*QuickHTTP)(nil),      // 8: stampede.v1.QuickHTTP
+	(*Header)(nil),         // 9: stampede.v1.Header
+	(*Wait)(nil),           // 10: stampede.v1.Wait
+	(*Stop)(nil),           // 11: stampede.v1.Stop
+	(*Quit)(nil),           // 12: stampede.v1.Quit
+	(*Report)(nil),         // 13: stampede.v1.Report
+	(*Counter)(nil),        // 14: stampede.v1.Counter
+	(*ExceptionCount)(nil), // 15: stampede.v1.ExceptionCount
+	(*EndpointStats)(nil),  // 16: stampede.v1.EndpointStats
+	(*ErrorCount)(nil),     // 17: stampede.v1.ErrorCount
+	nil,                    // 18: stampede.v1.Start.UsersEntry
+	nil,                    // 19: stampede.v1.ScriptBundle.FilesEntry
+	nil,                    // 20: stampede.v1.ScriptBundle.VarsEntry
+	nil,                    // 21: stampede.v1.Report.UsersEntry
 }
 var file_stampede_proto_depIdxs = []int32{
 	2,  // 0: stampede.v1.WorkerMessage.hello:type_name -> stampede.v1.Hello
-	12, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
+	13, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
 	4,  // 2: stampede.v1.WorkerMessage.heartbeat:type_name -> stampede.v1.Heartbeat
 	3,  // 3: stampede.v1.MasterMessage.welcome:type_name -> stampede.v1.Welcome
 	5,  // 4: stampede.v1.MasterMessage.start:type_name -> stampede.v1.Start
-	10, // 5: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
-	11, // 6: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
+	11, // 5: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
+	12, // 6: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
 	4,  // 7: stampede.v1.MasterMessage.heartbeat:type_name -> stampede.v1.Heartbeat
 	6,  // 8: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
-	15, // 9: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
-	7,  // 10: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
-	8,  // 11: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
-	9,  // 12: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
-	13, // 13: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
-	14, // 14: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
-	16, // 15: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
-	0,  // 16: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
-	1,  // 17: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
-	17, // [17:18] is the sub-list for method output_type
-	16, // [16:17] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	18, // 9: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
+	8,  // 10: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
+	7,  // 11: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
+	19, // 12: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
+	20, // 13: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
+	9,  // 14: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
+	10, // 15: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
+	16, // 16: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
+	17, // 17: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
+	21, // 18: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
+	14, // 19: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
+	15, // 20: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
+	0,  // 21: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
+	1,  // 22: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
+	22, // [22:23] is the sub-list for method output_type
+	21, // [21:22] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_stampede_proto_init() }
@@ -1341,6 +1632,7 @@ func file_stampede_proto_init() {
 	file_stampede_proto_msgTypes[6].OneofWrappers = []any{
 		(*Scenario_Quick)(nil),
 		(*Scenario_Builtin)(nil),
+		(*Scenario_Script)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1348,7 +1640,7 @@ func file_stampede_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stampede_proto_rawDesc), len(file_stampede_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

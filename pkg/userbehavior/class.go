@@ -29,6 +29,16 @@ type Class struct {
 	Wait       Wait
 	OnStart    func(ctx context.Context, u *User) error
 	OnStop     func(ctx context.Context, u *User) error
+	// Setup, when set, runs once as a user starts, before OnStart: where a script
+	// engine puts its per-user state in User.State.
+	Setup func(u *User)
+}
+
+// TracebackError is a task error that knows where in a script it happened; the
+// exceptions view shows the traceback.
+type TracebackError interface {
+	error
+	Traceback() string
 }
 
 // Validate reports every problem of the class at once.
@@ -101,6 +111,8 @@ type User struct {
 	HTTP  *HTTPClient
 	Vars  map[string]any
 	Rand  *rand.Rand
+	// State belongs to the engine that runs the class's tasks (see Class.Setup).
+	State any
 	rec   *aggregate.Recorder
 }
 

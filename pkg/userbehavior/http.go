@@ -35,6 +35,18 @@ type Request struct {
 	NoRedirects bool
 	// Discard counts the body's bytes without keeping them (Response.Body stays nil).
 	Discard bool
+	// Deferred measures the request but leaves recording to the caller, who may
+	// change the verdict with Response.Fail or Response.Succeed and must then call
+	// Response.Commit.
+	Deferred bool
+	// OnChunk, when set, receives the body as it arrives instead of Body: each read
+	// chunk, or with SSE each event's data. Time to first chunk is recorded under
+	// method "TTFC" and every gap between chunks under "ITL", both with the request's
+	// name. An error from OnChunk ends the read and fails the request. The chunk is
+	// only valid during the call.
+	OnChunk func(chunk []byte) error
+	// SSE parses the body as server-sent events (OnChunk gets each event's data).
+	SSE bool
 }
 
 // Response is what a task gets back. Err is set when the request was recorded as a
@@ -43,13 +55,40 @@ type Response struct {
 	Status  int
 	Header  http.Header
 	Body    []byte
-	Size    int64 // body bytes received
-	Elapsed time.Duration
+	Size    int64         // body bytes received
+	Elapsed time.Duration // until the body was read
+	TTFB    time.Duration // until the response headers arrived
 	Err     error
+
+	headersAt  time.Time
+	chunkTimes []time.Time
+	rec        *aggregate.Recorder // set while a deferred request awaits Commit
+	sample    aggregate.Sample
+	end       time.Time
+	committed bool
 }
 
-// OK reports whether the request was recorded as a success.
+// OK reports whether the request counts as a success.
 func (r *Response) OK() bool { return r.Err == nil }
+
+// Fail marks the response failed with msg, whatever its status.
+func (r *Response) Fail(msg string) { r.Err = errors.New(msg) }
+
+// Succeed marks the response successful, whatever its status (an expected 404).
+func (r *Response) Succeed() { r.Err = nil }
+
+// Commit records a deferred response with its final verdict; later calls do nothing.
+func (r *Response) Commit() {
+	if r.rec == nil || r.committed {
+		return
+	}
+	r.committed = true
+	r.sample.Err = ""
+	if r.Err != nil {
+		r.sample.Err = r.Err.Error()
+	}
+	r.rec.Record(r.sample, r.end)
+}
 
 // sender sends one request and fills resp: the seam where the HTTP implementation is
 // chosen by measurement, without touching tasks or the recorder.
@@ -96,6 +135,9 @@ func (c *HTTPClient) Do(ctx context.Context, req *Request) *Response {
 	}
 	end := time.Now()
 	resp.Elapsed = end.Sub(start)
+	if !resp.headersAt.IsZero() {
+		resp.TTFB = resp.headersAt.Sub(start)
+	}
 	switch {
 	case err != nil:
 		resp.Err = err
@@ -104,16 +146,30 @@ func (c *HTTPClient) Do(ctx context.Context, req *Request) *Response {
 	case req.Accept == nil && resp.Status >= 400:
 		resp.Err = fmt.Errorf("HTTP %d %s", resp.Status, http.StatusText(resp.Status))
 	}
-	s := aggregate.Sample{
+	resp.sample = aggregate.Sample{
 		Endpoint: aggregate.Endpoint{Method: method, Name: name},
 		Latency:  resp.Elapsed,
 		Bytes:    resp.Size,
 	}
-	if resp.Err != nil {
-		s.Err = resp.Err.Error()
+	resp.end = end
+	resp.rec = c.rec
+	if req.OnChunk != nil {
+		c.recordChunks(name, start, resp)
 	}
-	c.rec.Record(s, end)
+	if !req.Deferred {
+		resp.Commit()
+	}
 	return resp
+}
+
+// recordChunks records time to first chunk and the gaps between chunks.
+func (c *HTTPClient) recordChunks(name string, start time.Time, resp *Response) {
+	prev := start
+	method := "TTFC"
+	for _, at := range resp.chunkTimes {
+		c.rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: method, Name: name}, Latency: at.Sub(prev)}, at)
+		prev, method = at, "ITL"
+	}
 }
 
 // Get is Do with method GET.
@@ -197,11 +253,15 @@ func (n *netHTTP) send(ctx context.Context, req *Request, target *url.URL, resp 
 		return transportError(err)
 	}
 	defer hresp.Body.Close()
+	resp.headersAt = time.Now()
 	resp.Status = hresp.StatusCode
 	resp.Header = hresp.Header
-	if req.Discard {
+	switch {
+	case req.OnChunk != nil:
+		err = readChunks(hresp.Body, req, resp)
+	case req.Discard:
 		resp.Size, err = io.Copy(io.Discard, hresp.Body)
-	} else {
+	default:
 		resp.Body, err = io.ReadAll(hresp.Body)
 		resp.Size = int64(len(resp.Body))
 	}

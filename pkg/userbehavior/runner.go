@@ -112,29 +112,17 @@ func (r *Runner) Spawn(ctx context.Context, class string) error {
 	if !ok {
 		return fmt.Errorf("unknown user class %q", class)
 	}
-	s, err := newNetHTTP(r.transport)
+	u, err := r.newUser(c)
 	if err != nil {
 		return err
 	}
 	uctx, cancel := context.WithCancel(ctx)
 	h := &handle{retire: make(chan struct{}), cancel: cancel}
 	r.mu.Lock()
-	r.nextID++
-	id := r.nextID
 	r.running[class] = append(r.running[class], h)
 	r.live[h] = struct{}{}
 	r.wg.Add(1)
 	r.mu.Unlock()
-
-	rec := r.collector.NewRecorder()
-	u := &User{
-		ID:    id,
-		Class: c,
-		HTTP:  &HTTPClient{base: r.base, rec: rec, s: s, timeout: r.timeout},
-		Vars:  map[string]any{},
-		Rand:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id))),
-		rec:   rec,
-	}
 	go func() {
 		defer r.wg.Done()
 		defer func() {
@@ -146,6 +134,31 @@ func (r *Runner) Spawn(ctx context.Context, class string) error {
 		r.lifetime(uctx, u, h)
 	}()
 	return nil
+}
+
+// newUser makes a user of class c with its own HTTP session and recorder.
+func (r *Runner) newUser(c *Class) (*User, error) {
+	s, err := newNetHTTP(r.transport)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.nextID++
+	id := r.nextID
+	r.mu.Unlock()
+	rec := r.collector.NewRecorder()
+	u := &User{
+		ID:    id,
+		Class: c,
+		HTTP:  &HTTPClient{base: r.base, rec: rec, s: s, timeout: r.timeout},
+		Vars:  map[string]any{},
+		Rand:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id))),
+		rec:   rec,
+	}
+	if c.Setup != nil {
+		c.Setup(u)
+	}
+	return u, nil
 }
 
 // lifetime is a user's life: on_start, tasks and waits until retired, on_stop.
