@@ -36,6 +36,11 @@ type Config struct {
 	Body             string
 	Wait             string
 	Demo             bool
+	Script           string
+	Vars             listFlag
+	Tags             listFlag
+	ExcludeTags      listFlag
+	DryRun           int
 	ExpectWorkers    int
 	ExpectWorkersMax time.Duration
 	LocalWorkers     int // -1: automatic
@@ -56,6 +61,19 @@ type headerList []string
 
 func (h *headerList) String() string     { return strings.Join(*h, ", ") }
 func (h *headerList) Set(v string) error { *h = append(*h, v); return nil }
+
+// listFlag collects a repeatable flag whose values may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
 
 // runTime reads Locust-style durations: 90s, 20m, 1h30m, or plain seconds.
 type runTime struct{ d *time.Duration }
@@ -103,6 +121,14 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.Body, "body", cfg.Body, "request body of the plain user; @FILE reads a file")
 	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "wait between a user's requests: none, 1s, 1s..3s, pacing:2s, throughput:5")
 	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "run the demo: a built-in target on loopback (unless --host is given) and its user classes")
+	fs.StringVar(&cfg.Script, "script", cfg.Script, "Starlark behaviour script; the files beside it ship with it as its bundle")
+	fs.StringVar(&cfg.Script, "f", cfg.Script, "short for --script")
+	fs.Var(&cfg.Vars, "var", "KEY=VALUE a script reads with env(\"KEY\", default) (repeatable)")
+	fs.Var(&cfg.Tags, "tags", "run only script tasks with one of these tags (comma-separated, repeatable)")
+	fs.Var(&cfg.Tags, "T", "short for --tags")
+	fs.Var(&cfg.ExcludeTags, "exclude-tags", "leave out script tasks with any of these tags")
+	fs.Var(&cfg.ExcludeTags, "E", "short for --exclude-tags")
+	fs.IntVar(&cfg.DryRun, "dry-run", cfg.DryRun, "run every task of every user class N times against the host, print what happened, store nothing")
 	fs.IntVar(&cfg.ExpectWorkers, "expect-workers", cfg.ExpectWorkers, "wait for this many workers (local ones included) before starting")
 	fs.DurationVar(&cfg.ExpectWorkersMax, "expect-workers-max-wait", cfg.ExpectWorkersMax, "give up waiting for workers after this long; 0 waits forever")
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", cfg.LocalWorkers, "in-process workers; default 1 when no remote worker is expected, else 0")
@@ -145,8 +171,17 @@ func (c *Config) Validate() error {
 	if c.RunTime < 0 {
 		errs = append(errs, fmt.Errorf("--run-time must be >= 0, got %v", c.RunTime))
 	}
-	if c.Host == "" && !c.Demo {
-		errs = append(errs, errors.New("--host is required (or --demo)"))
+	if c.Host == "" && !c.Demo && c.Script == "" {
+		errs = append(errs, errors.New("--host is required (or --demo, or --script)"))
+	}
+	if c.Demo && c.Script != "" {
+		errs = append(errs, errors.New("--demo and --script exclude each other"))
+	}
+	if _, err := c.vars(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DryRun < 0 || c.DryRun > 1000 {
+		errs = append(errs, fmt.Errorf("--dry-run must be 0..1000, got %d", c.DryRun))
 	}
 	if c.Host != "" {
 		u, err := url.Parse(c.Host)
@@ -181,7 +216,7 @@ func (c *Config) Validate() error {
 	if err := checkListen(c.Listen, c.Insecure); err != nil {
 		errs = append(errs, err)
 	}
-	if !c.Headless {
+	if !c.Headless && c.DryRun == 0 {
 		errs = append(errs, errors.New("the web dashboard is not part of this build yet: pass --headless"))
 	}
 	return errors.Join(errs...)
@@ -221,6 +256,18 @@ func (c *Config) localWorkers() int {
 // expectWorkers is how many workers the run waits for.
 func (c *Config) expectWorkers() int {
 	return max(c.ExpectWorkers, c.localWorkers(), 1)
+}
+
+func (c *Config) vars() (map[string]string, error) {
+	m := map[string]string{}
+	for _, kv := range c.Vars {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--var %q: want KEY=VALUE", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
 }
 
 func (c *Config) header() (http.Header, error) {

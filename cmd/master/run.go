@@ -21,13 +21,11 @@ import (
 	"github.com/stampede-load/stampede/pkg/controller"
 	"github.com/stampede-load/stampede/pkg/demo"
 	"github.com/stampede-load/stampede/pkg/report"
+	"github.com/stampede-load/stampede/pkg/scenarios"
 	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/store"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
-
-// builtins are the user classes compiled into both binaries.
-var builtins = userbehavior.Builtins{demo.Name: demo.Classes}
 
 // run is the whole master: it returns the process exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -35,6 +33,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[0] {
 		case "runs":
 			return runsCommand(args[1:], getenv, stdout, stderr)
+		case "check":
+			return checkCommand(args[1:], getenv, stdout, stderr)
 		case "version":
 			fmt.Fprintf(stdout, "stampede master %s (%s)\n", version, runtime.Version())
 			return exitOK
@@ -63,9 +63,13 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	if err != nil {
 		return exitUsage, err
 	}
-	classes, err := scenario.Classes(builtins)
+	// Validate on the master, before any load: a bad script stops here.
+	classes, err := scenarios.Resolve(scenario, scenarios.Placement{Index: 0, Count: 1})
 	if err != nil {
 		return exitUsage, err
+	}
+	if cfg.DryRun > 0 {
+		return dryRun(ctx, scenario, classes, cfg.DryRun, stdout)
 	}
 	db, err := store.Open(cfg.DB, store.Options{})
 	if err != nil {
@@ -111,7 +115,7 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	for i := range cfg.localWorkers() {
 		info := cluster.WorkerInfo{ID: fmt.Sprintf("local-%d", i+1), Hostname: host, Version: version, Cores: runtime.NumCPU()}
 		g.Go(func() error {
-			return agent.Run(workersCtx, agent.Config{Master: addr, Info: info, Builtins: builtins, Logger: log})
+			return agent.Run(workersCtx, agent.Config{Master: addr, Info: info, Resolve: resolve, Logger: log})
 		})
 	}
 	fmt.Fprintf(stdout, "master listening for workers on %s; waiting for %d\n", addr, cfg.expectWorkers())
@@ -164,6 +168,9 @@ func (c *Config) scenario() (userbehavior.Scenario, error) {
 	if c.Demo {
 		return userbehavior.Scenario{Host: c.Host, Builtin: demo.Name}, nil
 	}
+	if c.Script != "" {
+		return scriptScenario(c.Script, c.Host, c.Vars, c.Tags, c.ExcludeTags)
+	}
 	wait, err := userbehavior.ParseWait(c.Wait)
 	if err != nil {
 		return userbehavior.Scenario{}, err
@@ -187,6 +194,9 @@ func (c *Config) settings(s userbehavior.Scenario) map[string]any {
 	if s.Quick != nil {
 		m["scenario"] = "plain HTTP"
 		m["method"], m["url"], m["wait"] = s.Quick.Method, s.Quick.URL, s.Quick.Wait.String()
+	} else if s.Script != nil {
+		m["scenario"] = "script " + s.Script.Main
+		m["vars"], m["tags"], m["exclude_tags"] = s.Script.Vars, s.Script.Tags, s.Script.ExcludeTags
 	} else {
 		m["scenario"] = s.Builtin
 	}

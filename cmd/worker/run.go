@@ -12,7 +12,7 @@ import (
 
 	"github.com/stampede-load/stampede/pkg/agent"
 	"github.com/stampede-load/stampede/pkg/cluster"
-	"github.com/stampede-load/stampede/pkg/demo"
+	"github.com/stampede-load/stampede/pkg/scenarios"
 	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
@@ -38,7 +38,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	info := cluster.WorkerInfo{ID: cfg.workerID(), Hostname: host, Version: version,
 		Cores: runtime.NumCPU(), MemoryBytes: telemetry.TotalMemory()}
 	err = agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log,
-		Builtins:       userbehavior.Builtins{demo.Name: demo.Classes},
+		Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
+			return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
+		},
 		SilenceTimeout: cfg.SilenceTimeout, StopTimeout: cfg.StopTimeout})
 	if err != nil {
 		fmt.Fprintf(stderr, "worker: %v\n", err)

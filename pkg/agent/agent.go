@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -17,9 +20,12 @@ import (
 
 // Config configures a worker agent.
 type Config struct {
-	Master            string // host:port of the master's gRPC listener
-	Info              cluster.WorkerInfo
-	Builtins          userbehavior.Builtins
+	Master   string // host:port of the master's gRPC listener
+	Info     cluster.WorkerInfo
+	Builtins userbehavior.Builtins // classes for built-in scenarios, when Resolve is nil
+	// Resolve turns a run's scenario into classes for the worker at index of count;
+	// nil resolves with Scenario.Classes(Builtins).
+	Resolve           func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error)
 	Logger            *slog.Logger
 	ReportInterval    time.Duration // default 1 s
 	HeartbeatInterval time.Duration // default 1 s
@@ -89,6 +95,9 @@ type session struct {
 	log *slog.Logger
 	s   *cluster.Session
 	run *activeRun
+
+	done     chan struct{}  // closed when serve is on its way out
+	stoppers sync.WaitGroup // graceful stoppers, waited for by serve
 }
 
 // activeRun is the run this worker takes part in.
@@ -127,8 +136,11 @@ func (ss *session) serve(ctx context.Context) error {
 		}
 	}()
 	stopped := make(chan *activeRun, 1)
+	ss.done = make(chan struct{})
 	defer func() {
-		ss.kill()
+		ss.kill() // also makes a stopper of the active run finish at once
+		close(ss.done)
+		ss.stoppers.Wait()
 		cancel()
 		ss.s.Close() // unblocks the reader
 		<-readerDone
@@ -200,12 +212,22 @@ func (ss *session) handle(ctx context.Context, c cluster.Command, stopped chan<-
 	case cluster.CommandStop:
 		if ss.run == nil || ss.run.id != c.RunID {
 			// Nothing of that run here: say so, so the master does not wait for us.
+			now := time.Now()
+			snap := aggregate.NewSnapshot(now)
+			snap.End = now // the zero time does not survive the wire (UnixNano)
 			return ss.s.SendReport(cluster.Report{RunID: c.RunID, Final: true,
-				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}})
+				Snapshot: snap, Users: map[string]int{}})
 		}
 		ss.stop(stopped)
 	}
 	return nil
+}
+
+func (ss *session) resolve(c cluster.Command) ([]*userbehavior.Class, error) {
+	if ss.cfg.Resolve != nil {
+		return ss.cfg.Resolve(c.Scenario, c.WorkerIndex, c.WorkerCount)
+	}
+	return c.Scenario.Classes(ss.cfg.Builtins)
 }
 
 func (ss *session) start(ctx context.Context, c cluster.Command) error {
@@ -214,26 +236,22 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 		ss.kill()
 	}
 	if ss.run == nil {
-		classes, err := c.Scenario.Classes(ss.cfg.Builtins)
+		classes, err := ss.resolve(c)
 		if err != nil {
-			return fmt.Errorf("run %s: %w", c.RunID, err)
+			// The master aborts the run on this; the worker stays available.
+			ss.log.Error("cannot run the scenario", "run_id", c.RunID, "err", err)
+			return ss.s.SendReport(cluster.Report{RunID: c.RunID, Final: true, Fatal: err.Error(),
+				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}})
 		}
 		col := aggregate.NewCollector(time.Now())
 		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col})
 		if err != nil {
 			return fmt.Errorf("run %s: %w", c.RunID, err)
 		}
-		uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		uctx, cancel := context.WithCancel(ctx) // users end with the run, or with the agent
 		ss.run = &activeRun{id: c.RunID, collector: col, runner: runner, cancelUsers: cancel}
-		go func() { // users end with the run, or with the agent
-			select {
-			case <-ctx.Done():
-			case <-uctx.Done():
-			}
-			cancel()
-		}()
 		ss.log.Info("run started", "run_id", c.RunID)
-		ss.run.pacer = startPacer(uctx, runner, c.Users, c.SpawnRate)
+		ss.run.pacer = startPacer(uctx, runner, ss.knownUsers(c.RunID, runner, c.Users), c.SpawnRate)
 		ss.run.planVersion = c.PlanVersion
 		return nil
 	}
@@ -244,8 +262,31 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 	r.planVersion = c.PlanVersion
 	r.pacer.stop()
 	uctx := r.pacer.ctx
-	r.pacer = startPacer(uctx, r.runner, c.Users, c.SpawnRate)
+	r.pacer = startPacer(uctx, r.runner, ss.knownUsers(c.RunID, r.runner, c.Users), c.SpawnRate)
 	return nil
+}
+
+// knownUsers drops from target the classes the run's scenario does not have, with a
+// warning (a master and a worker of different builds): they cannot be spawned, and
+// pacing must not stall on them.
+func (ss *session) knownUsers(runID string, runner *userbehavior.Runner, target map[string]int) map[string]int {
+	have := runner.Counts() // every class of the runner
+	var unknown []string
+	for class := range target {
+		if _, ok := have[class]; !ok {
+			unknown = append(unknown, class)
+		}
+	}
+	if len(unknown) == 0 {
+		return target
+	}
+	slices.Sort(unknown)
+	ss.log.Warn("plan names user classes the scenario lacks: not spawned", "run_id", runID, "classes", unknown)
+	known := maps.Clone(target)
+	for _, class := range unknown {
+		delete(known, class)
+	}
+	return known
 }
 
 // stop ends the run gracefully in the background; the final report follows on stopped.
@@ -257,11 +298,17 @@ func (ss *session) stop(stopped chan<- *activeRun) {
 	r.stopping = true
 	r.pacer.stop()
 	timeout := ss.cfg.StopTimeout
+	done := ss.done
+	ss.stoppers.Add(1)
 	go func() {
+		defer ss.stoppers.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		r.runner.StopAll(ctx)
-		stopped <- r
+		select {
+		case stopped <- r:
+		case <-done: // serve is gone (and stopped may hold an older run's)
+		}
 	}()
 }
 
@@ -335,6 +382,7 @@ func pace(ctx, uctx context.Context, runner *userbehavior.Runner, steps []schedu
 			return
 		}
 		if st.Delta > 0 {
+			// Spawn fails only for a class the runner lacks: the session filters those out.
 			if err := runner.Spawn(uctx, st.Class); err != nil {
 				return
 			}

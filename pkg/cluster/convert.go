@@ -53,6 +53,7 @@ func commandToPB(c Command) (*pb.MasterMessage, error) {
 		}
 		return &pb.MasterMessage{Body: &pb.MasterMessage_Start{Start: &pb.Start{
 			RunId: c.RunID, PlanVersion: c.PlanVersion, Scenario: sc, Users: users, SpawnRate: c.SpawnRate,
+			WorkerIndex: int32(c.WorkerIndex), WorkerCount: int32(c.WorkerCount),
 		}}}, nil
 	case CommandStop:
 		return &pb.MasterMessage{Body: &pb.MasterMessage_Stop{Stop: &pb.Stop{RunId: c.RunID}}}, nil
@@ -84,12 +85,16 @@ func commandFromPB(m *pb.MasterMessage) (Command, error) {
 			}
 			users[k] = int(v)
 		}
+		if s.WorkerCount < 0 || s.WorkerIndex < 0 || (s.WorkerCount > 0 && s.WorkerIndex >= s.WorkerCount) {
+			return Command{}, fmt.Errorf("start places the worker at %d of %d", s.WorkerIndex, s.WorkerCount)
+		}
 		sc, err := scenarioFromPB(s.Scenario)
 		if err != nil {
 			return Command{}, err
 		}
 		return Command{Kind: CommandStart, RunID: s.RunId, PlanVersion: s.PlanVersion,
-			Scenario: sc, Users: users, SpawnRate: s.SpawnRate}, nil
+			Scenario: sc, Users: users, SpawnRate: s.SpawnRate,
+			WorkerIndex: int(s.WorkerIndex), WorkerCount: int(s.WorkerCount)}, nil
 	case *pb.MasterMessage_Stop:
 		return Command{Kind: CommandStop, RunID: b.Stop.RunId}, nil
 	case *pb.MasterMessage_Quit:
@@ -120,6 +125,9 @@ func scenarioToPB(s userbehavior.Scenario) (*pb.Scenario, error) {
 		out.Kind = &pb.Scenario_Quick{Quick: q}
 	case s.Builtin != "":
 		out.Kind = &pb.Scenario_Builtin{Builtin: s.Builtin}
+	case s.Script != nil:
+		out.Kind = &pb.Scenario_Script{Script: &pb.ScriptBundle{Main: s.Script.Main, Files: s.Script.Files,
+			Vars: s.Script.Vars, Tags: s.Script.Tags, ExcludeTags: s.Script.ExcludeTags}}
 	default:
 		return nil, errors.New("scenario has nothing to run")
 	}
@@ -151,6 +159,12 @@ func scenarioFromPB(s *pb.Scenario) (userbehavior.Scenario, error) {
 		out.Quick = spec
 	case *pb.Scenario_Builtin:
 		out.Builtin = k.Builtin
+	case *pb.Scenario_Script:
+		b := k.Script
+		if b.Main == "" || b.Files[b.Main] == nil {
+			return userbehavior.Scenario{}, fmt.Errorf("script bundle without its main file %q", b.Main)
+		}
+		out.Script = &userbehavior.ScriptSpec{Main: b.Main, Files: b.Files, Vars: b.Vars, Tags: b.Tags, ExcludeTags: b.ExcludeTags}
 	default:
 		return userbehavior.Scenario{}, errors.New("scenario has nothing to run")
 	}
@@ -165,7 +179,7 @@ func seconds(s float64) time.Duration {
 }
 
 func reportToPB(r Report) (*pb.Report, error) {
-	out := &pb.Report{RunId: r.RunID, Seq: r.Seq, PlanVersion: r.PlanVersion, Final: r.Final,
+	out := &pb.Report{RunId: r.RunID, Seq: r.Seq, PlanVersion: r.PlanVersion, Final: r.Final, Fatal: r.Fatal,
 		Users: make(map[string]int32, len(r.Users))}
 	for k, v := range r.Users {
 		out.Users[k] = int32(v)
@@ -230,5 +244,6 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 		}
 		users[k] = int(v)
 	}
-	return &Report{RunID: r.RunId, Seq: r.Seq, PlanVersion: r.PlanVersion, Snapshot: snap, Users: users, Final: r.Final}, nil
+	return &Report{RunID: r.RunId, Seq: r.Seq, PlanVersion: r.PlanVersion, Snapshot: snap, Users: users,
+		Final: r.Final, Fatal: r.Fatal}, nil
 }

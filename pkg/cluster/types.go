@@ -36,6 +36,8 @@ type Command struct {
 	Scenario    userbehavior.Scenario
 	Users       map[string]int // class -> users, absolute
 	SpawnRate   float64
+	WorkerIndex int // this worker's place among the run's workers, 0-based
+	WorkerCount int
 	Reason      string // CommandQuit
 }
 
@@ -47,6 +49,7 @@ type Report struct {
 	Snapshot    *aggregate.Snapshot
 	Users       map[string]int
 	Final       bool
+	Fatal       string // the worker cannot run the scenario: why
 }
 
 // EventKind tells what happened to a worker.

@@ -140,6 +140,10 @@ func (c *Controller) Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res, err := r.loop(ctx)
 	if err != nil {
+		// Whatever went wrong, no worker keeps running this run's users.
+		for _, id := range slices.Sorted(maps.Keys(r.workers)) {
+			r.c.cl.Send(id, cluster.Command{Kind: cluster.CommandStop, RunID: r.id})
+		}
 		now := time.Now()
 		ferr := c.db.FinishRun(r.id, store.StatusFailed, err.Error(), now, r.summary(now), r.total)
 		return res, errors.Join(err, ferr)
@@ -269,6 +273,10 @@ func (r *run) handle(ev cluster.Event) error {
 		if rep.Seq != 0 {
 			w.lastSeq = rep.Seq
 		}
+		if rep.Fatal != "" {
+			r.event(ev.At, "worker_failed", id, rep.Fatal)
+			return fmt.Errorf("worker %s cannot run the scenario: %s", id, rep.Fatal)
+		}
 		w.users = rep.Users
 		r.interval.Merge(rep.Snapshot)
 		if rep.Final {
@@ -299,12 +307,12 @@ func (r *run) replanWithout(lost *worker) error {
 		return fmt.Errorf("plan: %w", err)
 	}
 	r.version++
-	for _, id := range ids {
+	for i, id := range ids {
 		wp := plan.Workers[id]
 		w := r.workers[id]
 		w.target = wp.Users
 		err := r.c.cl.Send(id, cluster.Command{Kind: cluster.CommandStart, RunID: r.id, PlanVersion: r.version,
-			Scenario: r.cfg.Scenario, Users: wp.Users, SpawnRate: wp.SpawnRate})
+			Scenario: r.cfg.Scenario, Users: wp.Users, SpawnRate: wp.SpawnRate, WorkerIndex: i, WorkerCount: len(ids)})
 		if err != nil {
 			// The worker is going; its EventLeft re-plans without it.
 			r.c.log.Warn("could not send plan", "run_id", r.id, "worker_id", id, "err", err)

@@ -14,6 +14,17 @@ type Scenario struct {
 	Host    string // base URL for relative request URLs
 	Builtin string
 	Quick   *QuickSpec
+	Script  *ScriptSpec
+}
+
+// ScriptSpec is a behaviour script as shipped to workers: the bundle of files and
+// what the run adds to it. Package userbehavior/script compiles it.
+type ScriptSpec struct {
+	Main        string            // path of the main script within Files
+	Files       map[string][]byte // the bundle, slash-separated relative paths
+	Vars        map[string]string // env(NAME, default)
+	Tags        []string
+	ExcludeTags []string
 }
 
 // Builtins maps a built-in scenario name to the function that makes its classes.
@@ -22,6 +33,8 @@ type Builtins map[string]func() []*Class
 // Classes returns the scenario's user classes.
 func (s Scenario) Classes(builtins Builtins) ([]*Class, error) {
 	switch {
+	case s.Script != nil:
+		return nil, errors.New("a script scenario is compiled by package userbehavior/script")
 	case s.Quick != nil && s.Builtin != "":
 		return nil, errors.New("scenario is both a quick request and a built-in")
 	case s.Quick != nil:

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/flagenv"
+	"github.com/stampede-load/stampede/pkg/report"
+	"github.com/stampede-load/stampede/pkg/scenarios"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+	"github.com/stampede-load/stampede/pkg/userbehavior/script"
+)
+
+// resolve gives in-process workers their classes, like a remote worker would.
+func resolve(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
+	return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
+}
+
+// scriptScenario reads a script and the files beside it.
+func scriptScenario(path, host string, vars, tags, exclude []string) (userbehavior.Scenario, error) {
+	b, err := script.LoadDir(path)
+	if err != nil {
+		return userbehavior.Scenario{}, err
+	}
+	m := map[string]string{}
+	for _, kv := range vars {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return userbehavior.Scenario{Host: host, Script: &userbehavior.ScriptSpec{
+		Main: b.Main, Files: b.Files, Vars: m, Tags: tags, ExcludeTags: exclude}}, nil
+}
+
+// checkCommand serves `master check SCRIPT`: validate only, print the classes.
+func checkCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("master check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var vars, tags, exclude listFlag
+	fs.Var(&vars, "var", "KEY=VALUE for env() (repeatable)")
+	fs.Var(&tags, "tags", "only tasks with these tags")
+	fs.Var(&exclude, "exclude-tags", "leave out tasks with these tags")
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: master check [--var K=V] [--tags a,b] [--exclude-tags c] SCRIPT") }
+	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil || len(rest) != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	sc, err := scriptScenario(rest[0], "", vars, tags, exclude)
+	if err == nil {
+		var classes []*userbehavior.Class
+		classes, err = scenarios.Resolve(sc, scenarios.Placement{Index: 0, Count: 1})
+		if err == nil {
+			fmt.Fprintf(stdout, "%s: ok, %d user classes\n", rest[0], len(classes))
+			for _, c := range classes {
+				fmt.Fprintf(stdout, "  %s\n", describeClass(c))
+			}
+			return exitOK
+		}
+	}
+	fmt.Fprintln(stderr, err)
+	return exitFailure
+}
+
+func describeClass(c *userbehavior.Class) string {
+	share := fmt.Sprintf("weight %d", c.Weight)
+	if c.FixedCount > 0 {
+		share = fmt.Sprintf("fixed count %d", c.FixedCount)
+	}
+	names := make([]string, len(c.Tasks))
+	for i, t := range c.Tasks {
+		names[i] = t.Name
+		if !c.Sequential {
+			names[i] += fmt.Sprintf(" (%d)", t.Weight)
+		}
+	}
+	order := "weighted"
+	if c.Sequential {
+		order = "in order"
+	}
+	return fmt.Sprintf("%s: %s, wait %s, tasks %s: %s", c.Name, share, c.Wait.String(), order, strings.Join(names, ", "))
+}
+
+// dryRun runs every task of every class n times, once each in order, and prints what
+// was recorded. Nothing is stored.
+func dryRun(ctx context.Context, sc userbehavior.Scenario, classes []*userbehavior.Class, n int, stdout io.Writer) (int, error) {
+	start := time.Now()
+	col := aggregate.NewCollector(start)
+	runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: sc.Host, Collector: col})
+	if err != nil {
+		return exitUsage, err
+	}
+	for _, c := range runner.Classes() {
+		fmt.Fprintf(stdout, "dry run: %s x%d\n", describeClass(c), n)
+		for range n {
+			if err := runner.RunOnce(ctx, c.Name); err != nil {
+				return exitFailure, err
+			}
+		}
+	}
+	snap := col.Swap(time.Now())
+	fmt.Fprintln(stdout)
+	if err := report.WriteTable(stdout, snap, time.Since(start)); err != nil {
+		return exitFailure, err
+	}
+	if snap.Total().Failures > 0 {
+		return exitFailure, nil
+	}
+	return exitOK, nil
+}

@@ -1,0 +1,37 @@
+// Package scenarios turns a run's Scenario into user classes on a worker: the plain
+// HTTP user, the classes compiled into the binaries (the demo), or a Starlark script
+// bundle. Both binaries resolve through it, so master-side validation and workers
+// agree on what a scenario means.
+//
+// Concurrency: Resolve is safe for concurrent use.
+package scenarios
+
+import (
+	"github.com/stampede-load/stampede/pkg/demo"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+	"github.com/stampede-load/stampede/pkg/userbehavior/script"
+)
+
+// Builtins are the user classes compiled into the binaries.
+var Builtins = userbehavior.Builtins{demo.Name: demo.Classes}
+
+// Placement is a worker's place among the run's workers (0-based Index of Count);
+// a script's unique data rows are shared out by it.
+type Placement struct {
+	Index, Count int
+}
+
+// Resolve returns the scenario's user classes for a worker at placement p.
+func Resolve(sc userbehavior.Scenario, p Placement) ([]*userbehavior.Class, error) {
+	if s := sc.Script; s != nil {
+		prog, err := script.Compile(script.Bundle{Main: s.Main, Files: s.Files}, script.Options{
+			Vars: s.Vars, Tags: s.Tags, ExcludeTags: s.ExcludeTags,
+			Slice: script.Slice{Index: p.Index, Count: p.Count},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return prog.Classes(), nil
+	}
+	return sc.Classes(Builtins)
+}
