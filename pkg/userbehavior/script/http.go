@@ -1,0 +1,439 @@
+package script
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	starjson "go.starlark.net/lib/json"
+	"go.starlark.net/starlark"
+
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+)
+
+// httpValue is u.http: the user's HTTP session (cookies, connections) as methods.
+type httpValue struct {
+	s       *session
+	methods [len(httpMethodNames)]*starlark.Builtin // bound on first use
+}
+
+// httpMethodNames lists u.http's methods; the index is the position in methods.
+var httpMethodNames = [...]string{"delete", "get", "head", "options", "patch", "post", "put", "request", "stream"}
+
+func (h *httpValue) String() string        { return "<http>" }
+func (h *httpValue) Type() string          { return "http" }
+func (h *httpValue) Freeze()               {}
+func (h *httpValue) Truth() starlark.Bool  { return true }
+func (h *httpValue) Hash() (uint32, error) { return 0, errors.New("unhashable type: http") }
+func (h *httpValue) AttrNames() []string   { return httpMethodNames[:] }
+
+func (h *httpValue) Attr(name string) (starlark.Value, error) {
+	i, ok := slices.BinarySearch(httpMethodNames[:], name)
+	if !ok {
+		return nil, nil
+	}
+	if h.methods[i] == nil {
+		h.methods[i] = starlark.NewBuiltin(name, h.call).BindReceiver(h)
+	}
+	return h.methods[i], nil
+}
+
+// requestArgs are the parameters every request method takes after its URL.
+type requestArgs struct {
+	params, headers, jsonBody, data, timeout, expect starlark.Value
+	name                                             string
+	redirects, sse                                   bool
+}
+
+// call implements every method of u.http.
+func (h *httpValue) call(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s := h.s
+	if s.ctx == nil {
+		return nil, fmt.Errorf("http.%s: requests may only be made while a user runs a task", b.Name())
+	}
+	fn := "http." + b.Name()
+	method := strings.ToUpper(b.Name())
+	a := requestArgs{redirects: true}
+	var rawURL string
+	pairs := []any{"url", &rawURL}
+	if method == "REQUEST" || method == "STREAM" {
+		pairs = []any{"method", &method, "url", &rawURL}
+	}
+	pairs = append(pairs, "params?", &a.params, "headers?", &a.headers, "json?", &a.jsonBody,
+		"data?", &a.data, "name?", &a.name, "timeout?", &a.timeout, "expect?", &a.expect,
+		"allow_redirects?", &a.redirects)
+	if b.Name() == "stream" {
+		pairs = append(pairs, "sse?", &a.sse)
+	}
+	if err := starlark.UnpackArgs(fn, args, kwargs, pairs...); err != nil {
+		return nil, err
+	}
+	req, err := buildRequest(thread, fn, strings.ToUpper(method), rawURL, &a)
+	if err != nil {
+		return nil, err
+	}
+	if b.Name() == "stream" {
+		return &streamValue{s: s, req: req, sse: a.sse}, nil
+	}
+	s.commit()
+	resp := s.u.HTTP.Do(s.ctx, req)
+	r := &responseValue{s: s, r: resp}
+	s.pending = r
+	return r, nil
+}
+
+func buildRequest(thread *starlark.Thread, fn, method, rawURL string, a *requestArgs) (*userbehavior.Request, error) {
+	req := &userbehavior.Request{Method: method, URL: rawURL, Name: a.name, Deferred: true, NoRedirects: !a.redirects}
+	var err error
+	if a.headers != nil && a.headers != starlark.None {
+		h, err := stringMultiMap(a.headers)
+		if err != nil {
+			return nil, fmt.Errorf("%s: headers: %v", fn, err)
+		}
+		req.Header = make(http.Header, len(h))
+		for k, vs := range h {
+			req.Header[http.CanonicalHeaderKey(k)] = vs
+		}
+	}
+	if a.params != nil && a.params != starlark.None {
+		q, err := stringMultiMap(a.params)
+		if err != nil {
+			return nil, fmt.Errorf("%s: params: %v", fn, err)
+		}
+		req.Query = url.Values(q)
+	}
+	if a.timeout != nil && a.timeout != starlark.None {
+		if req.Timeout, err = toDuration(a.timeout); err != nil {
+			return nil, fmt.Errorf("%s: timeout: %v", fn, err)
+		}
+	}
+	if a.expect != nil && a.expect != starlark.None {
+		if req.Accept, err = acceptFunc(a.expect); err != nil {
+			return nil, fmt.Errorf("%s: expect: %v", fn, err)
+		}
+	}
+	contentType := ""
+	switch {
+	case a.jsonBody != nil && a.data != nil:
+		return nil, fmt.Errorf("%s: give json or data, not both", fn)
+	case a.jsonBody != nil:
+		v, err := starlark.Call(thread, starjson.Module.Members["encode"], starlark.Tuple{a.jsonBody}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: json: %v", fn, err)
+		}
+		req.Body, contentType = []byte(v.(starlark.String)), "application/json"
+	case a.data != nil:
+		switch d := a.data.(type) {
+		case starlark.String:
+			req.Body = []byte(d)
+		case starlark.Bytes:
+			req.Body = []byte(d)
+		case *starlark.Dict:
+			form, err := stringMultiMap(d)
+			if err != nil {
+				return nil, fmt.Errorf("%s: data: %v", fn, err)
+			}
+			req.Body, contentType = []byte(url.Values(form).Encode()), "application/x-www-form-urlencoded"
+		default:
+			return nil, fmt.Errorf("%s: data must be a string, bytes or a dict (a form), got %s", fn, a.data.Type())
+		}
+	}
+	if contentType != "" && req.Header.Get("Content-Type") == "" {
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		req.Header.Set("Content-Type", contentType)
+	}
+	return req, nil
+}
+
+// stringMultiMap reads a dict of string keys to values or lists of values; values
+// other than strings are written as str() writes them.
+func stringMultiMap(v starlark.Value) (map[string][]string, error) {
+	d, ok := v.(starlark.IterableMapping)
+	if !ok {
+		return nil, fmt.Errorf("want a dict, got %s", v.Type())
+	}
+	items := d.Items()
+	out := make(map[string][]string, len(items))
+	for _, kv := range items {
+		k, ok := starlark.AsString(kv[0])
+		if !ok {
+			return nil, fmt.Errorf("keys must be strings, got %s", kv[0].Type())
+		}
+		switch x := kv[1].(type) {
+		case *starlark.List, starlark.Tuple:
+			seq := x.(starlark.Indexable)
+			for i := range seq.Len() {
+				out[k] = append(out[k], str(seq.Index(i)))
+			}
+		default:
+			out[k] = append(out[k], str(x))
+		}
+	}
+	return out, nil
+}
+
+func str(v starlark.Value) string {
+	if s, ok := starlark.AsString(v); ok {
+		return s
+	}
+	return v.String()
+}
+
+// acceptFunc reads expect=: a status or a list (or range) of statuses.
+func acceptFunc(v starlark.Value) (func(int) bool, error) {
+	if _, ok := v.(starlark.Int); ok {
+		n, err := starlark.AsInt32(v)
+		if err != nil {
+			return nil, err
+		}
+		return func(status int) bool { return status == n }, nil
+	}
+	seq, ok := v.(starlark.Iterable)
+	if !ok {
+		return nil, fmt.Errorf("want a status or a list of statuses, got %s", v.Type())
+	}
+	var ok200 []int
+	it := seq.Iterate()
+	defer it.Done()
+	var x starlark.Value
+	for it.Next(&x) {
+		n, err := starlark.AsInt32(x)
+		if err != nil {
+			return nil, fmt.Errorf("want statuses (ints), got %s", x.Type())
+		}
+		ok200 = append(ok200, n)
+	}
+	return func(status int) bool { return slices.Contains(ok200, status) }, nil
+}
+
+// responseValue is what a request returns. Until it is recorded (when the user's next
+// request starts, or the task ends) check(), r.fail() and r.succeed() change its
+// verdict.
+type responseValue struct {
+	s         *session
+	r         *userbehavior.Response
+	headers   *starlark.Dict
+	committed bool
+}
+
+var responseAttrs = []string{"elapsed", "error", "fail", "header", "headers", "json", "ok", "size", "status", "status_code", "succeed", "text", "ttfb"}
+
+func (r *responseValue) String() string {
+	return fmt.Sprintf("<response %d>", r.r.Status)
+}
+func (r *responseValue) Type() string          { return "response" }
+func (r *responseValue) Freeze()               {}
+func (r *responseValue) Truth() starlark.Bool  { return true }
+func (r *responseValue) Hash() (uint32, error) { return 0, errors.New("unhashable type: response") }
+func (r *responseValue) AttrNames() []string   { return responseAttrs }
+
+func (r *responseValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "status", "status_code":
+		return starlark.MakeInt(r.r.Status), nil
+	case "ok":
+		return starlark.Bool(r.r.OK()), nil
+	case "error":
+		if r.r.Err == nil {
+			return starlark.None, nil
+		}
+		return starlark.String(r.r.Err.Error()), nil
+	case "text":
+		return starlark.String(r.r.Body), nil
+	case "size":
+		return starlark.MakeInt64(r.r.Size), nil
+	case "elapsed":
+		return starlark.Float(r.r.Elapsed.Seconds()), nil
+	case "ttfb":
+		return starlark.Float(r.r.TTFB.Seconds()), nil
+	case "headers":
+		if r.headers == nil {
+			r.headers = starlark.NewDict(len(r.r.Header))
+			for k, vs := range r.r.Header {
+				_ = r.headers.SetKey(starlark.String(k), starlark.String(strings.Join(vs, ", ")))
+			}
+		}
+		return r.headers, nil
+	case "json", "fail", "succeed", "header":
+		return responseMethods[name].BindReceiver(r), nil
+	}
+	return nil, nil
+}
+
+var responseMethods = map[string]*starlark.Builtin{
+	"json": starlark.NewBuiltin("json", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackPositionalArgs("json", args, kwargs, 0); err != nil {
+			return nil, err
+		}
+		r := b.Receiver().(*responseValue)
+		return starlark.Call(thread, starjson.Module.Members["decode"], starlark.Tuple{starlark.String(r.r.Body)}, nil)
+	}),
+	"header": starlark.NewBuiltin("header", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var name string
+		if err := starlark.UnpackPositionalArgs("header", args, kwargs, 1, &name); err != nil {
+			return nil, err
+		}
+		r := b.Receiver().(*responseValue)
+		if vs := r.r.Header.Values(name); len(vs) > 0 {
+			return starlark.String(strings.Join(vs, ", ")), nil
+		}
+		return starlark.None, nil
+	}),
+	"fail": starlark.NewBuiltin("fail", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		msg := "failed by the script"
+		if err := starlark.UnpackPositionalArgs("fail", args, kwargs, 0, &msg); err != nil {
+			return nil, err
+		}
+		r := b.Receiver().(*responseValue)
+		if err := r.mutable("fail"); err != nil {
+			return nil, err
+		}
+		r.r.Fail(msg)
+		return starlark.None, nil
+	}),
+	"succeed": starlark.NewBuiltin("succeed", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackPositionalArgs("succeed", args, kwargs, 0); err != nil {
+			return nil, err
+		}
+		r := b.Receiver().(*responseValue)
+		if err := r.mutable("succeed"); err != nil {
+			return nil, err
+		}
+		r.r.Succeed()
+		return starlark.None, nil
+	}),
+}
+
+func (r *responseValue) mutable(fn string) error {
+	if r.committed {
+		return fmt.Errorf("response.%s: the response was already recorded; call %s() before the user's next request", fn, fn)
+	}
+	return nil
+}
+
+// streamValue is what http.stream returns: iterating it sends the request and yields
+// the body as it arrives (each chunk, or with sse=True each event's data); after the
+// loop, s.response is the response.
+type streamValue struct {
+	s        *session
+	req      *userbehavior.Request
+	sse      bool
+	started  bool
+	response *responseValue
+}
+
+func (v *streamValue) String() string        { return fmt.Sprintf("<stream %s %s>", v.req.Method, v.req.URL) }
+func (v *streamValue) Type() string          { return "stream" }
+func (v *streamValue) Freeze()               {}
+func (v *streamValue) Truth() starlark.Bool  { return true }
+func (v *streamValue) Hash() (uint32, error) { return 0, errors.New("unhashable type: stream") }
+func (v *streamValue) AttrNames() []string   { return []string{"response"} }
+
+func (v *streamValue) Attr(name string) (starlark.Value, error) {
+	if name != "response" {
+		return nil, nil
+	}
+	if v.response == nil {
+		return starlark.None, nil
+	}
+	return v.response, nil
+}
+
+// Iterate sends the request. The HTTP client hands chunks to a callback; iter.Pull
+// turns that into the pull iterator Starlark wants, running the request as a
+// coroutine that only advances while the loop asks for the next chunk, so the user's
+// recorder is never used by two goroutines at once.
+func (v *streamValue) Iterate() starlark.Iterator {
+	s := v.s
+	if v.started || s.ctx == nil {
+		return emptyIterator{}
+	}
+	v.started = true
+	s.commit()
+	it := &streamIterator{v: v}
+	req := *v.req
+	req.SSE = v.sse
+	ctx := s.ctx
+	seq := func(yield func(string) bool) {
+		req.OnChunk = func(chunk []byte) error {
+			if !yield(string(chunk)) {
+				it.stopped = true
+				return errStreamStopped
+			}
+			return nil
+		}
+		it.resp = s.u.HTTP.Do(ctx, &req)
+	}
+	it.next, it.stop = iter.Pull(iter.Seq[string](seq))
+	return it
+}
+
+var errStreamStopped = errors.New("stream left by the script")
+
+type streamIterator struct {
+	v       *streamValue
+	next    func() (string, bool)
+	stop    func()
+	resp    *userbehavior.Response
+	stopped bool // the loop left before the body ended
+	done    bool
+}
+
+func (it *streamIterator) Next(p *starlark.Value) bool {
+	if it.done {
+		return false
+	}
+	chunk, ok := it.next()
+	if !ok {
+		it.finish()
+		return false
+	}
+	*p = starlark.String(chunk)
+	return true
+}
+
+func (it *streamIterator) Done() {
+	if !it.done {
+		it.stop()
+		it.finish()
+	}
+}
+
+// finish makes the finished request the user's pending response. A stream the
+// script left early counts as a success when its status was accepted.
+func (it *streamIterator) finish() {
+	it.done = true
+	resp := it.resp
+	if resp == nil {
+		return
+	}
+	if it.stopped && accepted(it.v.req, resp.Status) {
+		resp.Succeed()
+	}
+	s := it.v.s
+	s.commit()
+	r := &responseValue{s: s, r: resp}
+	it.v.response = r
+	s.pending = r
+}
+
+func accepted(req *userbehavior.Request, status int) bool {
+	if status == 0 {
+		return false
+	}
+	if req.Accept != nil {
+		return req.Accept(status)
+	}
+	return status < 400
+}
+
+type emptyIterator struct{}
+
+func (emptyIterator) Next(*starlark.Value) bool { return false }
+func (emptyIterator) Done()                     {}

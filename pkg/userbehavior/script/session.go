@@ -1,0 +1,360 @@
+package script
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+)
+
+// session is one user's script state: its Starlark thread, the user value its
+// functions get, and the response whose verdict may still change. It belongs to the
+// user's goroutine.
+type session struct {
+	p      *Program
+	u      *userbehavior.User
+	thread starlark.Thread
+	user   *userValue
+	http   *httpValue
+
+	// ctx is the context of the script call in progress, nil between calls: built-ins
+	// have no other way to reach it. It never outlives the call.
+	ctx context.Context
+
+	pending *responseValue // last response, recorded when the next request starts or the call ends
+	timers  []*timerValue  // started and not stopped in this call
+
+	args     starlark.Tuple  // (user,): the arguments of every call
+	callCtx  context.Context // ctx of the last call, for onCancel; kept until the next call
+	onCancel func()          // cancels the thread when callCtx ends
+	cancels  sync.WaitGroup  // onCancel running or due
+}
+
+// setup is Class.Setup: it gives a starting user its session.
+func (p *Program) setup(u *userbehavior.User) { u.State = p.newSession(u) }
+
+func (p *Program) newSession(u *userbehavior.User) *session {
+	s := &session{p: p, u: u}
+	s.thread.Name = fmt.Sprintf("%s#%d", className(u), u.ID)
+	s.thread.Load = p.load
+	s.thread.Print = func(*starlark.Thread, string) {}
+	s.thread.OnMaxSteps = func(t *starlark.Thread) { t.Cancel(p.overBudget) }
+	s.thread.SetLocal(localSession, s)
+	s.http = &httpValue{s: s}
+	s.user = &userValue{s: s, vars: starlark.NewDict(0)}
+	s.args = starlark.Tuple{s.user}
+	s.onCancel = func() {
+		defer s.cancels.Done()
+		s.thread.Cancel(s.stopReason(s.callCtx))
+	}
+	return s
+}
+
+func className(u *userbehavior.User) string {
+	if u.Class == nil {
+		return "user"
+	}
+	return u.Class.Name
+}
+
+// load serves load() on a user's thread: modules all ran at Compile.
+func (p *Program) load(_ *starlark.Thread, module string) (starlark.StringDict, error) {
+	return nil, fmt.Errorf("load(%q): modules are loaded only at the top level", module)
+}
+
+// sessionOf returns u's session, making it if the runner did not call Setup.
+func (p *Program) sessionOf(u *userbehavior.User) *session {
+	if s, ok := u.State.(*session); ok && s.p == p {
+		return s
+	}
+	s := p.newSession(u)
+	u.State = s
+	return s
+}
+
+// sessionFrom is the session running on thread, or an error naming the built-in
+// that needs one.
+func sessionFrom(thread *starlark.Thread, fn string) (*session, error) {
+	if s, ok := thread.Local(localSession).(*session); ok && s.ctx != nil {
+		return s, nil
+	}
+	return nil, fmt.Errorf("%s() may only be called while a user runs a task", fn)
+}
+
+// taskFunc makes the Go task function that calls the Starlark function fn.
+func (p *Program) taskFunc(fn *starlark.Function) func(context.Context, *userbehavior.User) error {
+	return func(ctx context.Context, u *userbehavior.User) error {
+		return p.sessionOf(u).call(ctx, fn)
+	}
+}
+
+// call runs fn(user) on the user's thread within the step budget and the task
+// timeout; ctx ending cancels the thread.
+func (s *session) call(ctx context.Context, fn starlark.Callable) error {
+	if s.ctx != nil {
+		return errors.New("script call while another runs on the same user")
+	}
+	th := &s.thread
+	th.Uncancel()
+	th.SetMaxExecutionSteps(th.ExecutionSteps() + s.p.budget)
+	if t := s.p.opts.TaskTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		s.callCtx = ctx
+		s.cancels.Add(1)
+		stop = context.AfterFunc(ctx, s.onCancel)
+	}
+	s.ctx = ctx
+	_, err := starlark.Call(th, fn, s.args, nil)
+	s.ctx = nil
+	if stop != nil {
+		if stop() {
+			s.cancels.Done()
+		}
+		s.cancels.Wait() // a Cancel racing with the end of the call lands before the next Uncancel
+	}
+	s.finish(err)
+	if err != nil {
+		return taskError(err)
+	}
+	return nil
+}
+
+// stopReason says why ctx, the context of a script call, ended.
+func (s *session) stopReason(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && s.p.opts.TaskTimeout > 0 {
+		return fmt.Sprintf("task ran longer than %v", s.p.opts.TaskTimeout)
+	}
+	return "user stopped"
+}
+
+// finish records what the call left open: the pending response, and timers not
+// stopped (as failures).
+func (s *session) finish(err error) {
+	s.commit()
+	if len(s.timers) == 0 {
+		return
+	}
+	msg := "timer not stopped before the task ended"
+	if err != nil {
+		msg = "task failed: " + err.Error()
+	}
+	now := time.Now()
+	for _, t := range s.timers {
+		t.record(now, msg)
+	}
+	clear(s.timers)
+	s.timers = s.timers[:0]
+}
+
+// commit records the pending response with its final verdict.
+func (s *session) commit() {
+	if r := s.pending; r != nil {
+		s.pending = nil
+		r.r.Commit()
+		r.committed = true
+	}
+}
+
+// userValue is the u given to every task: u.id, u.vars, u.http, u.class.
+type userValue struct {
+	s    *session
+	vars *starlark.Dict
+}
+
+func (v *userValue) String() string        { return fmt.Sprintf("<user %s#%d>", className(v.s.u), v.s.u.ID) }
+func (v *userValue) Type() string          { return "user" }
+func (v *userValue) Freeze()               {} // per user; never shared
+func (v *userValue) Truth() starlark.Bool  { return true }
+func (v *userValue) Hash() (uint32, error) { return uint32(v.s.u.ID), nil }
+func (v *userValue) AttrNames() []string   { return []string{"class", "http", "id", "vars"} }
+
+func (v *userValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "http":
+		return v.s.http, nil
+	case "id":
+		return starlark.MakeInt(v.s.u.ID), nil
+	case "vars":
+		return v.vars, nil
+	case "class":
+		return starlark.String(className(v.s.u)), nil
+	}
+	return nil, nil
+}
+
+// check(cond, message): when cond is false, the user's last response of this task
+// is marked failed with message (or, with none, a failed CHECK row is recorded).
+// It returns cond as a bool.
+func checkBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := sessionFrom(thread, "check")
+	if err != nil {
+		return nil, err
+	}
+	// Unpacked by hand: check runs once per request or more.
+	if len(args) != 2 || len(kwargs) > 0 {
+		return nil, fmt.Errorf("check: want check(condition, message), got %d arguments", len(args)+len(kwargs))
+	}
+	cond := args[0]
+	msg, ok := starlark.AsString(args[1])
+	if !ok {
+		return nil, fmt.Errorf("check: for parameter message: got %s, want string", args[1].Type())
+	}
+	if cond.Truth() {
+		return starlark.True, nil
+	}
+	if r := s.pending; r != nil {
+		r.r.Fail(msg)
+	} else {
+		s.u.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "CHECK", Name: msg}, Err: msg})
+	}
+	return starlark.False, nil
+}
+
+// record(name, seconds, ok=True, error="", kind="CUSTOM")
+func recordBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := sessionFrom(thread, "record")
+	if err != nil {
+		return nil, err
+	}
+	var name, errMsg string
+	kind := "CUSTOM"
+	var secs starlark.Value
+	ok := true
+	if err := starlark.UnpackArgs("record", args, kwargs, "name", &name, "seconds", &secs,
+		"ok?", &ok, "error?", &errMsg, "kind?", &kind); err != nil {
+		return nil, err
+	}
+	d, err := toDuration(secs)
+	if err != nil {
+		return nil, fmt.Errorf("record: %v", err)
+	}
+	if !ok && errMsg == "" {
+		errMsg = "failed"
+	}
+	s.u.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: kind, Name: name}, Latency: d, Err: errMsg})
+	return starlark.None, nil
+}
+
+// count(name, n=1)
+func countBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := sessionFrom(thread, "count")
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	n := 1
+	if err := starlark.UnpackArgs("count", args, kwargs, "name", &name, "n?", &n); err != nil {
+		return nil, err
+	}
+	c, ok := any(s.u).(interface{ Count(string, int64) }) // TEMP until the lead's User.Count lands
+	if !ok {
+		return nil, fmt.Errorf("count: not supported")
+	}
+	c.Count(name, int64(n))
+	return starlark.None, nil
+}
+
+// sleep(seconds): pauses the task; ends early, failing the task, when the user stops.
+func sleepBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := sessionFrom(thread, "sleep")
+	if err != nil {
+		return nil, err
+	}
+	var secs starlark.Value
+	if err := starlark.UnpackPositionalArgs("sleep", args, kwargs, 1, &secs); err != nil {
+		return nil, err
+	}
+	d, err := toDuration(secs)
+	if err != nil {
+		return nil, fmt.Errorf("sleep: %v", err)
+	}
+	if d <= 0 {
+		return starlark.None, nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return starlark.None, nil
+	case <-s.ctx.Done():
+		return nil, fmt.Errorf("sleep interrupted: %s", s.stopReason(s.ctx))
+	}
+}
+
+// timer(name, kind="CUSTOM") starts a measurement; t.stop(ok=True, error="") records
+// it and returns the seconds it took.
+func timerBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := sessionFrom(thread, "timer")
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	kind := "CUSTOM"
+	if err := starlark.UnpackArgs("timer", args, kwargs, "name", &name, "kind?", &kind); err != nil {
+		return nil, err
+	}
+	t := &timerValue{s: s, ep: aggregate.Endpoint{Method: kind, Name: name}, start: time.Now()}
+	s.timers = append(s.timers, t)
+	return t, nil
+}
+
+type timerValue struct {
+	s       *session
+	ep      aggregate.Endpoint
+	start   time.Time
+	stopped bool
+}
+
+func (t *timerValue) String() string        { return fmt.Sprintf("<timer %s>", t.ep.Name) }
+func (t *timerValue) Type() string          { return "timer" }
+func (t *timerValue) Freeze()               {}
+func (t *timerValue) Truth() starlark.Bool  { return true }
+func (t *timerValue) Hash() (uint32, error) { return 0, errors.New("unhashable type: timer") }
+func (t *timerValue) AttrNames() []string   { return []string{"stop"} }
+
+func (t *timerValue) Attr(name string) (starlark.Value, error) {
+	if name == "stop" {
+		return timerStop.BindReceiver(t), nil
+	}
+	return nil, nil
+}
+
+var timerStop = starlark.NewBuiltin("stop", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	t := b.Receiver().(*timerValue)
+	ok := true
+	errMsg := ""
+	if err := starlark.UnpackArgs("stop", args, kwargs, "ok?", &ok, "error?", &errMsg); err != nil {
+		return nil, err
+	}
+	if t.stopped {
+		return nil, fmt.Errorf("timer %q stopped twice", t.ep.Name)
+	}
+	if !ok && errMsg == "" {
+		errMsg = "failed"
+	}
+	now := time.Now()
+	t.record(now, errMsg)
+	for i, o := range t.s.timers {
+		if o == t {
+			t.s.timers = append(t.s.timers[:i], t.s.timers[i+1:]...)
+			break
+		}
+	}
+	return starlark.Float(now.Sub(t.start).Seconds()), nil
+})
+
+func (t *timerValue) record(now time.Time, errMsg string) {
+	t.stopped = true
+	t.s.u.Record(aggregate.Sample{Endpoint: t.ep, Latency: now.Sub(t.start), Err: errMsg})
+}
