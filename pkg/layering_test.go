@@ -13,16 +13,18 @@ const module = "github.com/stampede-load/stampede"
 // allowed lists, per package, the packages of ours it may import (directly or not).
 // A package missing here may import nothing of ours except what its row says.
 var allowed = map[string][]string{
-	"pkg/aggregate":    {},
-	"pkg/scheduler":    {},
-	"pkg/telemetry":    {},
-	"pkg/flagenv":      {},
-	"pkg/store":        {"pkg/aggregate"},
-	"pkg/userbehavior": {"pkg/aggregate"},
-	"pkg/report":       {"pkg/aggregate"},
-	"pkg/demo":         {"pkg/userbehavior", "pkg/aggregate"},
-	"pkg/cluster":      {"proto", "pkg/aggregate", "pkg/userbehavior"},
-	"pkg/agent":        {"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/scheduler"},
+	"pkg/aggregate":           {},
+	"pkg/scheduler":           {},
+	"pkg/telemetry":           {},
+	"pkg/flagenv":             {},
+	"pkg/store":               {"pkg/aggregate"},
+	"pkg/userbehavior":        {"pkg/aggregate"},
+	"pkg/report":              {"pkg/aggregate"},
+	"pkg/demo":                {"pkg/userbehavior", "pkg/aggregate"},
+	"pkg/userbehavior/script": {"pkg/userbehavior", "pkg/aggregate"},
+	"pkg/scenarios":           {"pkg/userbehavior", "pkg/userbehavior/script", "pkg/demo", "pkg/aggregate"},
+	"pkg/cluster":             {"proto", "pkg/aggregate", "pkg/userbehavior"},
+	"pkg/agent":               {"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/scheduler"},
 	"pkg/controller": {"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/scheduler",
 		"pkg/store", "pkg/report"},
 }

@@ -124,6 +124,8 @@ func TestCompileRejects(t *testing.T) {
 			Options{}, []string{"main.star:1:6: sleep() may only be called while a user runs a task"}},
 		{"bad feeder slice", files("main.star", okTask+"A = user(tasks=[t])\n"),
 			Options{Slice: Slice{Index: 3, Count: 3}}, []string{"feeder slice 3 of 3: want 0 <= index < count"}},
+		{"weight given to task()", files("main.star", okTask+"A = user(tasks={task(t, weight=2): 1})\n"),
+			Options{}, []string{"main.star:3:21: task: no weight here; give it as the value in the tasks dict: tasks={task(fn, tags=[...]): 2}"}},
 		{"every problem at once", files("main.star", okTask+"A = user(tasks=[t], weight=0)\nB = user(tasks=[t], wait=between(2, 1))\nC = user(tasks={})\n"),
 			Options{}, []string{
 				"main.star:3:9: user: weight must be >= 1, got 0",

@@ -130,7 +130,6 @@ func userBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		}
 		*hook.dst = fn
 	}
-	c.classes = append(c.classes, d)
 	return d, nil
 }
 
@@ -244,6 +243,11 @@ func taskBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	var fn *starlark.Function
 	var tags *starlark.List
 	name := ""
+	for _, kv := range kwargs {
+		if kv[0] == starlark.String("weight") {
+			return nil, fmt.Errorf("task: no weight here; give it as the value in the tasks dict: tasks={task(fn, tags=[...]): 2}")
+		}
+	}
 	if err := starlark.UnpackArgs("task", args, kwargs, "fn", &fn, "tags?", &tags, "name?", &name); err != nil {
 		return nil, err
 	}

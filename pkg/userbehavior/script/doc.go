@@ -66,7 +66,7 @@
 //
 // # The user
 //
-// Tasks get u: u.id (unique on the worker), u.class (the class name), u.vars (a dict
+// Tasks get u: u.id (unique on the worker), u.class_name, u.vars (a dict
 // of this user's own state, kept across tasks: tokens, ids) and u.http, the user's
 // HTTP session (its own cookie jar).
 //
@@ -82,9 +82,10 @@
 // is the accepted status or list of statuses (by default any status < 400).
 //
 // The response r has r.status (also r.status_code), r.ok, r.error (the failure
-// message or None), r.text, r.json(), r.headers (a dict), r.header(name) (case
-// insensitive), r.size (body bytes), r.elapsed and r.ttfb (seconds, total and to the
-// response headers).
+// message or None), r.text, r.json(), r.headers (a dict with canonical keys:
+// "Content-Type"), r.header(name) (any case), r.size (body bytes), r.elapsed and
+// r.ttfb (seconds, total and to the response headers). Cookies stay in the user's
+// session.
 //
 // A response is recorded when the user's next request starts or the task ends. Until
 // then its verdict can change: r.fail("sold out") fails a 200, r.succeed() accepts an
@@ -131,7 +132,8 @@
 // raises one on purpose) ends the task; the runner counts it in the exceptions view
 // with its traceback, and the user goes on with its next task. A task call may take
 // Options.StepBudget Starlark steps (a runaway `while True: pass` is stopped) and
-// Options.TaskTimeout of wall time; stopping the user cancels its task at once.
+// Options.TaskTimeout of wall time; stopping the user cancels its task at once. The
+// top level of the bundle runs within one StepBudget too, at Compile.
 //
 // # Data and helpers
 //

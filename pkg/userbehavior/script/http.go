@@ -44,6 +44,7 @@ func (h *httpValue) Attr(name string) (starlark.Value, error) {
 
 // requestArgs are the parameters every request method takes after its URL.
 type requestArgs struct {
+	method, url                                      string
 	params, headers, jsonBody, data, timeout, expect starlark.Value
 	name                                             string
 	redirects, sse                                   bool
@@ -55,44 +56,141 @@ func (h *httpValue) call(thread *starlark.Thread, b *starlark.Builtin, args star
 	if s.ctx == nil {
 		return nil, fmt.Errorf("http.%s: requests may only be made while a user runs a task", b.Name())
 	}
-	fn := "http." + b.Name()
-	method := strings.ToUpper(b.Name())
 	a := requestArgs{redirects: true}
-	var rawURL string
-	pairs := []any{"url", &rawURL}
-	if method == "REQUEST" || method == "STREAM" {
-		pairs = []any{"method", &method, "url", &rawURL}
+	if err := a.unpack(b.Name(), args, kwargs); err != nil {
+		return nil, fmt.Errorf("http.%s: %v", b.Name(), err)
 	}
-	pairs = append(pairs, "params?", &a.params, "headers?", &a.headers, "json?", &a.jsonBody,
-		"data?", &a.data, "name?", &a.name, "timeout?", &a.timeout, "expect?", &a.expect,
-		"allow_redirects?", &a.redirects)
-	if b.Name() == "stream" {
-		pairs = append(pairs, "sse?", &a.sse)
-	}
-	if err := starlark.UnpackArgs(fn, args, kwargs, pairs...); err != nil {
-		return nil, err
-	}
-	req, err := buildRequest(thread, fn, strings.ToUpper(method), rawURL, &a)
+	req, err := buildRequest(thread, &a)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("http.%s: %v", b.Name(), err)
 	}
 	if b.Name() == "stream" {
 		return &streamValue{s: s, req: req, sse: a.sse}, nil
 	}
 	s.commit()
 	resp := s.u.HTTP.Do(s.ctx, req)
-	r := &responseValue{s: s, r: resp}
+	r := &responseValue{r: resp}
 	s.pending = r
 	return r, nil
 }
 
-func buildRequest(thread *starlark.Thread, fn, method, rawURL string, a *requestArgs) (*userbehavior.Request, error) {
-	req := &userbehavior.Request{Method: method, URL: rawURL, Name: a.name, Deferred: true, NoRedirects: !a.redirects}
+// unpack reads the arguments of http.<fn> by hand: it runs for every request, and
+// starlark.UnpackArgs would cost several allocations.
+func (a *requestArgs) unpack(fn string, args starlark.Tuple, kwargs []starlark.Tuple) error {
+	positional := 1
+	a.method = verb(fn)
+	if fn == "request" || fn == "stream" {
+		positional = 2
+	}
+	if len(args) > positional {
+		return fmt.Errorf("got %d positional arguments, want at most %d", len(args), positional)
+	}
+	for i, v := range args {
+		if err := a.set(positional == 2 && i == 0, v); err != nil {
+			return err
+		}
+	}
+	for _, kv := range kwargs {
+		k, v := string(kv[0].(starlark.String)), kv[1]
+		var ok bool
+		switch k {
+		case "url":
+			if len(args) == positional {
+				return errors.New("got multiple values for url")
+			}
+			if err := a.set(false, v); err != nil {
+				return err
+			}
+			ok = true
+		case "method":
+			if positional == 2 && len(args) > 0 {
+				return errors.New("got multiple values for method")
+			}
+			if err := a.set(true, v); err != nil {
+				return err
+			}
+			ok = positional == 2
+		case "params":
+			a.params, ok = v, true
+		case "headers":
+			a.headers, ok = v, true
+		case "json":
+			a.jsonBody, ok = v, true
+		case "data":
+			a.data, ok = v, true
+		case "timeout":
+			a.timeout, ok = v, true
+		case "expect":
+			a.expect, ok = v, true
+		case "name":
+			name, isStr := v.(starlark.String)
+			if !isStr {
+				return fmt.Errorf("for parameter name: got %s, want string", v.Type())
+			}
+			a.name, ok = string(name), true
+		case "allow_redirects":
+			a.redirects, ok = bool(v.Truth()), true
+		case "sse":
+			a.sse, ok = bool(v.Truth()), fn == "stream"
+		}
+		if !ok {
+			return fmt.Errorf("unexpected keyword argument %s", k)
+		}
+	}
+	if a.url == "" {
+		return errors.New("missing argument for url")
+	}
+	if a.method == "" {
+		return errors.New("missing argument for method")
+	}
+	return nil
+}
+
+// verb is the HTTP method of u.http's method fn (a constant: no allocation).
+func verb(fn string) string {
+	switch fn {
+	case "get":
+		return http.MethodGet
+	case "post":
+		return http.MethodPost
+	case "put":
+		return http.MethodPut
+	case "patch":
+		return http.MethodPatch
+	case "delete":
+		return http.MethodDelete
+	case "head":
+		return http.MethodHead
+	case "options":
+		return http.MethodOptions
+	}
+	return "" // request and stream take the method as an argument
+}
+
+// set assigns a positional (or url/method keyword) argument.
+func (a *requestArgs) set(isMethod bool, v starlark.Value) error {
+	str, ok := v.(starlark.String)
+	if !ok {
+		if isMethod {
+			return fmt.Errorf("for parameter method: got %s, want string", v.Type())
+		}
+		return fmt.Errorf("for parameter url: got %s, want string", v.Type())
+	}
+	if isMethod {
+		a.method = strings.ToUpper(string(str))
+	} else {
+		a.url = string(str)
+	}
+	return nil
+}
+
+func buildRequest(thread *starlark.Thread, a *requestArgs) (*userbehavior.Request, error) {
+	req := &userbehavior.Request{Method: a.method, URL: a.url, Name: a.name, Deferred: true, NoRedirects: !a.redirects}
 	var err error
 	if a.headers != nil && a.headers != starlark.None {
 		h, err := stringMultiMap(a.headers)
 		if err != nil {
-			return nil, fmt.Errorf("%s: headers: %v", fn, err)
+			return nil, fmt.Errorf("headers: %v", err)
 		}
 		req.Header = make(http.Header, len(h))
 		for k, vs := range h {
@@ -102,28 +200,28 @@ func buildRequest(thread *starlark.Thread, fn, method, rawURL string, a *request
 	if a.params != nil && a.params != starlark.None {
 		q, err := stringMultiMap(a.params)
 		if err != nil {
-			return nil, fmt.Errorf("%s: params: %v", fn, err)
+			return nil, fmt.Errorf("params: %v", err)
 		}
 		req.Query = url.Values(q)
 	}
 	if a.timeout != nil && a.timeout != starlark.None {
 		if req.Timeout, err = toDuration(a.timeout); err != nil {
-			return nil, fmt.Errorf("%s: timeout: %v", fn, err)
+			return nil, fmt.Errorf("timeout: %v", err)
 		}
 	}
 	if a.expect != nil && a.expect != starlark.None {
 		if req.Accept, err = acceptFunc(a.expect); err != nil {
-			return nil, fmt.Errorf("%s: expect: %v", fn, err)
+			return nil, fmt.Errorf("expect: %v", err)
 		}
 	}
 	contentType := ""
 	switch {
 	case a.jsonBody != nil && a.data != nil:
-		return nil, fmt.Errorf("%s: give json or data, not both", fn)
+		return nil, fmt.Errorf("give json or data, not both")
 	case a.jsonBody != nil:
 		v, err := starlark.Call(thread, starjson.Module.Members["encode"], starlark.Tuple{a.jsonBody}, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s: json: %v", fn, err)
+			return nil, fmt.Errorf("json: %v", err)
 		}
 		req.Body, contentType = []byte(v.(starlark.String)), "application/json"
 	case a.data != nil:
@@ -135,11 +233,11 @@ func buildRequest(thread *starlark.Thread, fn, method, rawURL string, a *request
 		case *starlark.Dict:
 			form, err := stringMultiMap(d)
 			if err != nil {
-				return nil, fmt.Errorf("%s: data: %v", fn, err)
+				return nil, fmt.Errorf("data: %v", err)
 			}
 			req.Body, contentType = []byte(url.Values(form).Encode()), "application/x-www-form-urlencoded"
 		default:
-			return nil, fmt.Errorf("%s: data must be a string, bytes or a dict (a form), got %s", fn, a.data.Type())
+			return nil, fmt.Errorf("data must be a string, bytes or a dict (a form), got %s", a.data.Type())
 		}
 	}
 	if contentType != "" && req.Header.Get("Content-Type") == "" {
@@ -216,7 +314,6 @@ func acceptFunc(v starlark.Value) (func(int) bool, error) {
 // request starts, or the task ends) check(), r.fail() and r.succeed() change its
 // verdict.
 type responseValue struct {
-	s         *session
 	r         *userbehavior.Response
 	headers   *starlark.Dict
 	committed bool
@@ -418,7 +515,7 @@ func (it *streamIterator) finish() {
 	}
 	s := it.v.s
 	s.commit()
-	r := &responseValue{s: s, r: resp}
+	r := &responseValue{r: resp}
 	it.v.response = r
 	s.pending = r
 }

@@ -119,8 +119,7 @@ type compiler struct {
 	problems problems
 	state    map[string]loadState
 	stack    []string // modules being loaded, outermost first
-	classes  []*classDecl
-	nextID   uint32
+	nextID   uint32   // of task declarations (their hash)
 }
 
 // exec parses, checks and runs one module of the bundle.

@@ -234,7 +234,9 @@ func rows(s *aggregate.Snapshot) map[aggregate.Endpoint]row {
 	return out
 }
 
-func ep(method, name string) aggregate.Endpoint { return aggregate.Endpoint{Method: method, Name: name} }
+func ep(method, name string) aggregate.Endpoint {
+	return aggregate.Endpoint{Method: method, Name: name}
+}
 
 func TestVerdicts(t *testing.T) {
 	srv := target(t)
@@ -266,6 +268,10 @@ func TestVerdicts(t *testing.T) {
 		{"fail after the next request is an error", `r = u.http.get("/status/200", name="a"); u.http.get("/status/200", name="b"); r.fail("late")`,
 			map[aggregate.Endpoint]row{ep("GET", "a"): {1, 0, nil}, ep("GET", "b"): {1, 0, nil},
 				ep("TASK", "A.t"): {1, 1, []string{"main.star:2:89: response.fail: the response was already recorded; call fail() before the user's next request"}}}},
+		{"wrong type to http.get at run time", `path = 42; u.http.get(path)`,
+			map[aggregate.Endpoint]row{ep("TASK", "A.t"): {1, 1, []string{"main.star:2:26: http.get: for parameter url: got int, want string"}}}},
+		{"unknown argument to http.post at run time", `kw = {"jsn": {}}; u.http.post("/x", **kw)`,
+			map[aggregate.Endpoint]row{ep("TASK", "A.t"): {1, 1, []string{"main.star:2:34: http.post: unexpected keyword argument jsn"}}}},
 		{"custom measurements", `record("db", 0.5); record("db", 0.1, ok=False, error="slow"); t = timer("calc", kind="FN"); t.stop(); timer("open")`,
 			map[aggregate.Endpoint]row{ep("CUSTOM", "db"): {2, 1, []string{"slow"}}, ep("FN", "calc"): {1, 0, nil},
 				ep("CUSTOM", "open"): {1, 1, []string{"timer not stopped before the task ended"}}}},
@@ -292,6 +298,35 @@ func TestVerdicts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHelpers(t *testing.T) {
+	srv := target(t)
+	src := `
+ITEMS = ["a", "b", "c"]
+def t(u):
+    check(u.id == 1 and u.class_name == "A", "identity")
+    check(env("KEY", "default") == "value" and env("MISSING", 7) == 7, "env")
+    x = uuid()
+    check(len(x) == 36 and x[14] == "4" and x != uuid(), "uuid %s" % x)
+    check(1 <= random.randint(1, 3) and random.randint(1, 3) <= 3 and random.choice(ITEMS) in ITEMS, "random")
+    check(0 <= random.random() and random.random() < 1 and 2 <= random.uniform(2, 3) and random.uniform(2, 3) <= 3, "random floats")
+    l = list(ITEMS)
+    random.shuffle(l)
+    check(sorted(l) == ITEMS, "shuffle")
+    check(json.decode(json.encode({"a": [1, 2]})) == {"a": [1, 2]}, "json")
+    check(time.now() > time.from_timestamp(0) and math.sqrt(4) == 2, "time, math")
+    check(set([1, 1]) == set([1]), "set")
+    sleep(0)
+    count("things", 2)
+    u.vars["seen"] = u.vars.get("seen", 0) + 1
+A = user(tasks=[t, t])
+`
+	p := mustCompile(t, Options{Vars: map[string]string{"KEY": "value"}}, "main.star", src)
+	got := rows(runOnce(t, p, srv.URL, "A"))
+	if len(got) != 0 {
+		t.Errorf("rows %v, want none (every check holds)", got)
 	}
 }
 

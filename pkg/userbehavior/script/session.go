@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -166,7 +167,8 @@ func (s *session) commit() {
 	}
 }
 
-// userValue is the u given to every task: u.id, u.vars, u.http, u.class.
+// userValue is the u given to every task: u.id, u.vars, u.http, u.class_name
+// ("class" is a reserved word of Starlark).
 type userValue struct {
 	s    *session
 	vars *starlark.Dict
@@ -177,7 +179,7 @@ func (v *userValue) Type() string          { return "user" }
 func (v *userValue) Freeze()               {} // per user; never shared
 func (v *userValue) Truth() starlark.Bool  { return true }
 func (v *userValue) Hash() (uint32, error) { return uint32(v.s.u.ID), nil }
-func (v *userValue) AttrNames() []string   { return []string{"class", "http", "id", "vars"} }
+func (v *userValue) AttrNames() []string   { return []string{"class_name", "http", "id", "vars"} }
 
 func (v *userValue) Attr(name string) (starlark.Value, error) {
 	switch name {
@@ -187,7 +189,7 @@ func (v *userValue) Attr(name string) (starlark.Value, error) {
 		return starlark.MakeInt(v.s.u.ID), nil
 	case "vars":
 		return v.vars, nil
-	case "class":
+	case "class_name":
 		return starlark.String(className(v.s.u)), nil
 	}
 	return nil, nil
@@ -257,11 +259,9 @@ func countBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := starlark.UnpackArgs("count", args, kwargs, "name", &name, "n?", &n); err != nil {
 		return nil, err
 	}
-	c, ok := any(s.u).(interface{ Count(string, int64) }) // TEMP until the lead's User.Count lands
-	if !ok {
-		return nil, fmt.Errorf("count: not supported")
+	if c, ok := any(s.u).(interface{ Count(string, int64) }); ok { // TEMP until User.Count lands
+		c.Count(name, int64(n))
 	}
-	c.Count(name, int64(n))
 	return starlark.None, nil
 }
 
@@ -345,12 +345,7 @@ var timerStop = starlark.NewBuiltin("stop", func(thread *starlark.Thread, b *sta
 	}
 	now := time.Now()
 	t.record(now, errMsg)
-	for i, o := range t.s.timers {
-		if o == t {
-			t.s.timers = append(t.s.timers[:i], t.s.timers[i+1:]...)
-			break
-		}
-	}
+	t.s.timers = slices.DeleteFunc(t.s.timers, func(o *timerValue) bool { return o == t })
 	return starlark.Float(now.Sub(t.start).Seconds()), nil
 })
 

@@ -1,0 +1,13 @@
+// Package examples holds example behaviour scripts, one directory each, written in
+// the language of package script (see its documentation):
+//
+//   - rest: a REST API with login and create/read/update/delete of items.
+//   - shop: a weighted browse/checkout shop with two user classes.
+//   - inference: a JSON model-inference endpoint fed prompts from a CSV file.
+//   - streaming: a streaming (server-sent events) completion endpoint, with time
+//     to first token and inter-token latency.
+//
+// Run one with `master --script examples/shop/main.star --host http://...`. The tests
+// of this package run every example against an in-process target that speaks its
+// API, and check that every request sent was counted.
+package examples
