@@ -121,7 +121,7 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	fmt.Fprintf(stdout, "master listening for workers on %s; waiting for %d\n", addr, cfg.expectWorkers())
 
 	settings, _ := json.Marshal(cfg.settings(scenario))
-	ctl := controller.New(srv, db, log)
+	ctl := controller.New(srv, db, controller.Options{Logger: log})
 	res, err := ctl.Run(ctx, controller.Config{
 		Scenario: scenario, Classes: schedulerClasses(classes), Users: cfg.Users, SpawnRate: cfg.SpawnRate,
 		RunTime: cfg.RunTime, ExpectWorkers: cfg.expectWorkers(), ExpectWait: cfg.ExpectWorkersMax,

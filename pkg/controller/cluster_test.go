@@ -50,7 +50,7 @@ func newTestCluster(t *testing.T) *testCluster {
 	gs := grpc.NewServer()
 	srv.RegisterOn(gs)
 	tc := &testCluster{t: t, addr: lis.Addr().String(), srv: srv, db: db,
-		ctl: controller.New(srv, db, nil), g: &errgroup.Group{}, cancels: map[string]context.CancelFunc{}}
+		ctl: controller.New(srv, db, controller.Options{}), g: &errgroup.Group{}, cancels: map[string]context.CancelFunc{}}
 	tc.g.Go(func() error { return gs.Serve(lis) })
 	t.Cleanup(func() {
 		tc.mu.Lock()

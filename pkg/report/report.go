@@ -28,6 +28,9 @@ type Row struct {
 	AvgSizeBytes float64 `json:"avg_size_bytes"`
 	RPS          float64 `json:"rps"`
 	FailuresPerS float64 `json:"failures_per_s"`
+	// Live only: over the last few seconds.
+	CurrentRPS      float64 `json:"current_rps,omitempty"`
+	CurrentFailPerS float64 `json:"current_fail_per_s,omitempty"`
 }
 
 // ErrorRow is one group of failures.

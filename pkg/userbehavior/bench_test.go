@@ -13,7 +13,7 @@ import (
 )
 
 // benchUser is one user of class as the Runner makes it, recording into col.
-func benchUser(b *testing.B, class *Class, s sender, col *aggregate.Collector) *User {
+func benchUser(class *Class, s sender, col *aggregate.Collector) *User {
 	rec := col.NewRecorder()
 	return &User{ID: 1, Class: class, HTTP: &HTTPClient{rec: rec, s: s, timeout: time.Minute},
 		Vars: map[string]any{}, Rand: rand.New(rand.NewPCG(1, 1)), rec: rec}
@@ -56,7 +56,7 @@ func BenchmarkQuickUser(b *testing.B) {
 		b.Fatal(err)
 	}
 	col := aggregate.NewCollector(time.Now())
-	runTask(b, benchUser(b, class, s, col), col)
+	runTask(b, benchUser(class, s, col), col)
 }
 
 // nopSender answers every request at once, without a network.
@@ -76,5 +76,5 @@ func BenchmarkHTTPClientOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	col := aggregate.NewCollector(time.Now())
-	runTask(b, benchUser(b, class, nopSender{}, col), col)
+	runTask(b, benchUser(class, nopSender{}, col), col)
 }

@@ -63,9 +63,9 @@ type Response struct {
 	headersAt  time.Time
 	chunkTimes []time.Time
 	rec        *aggregate.Recorder // set while a deferred request awaits Commit
-	sample    aggregate.Sample
-	end       time.Time
-	committed bool
+	sample     aggregate.Sample
+	end        time.Time
+	committed  bool
 }
 
 // OK reports whether the request counts as a success.

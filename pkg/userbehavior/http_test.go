@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,8 +175,6 @@ func TestHTTPClientDo(t *testing.T) {
 			endpoint: aggregate.Endpoint{Method: "GET", Name: "/slow"}, err: "timeout"},
 		{name: "client timeout", req: Request{URL: "/slow"}, timeout: 20 * time.Millisecond,
 			endpoint: aggregate.Endpoint{Method: "GET", Name: "/slow"}, err: "timeout"},
-		{name: "timeout while reading the body", req: Request{URL: "/slowbody", Timeout: 50 * time.Millisecond},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/slowbody"}, status: 200, err: "reading body: timeout", size: 10},
 		{name: "body cut short", req: Request{URL: "/short"},
 			endpoint: aggregate.Endpoint{Method: "GET", Name: "/short"}, status: 200, err: "reading body: unexpected EOF", size: 10},
 		{name: "bad URL", req: Request{URL: "http://[::1"},
@@ -306,6 +305,49 @@ func TestHTTPClientAbortedByContext(t *testing.T) {
 	checkOneRequest(t, c.recorded(), aggregate.Endpoint{Method: "GET", Name: "/slow"}, resp)
 }
 
+// expiringCtx is a context whose deadline passes when the test says so.
+type expiringCtx struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newExpiringCtx() *expiringCtx {
+	return &expiringCtx{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (c *expiringCtx) expire()                     { c.once.Do(func() { close(c.done) }) }
+func (c *expiringCtx) Done() <-chan struct{}       { return c.done }
+func (c *expiringCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *expiringCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+func TestHTTPClientTimeoutReadingBody(t *testing.T) {
+	// The deadline passes once the headers and the first bytes are in: the request
+	// fails as a timeout, with the status and the bytes that came.
+	ts := newTarget(t)
+	c := newTestClient(t, newTransport(t), ts.URL)
+	ctx := newExpiringCtx()
+	resp := c.Do(ctx, &Request{URL: "/slowbody", OnChunk: func([]byte) error { ctx.expire(); return nil }})
+	if resp.Status != 200 || resp.Size != 10 || errString(resp.Err) != "reading body: timeout" {
+		t.Errorf("got status %d, %d bytes, error %v; want 200, 10, reading body: timeout", resp.Status, resp.Size, resp.Err)
+	}
+	snap := c.recorded()
+	st := snap.Endpoints[endpoint("GET", "/slowbody")]
+	if st == nil || st.Requests != 1 || st.Failures != 1 || st.Bytes != 10 {
+		t.Errorf("recorded %+v, want one failure of 10 bytes", st)
+	}
+	if n := snap.Errors[aggregate.ErrorKey{Endpoint: endpoint("GET", "/slowbody"), Message: "reading body: timeout"}]; n != 1 {
+		t.Errorf("errors %v", snap.Errors)
+	}
+}
+
 func TestHTTPClientCookiesPerUser(t *testing.T) {
 	ts := newTarget(t)
 	tr := newTransport(t) // users share connections, never cookies
@@ -366,4 +408,8 @@ func TestHTTPClientBytesAddUp(t *testing.T) {
 	if tot.Requests != 5 || tot.Failures != 1 || tot.Bytes != 30000+5+6 {
 		t.Errorf("total %d requests, %d failures, %d bytes; want 5, 1, 30011", tot.Requests, tot.Failures, tot.Bytes)
 	}
+}
+
+func endpoint(method, name string) aggregate.Endpoint {
+	return aggregate.Endpoint{Method: method, Name: name}
 }

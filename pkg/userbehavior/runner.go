@@ -155,16 +155,30 @@ func (r *Runner) newUser(c *Class) (*User, error) {
 		Rand:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id))),
 		rec:   rec,
 	}
-	if c.Setup != nil {
-		c.Setup(u)
-	}
 	return u, nil
+}
+
+// setup runs the class's Setup hook; a panic in it is recorded, not fatal.
+func (r *Runner) setup(ctx context.Context, u *User) bool {
+	if u.Class.Setup == nil {
+		return true
+	}
+	ok := false
+	r.guard(ctx, u, "setup", func(context.Context, *User) error {
+		u.Class.Setup(u)
+		ok = true
+		return nil
+	})
+	return ok
 }
 
 // lifetime is a user's life: on_start, tasks and waits until retired, on_stop.
 func (r *Runner) lifetime(ctx context.Context, u *User, h *handle) {
 	defer u.rec.Flush()
 	c := u.Class
+	if !r.setup(ctx, u) {
+		return
+	}
 	if c.OnStart != nil {
 		r.guard(ctx, u, "on_start", c.OnStart)
 	}

@@ -18,6 +18,9 @@ func (r *Runner) RunOnce(ctx context.Context, class string) error {
 		return err
 	}
 	defer u.rec.Flush()
+	if !r.setup(ctx, u) {
+		return fmt.Errorf("user class %q: setup failed", class)
+	}
 	if c.OnStart != nil {
 		r.guard(ctx, u, "on_start", c.OnStart)
 	}

@@ -1,0 +1,104 @@
+package controller
+
+import (
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/report"
+)
+
+// currentWindow is how far back "current" rates per endpoint look.
+const currentWindow = 3 * time.Second
+
+// publish builds the Live view of now and hands it to readers.
+func (s *state) publish(now time.Time) {
+	l := &report.Live{State: report.StateIdle, UpdatedAt: now, Workers: []report.WorkerRow{},
+		Endpoints: []report.Row{}, Errors: []report.ErrorRow{}}
+	r := s.run
+	for _, w := range s.sortedWorkers() {
+		row := report.WorkerRow{ID: w.info.ID, Host: w.info.Hostname, Addr: w.info.Addr, Version: w.info.Version,
+			Cores: w.info.Cores, MemoryBytes: w.info.MemoryBytes, State: "ready", Users: w.userCount(), LastReportAgeS: -1}
+		if !w.lastReport.IsZero() {
+			row.LastReportAgeS = now.Sub(w.lastReport).Seconds()
+		}
+		if r != nil && !r.over() && r.began() {
+			if _, in := r.targets[w.info.ID]; in {
+				row.State = "running"
+				if r.stopping {
+					row.State = "stopping"
+				}
+			}
+		}
+		l.Workers = append(l.Workers, row)
+	}
+	if r != nil {
+		r.describe(l, now)
+	}
+	s.c.publish(l)
+}
+
+// describe fills the run's part of the view.
+func (r *run) describe(l *report.Live, now time.Time) {
+	l.TargetUsers, l.SpawnRate, l.Host = r.cfg.Users, r.cfg.SpawnRate, r.cfg.Scenario.Host
+	l.Scenario = scenarioName(r)
+	switch {
+	case r.over():
+		l.State = report.StateStopped
+		l.RunID = r.id
+		if r.err != nil {
+			l.Error = r.err.Error()
+		}
+		l.Status, l.Reason = string(r.result.Run.Status), r.result.Run.Reason
+	case !r.began():
+		l.State = report.StateWaiting
+		return
+	case r.stopping:
+		l.State = report.StateStopping
+	default:
+		l.State = report.StateRunning
+	}
+	if !r.began() {
+		return
+	}
+	l.RunID, l.StartedAt = r.id, r.started
+	end := now
+	if r.over() {
+		end = r.total.End
+	}
+	l.ElapsedS = end.Sub(r.started).Seconds()
+	if !r.over() {
+		l.Users = r.users()
+	}
+	dur := end.Sub(r.total.Start)
+	rows, total := report.Rows(r.total, dur)
+	cur := r.recent(now, currentWindow)
+	secs := currentWindow.Seconds()
+	if r.over() {
+		cur = aggregate.NewSnapshot(now)
+	}
+	for i := range rows {
+		if st := cur.Endpoints[aggregate.Endpoint{Method: rows[i].Method, Name: rows[i].Name}]; st != nil {
+			rows[i].CurrentRPS = float64(st.Requests) / secs
+			rows[i].CurrentFailPerS = float64(st.Failures) / secs
+		}
+	}
+	ct := cur.Total()
+	total.CurrentRPS, total.CurrentFailPerS = float64(ct.Requests)/secs, float64(ct.Failures)/secs
+	if rows != nil {
+		l.Endpoints = rows
+	}
+	l.Total = total
+	l.Errors = report.Errors(r.total)
+	l.Series = r.series
+}
+
+func scenarioName(r *run) string {
+	sc := r.cfg.Scenario
+	switch {
+	case sc.Script != nil:
+		return "script " + sc.Script.Main
+	case sc.Quick != nil:
+		return sc.Quick.Method + " " + sc.Quick.URL
+	}
+	return sc.Builtin
+}

@@ -1,0 +1,405 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/report"
+	"github.com/stampede-load/stampede/pkg/scheduler"
+	"github.com/stampede-load/stampede/pkg/store"
+)
+
+// run is one load test, owned by the loop.
+type run struct {
+	s         *state
+	cfg       Config
+	id        string
+	requested time.Time
+	started   time.Time // zero until the workers are there and it begins
+	done      chan struct{}
+	result    Result
+	err       error
+	ended     bool
+
+	version  uint64
+	targets  map[string]map[string]int // worker -> class -> planned users
+	lastSeq  map[string]uint64
+	final    map[string]bool
+	interval *aggregate.Snapshot // merging into the current interval
+	total    *aggregate.Snapshot
+	seq      uint64
+	peak     int
+	stopping bool
+	reason   string
+	window   []windowEntry // recent intervals, for current rates
+	series   []report.Point
+
+	runEnd, stopWait, expectWait <-chan time.Time
+	progress                     *time.Ticker
+}
+
+type windowEntry struct {
+	at   time.Time
+	snap *aggregate.Snapshot
+}
+
+func (r *run) over() bool   { return r.ended }
+func (r *run) began() bool  { return !r.started.IsZero() }
+func (r *run) c() *Controller { return r.s.c }
+
+// step advances the run after anything happened: begin when the workers are there,
+// finish when every final report is in.
+func (r *run) step() {
+	switch {
+	case !r.began() && !r.stopping && len(r.s.workers) >= r.cfg.ExpectWorkers:
+		r.begin()
+	case r.began() && r.stopping && r.allFinal():
+		r.finish(store.StatusCompleted, r.reason)
+	}
+}
+
+func (r *run) begin() {
+	now := time.Now()
+	r.started = now
+	r.id = store.NewRunID(now)
+	r.interval = aggregate.NewSnapshot(now)
+	r.total = aggregate.NewSnapshot(now)
+	r.targets = map[string]map[string]int{}
+	r.lastSeq = map[string]uint64{}
+	r.final = map[string]bool{}
+	r.expectWait = nil
+	for _, w := range r.s.workers {
+		w.users = nil
+	}
+	if err := r.c().db.CreateRun(store.Run{ID: r.id, Status: store.StatusRunning, Label: r.cfg.Label,
+		Config: r.cfg.Settings, StartedAt: now}); err != nil {
+		r.started = time.Time{}
+		r.end(Result{}, fmt.Errorf("store run: %w", err))
+		return
+	}
+	r.c().log.Info("run started", "run_id", r.id, "users", r.cfg.Users, "spawn_rate", r.cfg.SpawnRate, "workers", len(r.s.workers))
+	for _, w := range r.s.sortedWorkers() {
+		r.event(now, "worker_joined", w.info.ID, w.info.Hostname)
+	}
+	if r.cfg.RunTime > 0 {
+		r.runEnd = time.After(r.cfg.RunTime)
+	}
+	if err := r.replan(nil); err != nil {
+		r.fail(err)
+	}
+}
+
+func (r *run) joined(w *worker, at time.Time) {
+	if !r.began() {
+		return
+	}
+	r.event(at, "worker_joined", w.info.ID, w.info.Hostname)
+	if r.stopping {
+		return // it never ran this run's users; nothing to wait for
+	}
+	if err := r.replan(nil); err != nil {
+		r.fail(err)
+	}
+}
+
+func (r *run) left(w *worker, at time.Time, reason string) {
+	if !r.began() {
+		return
+	}
+	id := w.info.ID
+	lost := r.targets[id]
+	delete(r.targets, id)
+	delete(r.final, id)
+	r.event(at, "worker_lost", id, reason)
+	if r.stopping || len(r.s.workers) == 0 {
+		return
+	}
+	if err := r.replan(map[string]map[string]int{id: lost}); err != nil {
+		r.fail(err)
+	}
+}
+
+func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
+	if !r.began() || rep.RunID != r.id {
+		return
+	}
+	id := w.info.ID
+	if rep.Seq != 0 && rep.Seq <= r.lastSeq[id] {
+		r.c().log.Warn("duplicate report ignored", "run_id", r.id, "worker_id", id, "seq", rep.Seq)
+		return
+	}
+	if rep.Seq != 0 {
+		r.lastSeq[id] = rep.Seq
+	}
+	if rep.Fatal != "" {
+		r.event(at, "worker_failed", id, rep.Fatal)
+		r.fail(fmt.Errorf("worker %s cannot run the scenario: %s", id, rep.Fatal))
+		return
+	}
+	w.users = rep.Users
+	r.interval.Merge(rep.Snapshot)
+	if rep.Final {
+		r.final[id] = true
+	}
+}
+
+// replan distributes the request over the live workers and sends each its target;
+// lost holds the targets of workers just gone, whose users the others take over.
+func (r *run) replan(lost map[string]map[string]int) error {
+	ids := slices.Sorted(maps.Keys(r.s.workers))
+	current := scheduler.Assignment{}
+	for id, t := range r.targets {
+		current[id] = t
+	}
+	for id, t := range lost {
+		if t != nil {
+			current[id] = t
+		}
+	}
+	plan, err := scheduler.Distribute(scheduler.Request{Classes: r.cfg.Classes, Users: r.cfg.Users, SpawnRate: r.cfg.SpawnRate}, ids, current)
+	if err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	r.version++
+	for i, id := range ids {
+		wp := plan.Workers[id]
+		r.targets[id] = wp.Users
+		if _, ok := r.final[id]; !ok {
+			r.final[id] = false
+		}
+		err := r.c().cl.Send(id, cluster.Command{Kind: cluster.CommandStart, RunID: r.id, PlanVersion: r.version,
+			Scenario: r.cfg.Scenario, Users: wp.Users, SpawnRate: wp.SpawnRate, WorkerIndex: i, WorkerCount: len(ids)})
+		if err != nil {
+			// The worker is going; its departure re-plans without it.
+			r.c().log.Warn("could not send plan", "run_id", r.id, "worker_id", id, "err", err)
+		}
+	}
+	return nil
+}
+
+func (r *run) edit(users int, rate float64) error {
+	r.cfg.Users, r.cfg.SpawnRate = users, rate
+	if !r.began() {
+		return nil
+	}
+	r.event(time.Now(), "edited", "", fmt.Sprintf("users %d, spawn rate %g/s", users, rate))
+	return r.replan(nil)
+}
+
+func (r *run) reset() {
+	if !r.began() {
+		return
+	}
+	now := time.Now()
+	r.total = aggregate.NewSnapshot(now)
+	r.window = nil
+	r.event(now, "stats_reset", "", "")
+}
+
+// requestStop ends the run: workers stop their users and send final reports.
+func (r *run) requestStop(reason string) {
+	if r.stopping {
+		return
+	}
+	r.stopping = true
+	r.reason = reason
+	r.runEnd = nil
+	if !r.began() {
+		r.end(Result{}, fmt.Errorf("%w: %d of %d joined before the run was stopped", ErrNoWorkers, len(r.s.workers), r.cfg.ExpectWorkers))
+		return
+	}
+	r.printf("stopping: waiting for %d workers' final reports\n", len(r.targets))
+	r.sendStop()
+	r.stopWait = time.After(r.cfg.StopWait)
+}
+
+func (r *run) sendStop() {
+	for _, id := range slices.Sorted(maps.Keys(r.targets)) {
+		if err := r.c().cl.Send(id, cluster.Command{Kind: cluster.CommandStop, RunID: r.id}); err != nil {
+			r.c().log.Warn("could not send stop", "run_id", r.id, "worker_id", id, "err", err)
+		}
+	}
+}
+
+func (r *run) allFinal() bool {
+	for _, ok := range r.final {
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// finishWithoutAll ends the run when some final reports never came.
+func (r *run) finishWithoutAll() {
+	var missing []string
+	for _, id := range slices.Sorted(maps.Keys(r.final)) {
+		if !r.final[id] {
+			missing = append(missing, id)
+		}
+	}
+	r.c().log.Warn("finishing without every final report", "run_id", r.id, "missing", missing)
+	reason := fmt.Sprintf("no final report from %v within %v", missing, r.cfg.StopWait)
+	if r.reason != "" {
+		reason = r.reason + "; " + reason
+	}
+	r.finish(store.StatusCompleted, reason)
+}
+
+// failStart gives up waiting for workers.
+func (r *run) failStart() {
+	r.end(Result{}, fmt.Errorf("%w: %d of %d joined in %v", ErrNoWorkers, len(r.s.workers), r.cfg.ExpectWorkers, r.cfg.ExpectWait))
+}
+
+// fail ends the run as failed: no worker keeps its users.
+func (r *run) fail(err error) {
+	r.sendStop()
+	r.store(store.StatusFailed, err.Error(), err)
+}
+
+// abort ends the run because the master is going away.
+func (r *run) abort(reason string) {
+	if !r.began() {
+		r.end(Result{}, ErrStopped)
+		return
+	}
+	r.sendStop()
+	r.store(store.StatusInterrupted, reason, ErrStopped)
+}
+
+func (r *run) finish(status store.Status, reason string) {
+	r.store(status, reason, nil)
+	if r.cfg.QuitWorkers {
+		for _, w := range r.s.sortedWorkers() {
+			if err := r.c().cl.Send(w.info.ID, cluster.Command{Kind: cluster.CommandQuit, Reason: "run " + r.id + " is over"}); err != nil {
+				r.c().log.Warn("could not tell a worker to quit", "worker_id", w.info.ID, "err", err)
+			}
+		}
+	}
+}
+
+// store closes the last interval, stores the run's end and ends it.
+func (r *run) store(status store.Status, reason string, cause error) {
+	now := time.Now()
+	r.closeInterval(now)
+	r.total.End = now
+	sum := r.summary(now)
+	db := r.c().db
+	err := db.FinishRun(r.id, status, reason, now, sum, r.total)
+	var res Result
+	if err == nil {
+		var stored store.Run
+		stored, err = db.Run(r.id)
+		res = Result{Run: stored, Final: r.total, Duration: now.Sub(r.started)}
+	}
+	if err != nil {
+		err = fmt.Errorf("store final: %w", err)
+	}
+	r.c().log.Info("run finished", "run_id", r.id, "status", status, "requests", sum.Requests, "failures", sum.Failures)
+	r.end(res, errors.Join(cause, err))
+}
+
+// end marks the run over and wakes whoever waits for it.
+func (r *run) end(res Result, err error) {
+	if r.ended {
+		return
+	}
+	r.ended = true
+	r.result, r.err = res, err
+	r.runEnd, r.stopWait, r.expectWait = nil, nil, nil
+	if r.progress != nil {
+		r.progress.Stop()
+	}
+	r.s.retire(r)
+	close(r.done)
+}
+
+func (r *run) users() int {
+	n := 0
+	for id := range r.targets {
+		if w, ok := r.s.workers[id]; ok {
+			n += w.userCount()
+		}
+	}
+	return n
+}
+
+// closeInterval stores the interval that ends now and starts the next.
+func (r *run) closeInterval(now time.Time) {
+	iv := r.interval
+	iv.End = now
+	r.seq++
+	users := r.users()
+	r.peak = max(r.peak, users)
+	if err := r.c().db.AppendInterval(r.id, store.Interval{Seq: r.seq, At: now, Users: users,
+		Workers: len(r.targets), Snapshot: iv}); err != nil {
+		r.c().log.Error("store interval", "run_id", r.id, "seq", r.seq, "err", err)
+	}
+	r.total.Merge(iv)
+	r.window = append(r.window, windowEntry{at: now, snap: iv})
+	if len(r.window) > 10 {
+		r.window = r.window[1:]
+	}
+	t := iv.Total()
+	secs := now.Sub(iv.Start).Seconds()
+	p := report.Point{T: now.Sub(r.started).Seconds(), Users: users}
+	if secs > 0 {
+		p.RPS, p.FailPerS = float64(t.Requests)/secs, float64(t.Failures)/secs
+	}
+	p.P50, p.P95, p.P99 = report.Ms(t.Latency.Percentile(50)), report.Ms(t.Latency.Percentile(95)), report.Ms(t.Latency.Percentile(99))
+	r.series = append(r.series, p)
+	r.interval = aggregate.NewSnapshot(now)
+}
+
+func (r *run) summary(now time.Time) store.Summary {
+	t := r.total.Total()
+	s := store.Summary{Requests: t.Requests, Failures: t.Failures, PeakUsers: r.peak,
+		P50: t.Latency.Percentile(50), P95: t.Latency.Percentile(95), P99: t.Latency.Percentile(99)}
+	if d := now.Sub(r.started).Seconds(); d > 0 {
+		s.RPS = float64(t.Requests) / d
+	}
+	return s
+}
+
+func (r *run) event(at time.Time, kind, workerID, detail string) {
+	if err := r.c().db.AppendEvent(r.id, store.Event{At: at, Kind: kind, Worker: workerID, Detail: detail}); err != nil {
+		r.c().log.Error("store event", "run_id", r.id, "err", err)
+	}
+}
+
+// recent merges the intervals of the last d.
+func (r *run) recent(now time.Time, d time.Duration) *aggregate.Snapshot {
+	win := aggregate.NewSnapshot(now.Add(-d))
+	for _, e := range r.window {
+		if now.Sub(e.at) < d {
+			win.Merge(e.snap)
+		}
+	}
+	return win
+}
+
+// printProgress writes one line over the last ProgressEvery: users, rates and
+// percentiles of the requests completed in that window.
+func (r *run) printProgress(now time.Time) {
+	if !r.began() {
+		r.printf("waiting for workers: %d of %d connected\n", len(r.s.workers), r.cfg.ExpectWorkers)
+		return
+	}
+	t := r.recent(now, r.cfg.ProgressEvery).Total()
+	secs := r.cfg.ProgressEvery.Seconds()
+	r.printf("%6s  users %d/%d  workers %d  rps %.1f  fail/s %.1f  p50 %s  p95 %s  p99 %s\n",
+		now.Sub(r.started).Truncate(time.Second), r.users(), r.cfg.Users, len(r.targets),
+		float64(t.Requests)/secs, float64(t.Failures)/secs,
+		report.Millis(t.Latency.Percentile(50)), report.Millis(t.Latency.Percentile(95)), report.Millis(t.Latency.Percentile(99)))
+}
+
+func (r *run) printf(format string, args ...any) {
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, format, args...)
+	}
+}

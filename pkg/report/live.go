@@ -1,0 +1,62 @@
+package report
+
+import "time"
+
+// States of the master as the dashboard shows them.
+const (
+	StateIdle     = "idle"     // no run yet
+	StateWaiting  = "waiting"  // a run waits for its workers
+	StateRunning  = "running"  // users spawning or running
+	StateStopping = "stopping" // waiting for final reports
+	StateStopped  = "stopped"  // the last run is over
+)
+
+// Live is the master's current view: what the dashboard shows and pushes. It is
+// built once per interval and shared by every reader; do not modify it.
+type Live struct {
+	State       string      `json:"state"`
+	RunID       string      `json:"run_id,omitempty"`
+	Status      string      `json:"status,omitempty"` // stored status once stopped
+	Reason      string      `json:"reason,omitempty"`
+	Error       string      `json:"error,omitempty"` // why the last run could not run
+	Host        string      `json:"host,omitempty"`
+	Scenario    string      `json:"scenario,omitempty"`
+	Users       int         `json:"users"`
+	TargetUsers int         `json:"target_users"`
+	SpawnRate   float64     `json:"spawn_rate"`
+	StartedAt   time.Time   `json:"started_at,omitzero"`
+	ElapsedS    float64     `json:"elapsed_s"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+	Workers     []WorkerRow `json:"workers"`
+	Endpoints   []Row       `json:"endpoints"`
+	Total       Row         `json:"total"`
+	Errors      []ErrorRow  `json:"errors"`
+	Series      []Point     `json:"series,omitempty"`
+}
+
+// WorkerRow is one connected worker.
+type WorkerRow struct {
+	ID             string  `json:"id"`
+	Host           string  `json:"host"`
+	Addr           string  `json:"addr"`
+	Version        string  `json:"version"`
+	Cores          int     `json:"cores"`
+	MemoryBytes    uint64  `json:"memory_bytes"`
+	State          string  `json:"state"` // ready, running, stopping
+	Users          int     `json:"users"`
+	LastReportAgeS float64 `json:"last_report_age_s"` // -1: none yet
+}
+
+// Point is one interval of a run's time series.
+type Point struct {
+	T        float64 `json:"t"` // seconds since the run began
+	Users    int     `json:"users"`
+	RPS      float64 `json:"rps"`
+	FailPerS float64 `json:"fail_per_s"`
+	P50      float64 `json:"p50_ms"`
+	P95      float64 `json:"p95_ms"`
+	P99      float64 `json:"p99_ms"`
+}
+
+// Ms converts a latency to float milliseconds.
+func Ms(d time.Duration) float64 { return ms(d) }
