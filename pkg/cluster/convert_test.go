@@ -77,7 +77,7 @@ func TestReportFromPBRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(r *pb.Report)
 	}{
 		{"no run id", func(r *pb.Report) { r.RunId = "" }},

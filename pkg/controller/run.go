@@ -48,8 +48,8 @@ type windowEntry struct {
 	snap *aggregate.Snapshot
 }
 
-func (r *run) over() bool   { return r.ended }
-func (r *run) began() bool  { return !r.started.IsZero() }
+func (r *run) over() bool     { return r.ended }
+func (r *run) began() bool    { return !r.started.IsZero() }
 func (r *run) c() *Controller { return r.s.c }
 
 // step advances the run after anything happened: begin when the workers are there,
