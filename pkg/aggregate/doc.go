@@ -5,9 +5,10 @@
 // # What it owns
 //
 //   - Histogram: an HdrHistogram of latencies in microseconds, 1 µs to 1 h, 3
-//     significant digits, built on github.com/HdrHistogram/hdrhistogram-go.
-//     Merging is lossless, so a percentile of histograms merged from many
-//     workers is the percentile of all their samples, not an average.
+//     significant digits, with exactly the buckets and percentiles of
+//     github.com/HdrHistogram/hdrhistogram-go (the tests hold it to the
+//     library). Merging is lossless, so a percentile of histograms merged from
+//     many workers is the percentile of all their samples, not an average.
 //   - Stats: one endpoint's counters (requests, failures, bytes, exact total
 //     time) and its Histogram.
 //   - Snapshot: the Stats of every endpoint and the grouped errors
@@ -35,9 +36,9 @@
 //   - Histogram, Stats and Snapshot are values: not safe for concurrent
 //     mutation; concurrent read-only use is safe while nothing mutates them.
 //   - Recorder belongs to one goroutine: Record and Flush must not be called
-//     concurrently on the same Recorder. Record takes no lock and sends on no
-//     channel; it takes the Collector's lock once per batch (BatchSize samples,
-//     or the first sample FlushAge old, or Flush).
+//     concurrently on the same Recorder. Record takes no lock, sends on no
+//     channel and does not allocate; the Collector's lock is taken once per
+//     batch (BatchSize samples, or the first sample FlushAge old, or Flush).
 //   - Collector is safe for concurrent use: any number of Recorders flush into
 //     it while another goroutine calls Swap. A Snapshot returned by Swap
 //     belongs to the caller.

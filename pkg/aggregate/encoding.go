@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -80,7 +81,7 @@ func (h *Histogram) appendBody(dst []byte) []byte {
 	if h == nil {
 		return append(dst, 0)
 	}
-	if h.dense == nil {
+	if h.pages == nil {
 		dst = binary.AppendUvarint(dst, uint64(len(h.sparse)))
 		prev := -1
 		for _, b := range h.sparse {
@@ -90,21 +91,27 @@ func (h *Histogram) appendBody(dst []byte) []byte {
 		}
 		return dst
 	}
-	p := h.packed()
-	dst = binary.AppendUvarint(dst, uint64(p.Populated()))
+	n, _ := h.scanDense()
+	dst = binary.AppendUvarint(dst, uint64(n))
 	prev := -1
-	p.ForEachBucket(func(v, c int64) bool {
-		i := indexOf(v)
-		dst = binary.AppendUvarint(dst, uint64(i-prev-1))
-		dst = binary.AppendUvarint(dst, uint64(c))
-		prev = i
-		return true
-	})
+	for pn, p := range h.pages {
+		if p == nil {
+			continue
+		}
+		for k, c := range p {
+			if c != 0 {
+				i := pn<<pageBits + k
+				dst = binary.AppendUvarint(dst, uint64(i-prev-1))
+				dst = binary.AppendUvarint(dst, uint64(c))
+				prev = i
+			}
+		}
+	}
 	return dst
 }
 
-// UnmarshalBinary replaces the contents of h with the decoded b. On error
-// (wrapping ErrMalformed) h is unchanged.
+// UnmarshalBinary replaces the contents of h with the decoded b (and does not
+// keep b). On error (wrapping ErrMalformed) h is unchanged.
 func (h *Histogram) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
 	if v := d.byte(); d.err == nil && v != histogramVersion {
@@ -134,10 +141,16 @@ func (h *Histogram) decodeBody(d *decoder) {
 	prev := -1
 	var total int64
 	for range n {
-		skip := d.uvarint()
-		c := d.uvarint()
-		if d.err != nil {
-			return
+		// One-byte varints inline: most skips and counts are below 128.
+		var skip, c uint64
+		if d.off+1 < len(d.b) && d.b[d.off] < 0x80 && d.b[d.off+1] < 0x80 {
+			skip, c = uint64(d.b[d.off]), uint64(d.b[d.off+1])
+			d.off += 2
+		} else {
+			skip, c = d.uvarint(), d.uvarint()
+			if d.err != nil {
+				return
+			}
 		}
 		if skip >= countsLen || prev+1+int(skip) >= countsLen {
 			d.fail("bucket index beyond %d", countsLen-1)
@@ -150,19 +163,20 @@ func (h *Histogram) decodeBody(d *decoder) {
 		i := prev + 1 + int(skip)
 		prev = i
 		total += int64(c)
-		if h.dense == nil && c > math.MaxUint32 {
+		if h.pages == nil && c > math.MaxUint32 {
 			h.sparse = sparse
 			h.promote()
 		}
-		if h.dense != nil {
-			_ = h.dense.RecordValues(lowestAt(i), int64(c))
+		if h.pages != nil {
+			h.addDense(i, int64(c))
 			continue
 		}
 		sparse = append(sparse, bucket{idx: uint16(i), count: uint32(c)})
 	}
-	if h.dense == nil {
-		h.sparse, h.total = sparse, total
+	if h.pages == nil {
+		h.sparse = sparse
 	}
+	h.total = total
 }
 
 // MarshalBinary returns the compact, lossless encoding of s.
@@ -172,6 +186,7 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 
 // AppendBinary appends the encoding of s (as MarshalBinary) to dst.
 func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
+	dst = slices.Grow(dst, s.sizeHint())
 	var flags byte
 	if !s.Start.IsZero() {
 		flags |= flagStart
@@ -210,12 +225,28 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// sizeHint estimates the encoded size of s: exact for sparse histograms whose
+// skips and counts are below 128, low for dense ones.
+func (s *Snapshot) sizeHint() int {
+	n := 32
+	for ep, st := range s.Endpoints {
+		n += len(ep.Method) + len(ep.Name) + 16
+		if st != nil && st.Latency != nil {
+			n += 3 + 2*len(st.Latency.sparse)
+		}
+	}
+	for k := range s.Errors {
+		n += len(k.Method) + len(k.Name) + len(k.Message) + 8
+	}
+	return n
+}
+
 func appendString(dst []byte, s string) []byte {
 	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
 }
 
-// UnmarshalBinary replaces the contents of s with the decoded b. On error
-// (wrapping ErrMalformed) s is unchanged.
+// UnmarshalBinary replaces the contents of s with the decoded b (and does not
+// keep b). On error (wrapping ErrMalformed) s is unchanged.
 func (s *Snapshot) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
 	if v := d.byte(); d.err == nil && v != snapshotVersion {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,9 @@ var update = flag.Bool("update", false, "rewrite the golden files and seed corpo
 // bigCounts returns a histogram holding counts above MaxUint32.
 func bigCounts() *Histogram {
 	h := dense(NewHistogram())
-	_ = h.dense.RecordValues(1000, 1<<33)
-	_ = h.dense.RecordValues(2_000_000, 5)
+	h.addDense(indexOf(1000), 1<<33)
+	h.addDense(indexOf(2_000_000), 5)
+	h.total = 1<<33 + 5
 	return h
 }
 
@@ -34,8 +36,9 @@ func TestHistogramRoundTrip(t *testing.T) {
 		{"one value", histogramOf(time.Millisecond)},
 		{"extremes", histogramOf(0, time.Microsecond, time.Hour, 5*time.Hour)},
 		{"1000 samples", histogramOf(latencies(rng, 1000, 20*time.Millisecond)...)},
-		{"dense", histogramOf(latencies(rng, 100000, 20*time.Millisecond)...)},
-		{"dense with few buckets", dense(histogramOf(time.Second, time.Second, time.Minute))},
+		{"1000 samples sparse", sparse(histogramOf(latencies(rng, 1000, 20*time.Millisecond)...))},
+		{"100000 samples", histogramOf(latencies(rng, 100000, 20*time.Millisecond)...)},
+		{"sparse", sparse(histogramOf(time.Second, time.Second, time.Minute))},
 		{"counts above MaxUint32", bigCounts()},
 	}
 	for _, tt := range tests {
@@ -108,13 +111,33 @@ func TestHistogramUnmarshalRejectsMalformed(t *testing.T) {
 	}
 }
 
-// A payload claiming many buckets must not make the decoder allocate for them.
-func TestHistogramUnmarshalDoesNotTrustLengths(t *testing.T) {
-	in := []byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f}
-	var h Histogram
-	allocs := testing.AllocsPerRun(10, func() { _ = h.UnmarshalBinary(in) })
-	if allocs > 10 {
-		t.Errorf("rejecting a hostile length took %v allocations", allocs)
+// A payload claiming many elements must not make the decoder allocate for them.
+func TestUnmarshalDoesNotTrustLengths(t *testing.T) {
+	tests := []struct {
+		name string
+		dst  interface{ UnmarshalBinary([]byte) error }
+		in   []byte
+	}{
+		{"histogram buckets", &Histogram{}, []byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"snapshot endpoints", &Snapshot{}, []byte{1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}},
+		{"snapshot errors", &Snapshot{}, []byte{1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"string length", &Snapshot{}, []byte{1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const runs = 100
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range runs {
+				if err := tt.dst.UnmarshalBinary(tt.in); err == nil {
+					t.Fatal("hostile input accepted")
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if perRun := (after.TotalAlloc - before.TotalAlloc) / runs; perRun > 4096 {
+				t.Errorf("rejecting it allocated %d bytes per run", perRun)
+			}
+		})
 	}
 }
 

@@ -84,10 +84,28 @@ func histogramOf(ds ...time.Duration) *Histogram {
 
 // dense returns h switched to the dense form.
 func dense(h *Histogram) *Histogram {
-	if h.dense == nil {
+	if h.pages == nil {
 		h.promote()
 	}
 	return h
+}
+
+// sparse returns h switched to the sparse form.
+func sparse(h *Histogram) *Histogram {
+	h.demote()
+	if h.pages != nil {
+		panic("histogram does not fit the sparse form")
+	}
+	return h
+}
+
+// forms are the two forms of a Histogram, which must give the same answers.
+var forms = []struct {
+	name string
+	to   func(*Histogram) *Histogram
+}{
+	{"dense", dense},
+	{"sparse", sparse},
 }
 
 func mustMarshal(t testing.TB, m interface{ MarshalBinary() ([]byte, error) }) []byte {

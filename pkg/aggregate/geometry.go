@@ -7,9 +7,9 @@ import (
 )
 
 // The bucket geometry every Histogram shares. It is the geometry hdrhistogram-go
-// builds for New(1, 3_600_000_000, 3), written out so that the compact sparse
-// form, the encoding and the dense hdrhistogram-go form agree on what each
-// counts-array index means; geometry_test.go checks it against the library.
+// builds for New(1, 3_600_000_000, 3), written out so that both forms of a
+// Histogram and the encoding agree with the library on what each counts-array
+// index means; geometry_test.go checks it against the library.
 //
 // Values are microseconds. Values below 2048 µs have their own bucket; above
 // that, each power of two is split into 1024 sub-buckets, so a bucket is never

@@ -1,11 +1,10 @@
 package aggregate
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
-
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Latency range tracked by every Histogram: 1 µs to 1 h, 3 significant digits.
@@ -15,12 +14,23 @@ const (
 	SigFigs        = sigFigs
 )
 
-// denseThreshold is the number of populated buckets above which a Histogram
-// that grows by Record or Merge switches from the sparse form to a dense
-// hdrhistogram-go Histogram. Sparse costs 8 bytes per populated bucket and a
-// binary search per Record; dense costs ~184 KiB and O(1) per Record. At 1024
-// populated buckets sparse is 8 KiB and still quick to merge.
-const denseThreshold = 1024
+// The dense form splits the counts array into pages of one power-of-two
+// bucket's sub-buckets each, allocated on first use: a latency distribution
+// spanning a few powers of two touches a few pages (8 KiB each), not all 23.
+const (
+	pageBits  = subBucketHalfCountMagnitude
+	pageSize  = 1 << pageBits
+	pageCount = countsLen / pageSize
+)
+
+var _ [countsLen - pageCount*pageSize]struct{} // countsLen is a whole number of pages
+
+type page [pageSize]int64
+
+// maxSparse is the most buckets a sparse Histogram grows to by merging before
+// it switches to the dense form; past it, merging sorted lists costs more than
+// adding into pages.
+const maxSparse = 1024
 
 // bucket is one populated bucket of the sparse form.
 type bucket struct {
@@ -32,25 +42,27 @@ type bucket struct {
 // digits). The zero value is an empty histogram ready to use; NewHistogram
 // returns one.
 //
-// A Histogram keeps one of two forms, chosen by how much it holds, with the
-// same buckets and the same answers:
-//   - sparse: the populated buckets only, sorted (small histograms: one
-//     worker's report for one interval, a decoded payload);
-//   - dense: a github.com/HdrHistogram/hdrhistogram-go Histogram (large
-//     histograms: busy endpoints, cumulative statistics), taken when Record or
-//     Merge grows the histogram past denseThreshold populated buckets.
+// Its buckets are exactly those of github.com/HdrHistogram/hdrhistogram-go's
+// Histogram for New(1, 3_600_000_000, 3), and its answers (Percentile, Min,
+// Max) are exactly the library's for the same counts; geometry_test.go checks
+// both against the library. It keeps the counts itself, in one of two forms
+// with the same answers:
+//   - sparse: the populated buckets only, sorted (decoded payloads, a worker's
+//     interval once swapped out: compact, quick to encode and merge from);
+//   - dense: the counts array in lazily allocated pages (anything recorded
+//     into, and large merges such as cumulative statistics: O(1) per Record,
+//     O(populated) to merge a sparse histogram in).
 //
-// Queries on the sparse form follow hdrhistogram-go exactly (geometry_test.go
-// checks them against the library).
+// A Histogram holds at most MaxInt64 latencies.
 //
 // A Histogram is not safe for concurrent mutation; concurrent read-only calls
-// (Count, Percentile, Min, Max, MarshalBinary, Equal) are safe while nothing
-// mutates it.
+// (Count, Percentile, Percentiles, Min, Max, MarshalBinary, Equal, Clone) are
+// safe while nothing mutates it.
 type Histogram struct {
-	sparse []bucket // ascending idx; the form in use while dense == nil
-	total  int64    // sum of sparse counts
-	dense  *hdr.Histogram
-	pool   *densePool // where a dense form comes from; nil: allocate
+	sparse []bucket          // ascending idx; the form in use while pages == nil
+	pages  *[pageCount]*page // the dense form
+	total  int64             // sum of all counts
+	pool   *pagePool         // where pages come from; nil: allocate
 }
 
 // NewHistogram returns an empty Histogram.
@@ -59,137 +71,153 @@ func NewHistogram() *Histogram { return &Histogram{} }
 // Record adds one latency. Latencies below 1 µs count as 1 µs and above 1 h as
 // 1 h; Record never fails.
 func (h *Histogram) Record(d time.Duration) {
-	v := micros(d)
-	if h.dense != nil {
-		// Fails only when the total count would pass MaxInt64 (never in practice).
-		_ = h.dense.RecordValue(v)
-		return
+	i := indexOf(micros(d))
+	if h.pages == nil {
+		h.promote()
 	}
-	h.recordSparse(indexOf(v))
+	p := h.pages[i>>pageBits]
+	if p == nil {
+		p = h.newPage(i >> pageBits)
+	}
+	p[i&(pageSize-1)]++
+	h.total++
 }
 
-func (h *Histogram) recordSparse(i int) {
-	b := h.sparse
-	lo, n := 0, len(b)
-	if n > 0 && int(b[n-1].idx) < i {
-		lo = n // past the end: common while a histogram fills up
-	} else {
-		for n > 0 {
-			half := n >> 1
-			if int(b[lo+half].idx) < i {
-				lo += half + 1
-				n -= half + 1
-			} else {
-				n = half
-			}
-		}
-	}
-	if lo < len(b) && int(b[lo].idx) == i {
-		if b[lo].count == math.MaxUint32 {
-			h.promote()
-			_ = h.dense.RecordValue(lowestAt(i))
-			return
-		}
-		b[lo].count++
-		h.total++
-		return
-	}
-	if len(b) >= denseThreshold {
-		h.promote()
-		_ = h.dense.RecordValue(lowestAt(i))
-		return
-	}
-	h.sparse = slices.Insert(b, lo, bucket{idx: uint16(i), count: 1})
-	h.total++
+func (h *Histogram) newPage(n int) *page {
+	p := h.pool.get()
+	h.pages[n] = p
+	return p
 }
 
 // promote switches h to the dense form.
 func (h *Histogram) promote() {
-	d := h.pool.get()
+	h.pages = new([pageCount]*page)
 	for _, b := range h.sparse {
-		_ = d.RecordValues(lowestAt(int(b.idx)), int64(b.count))
+		h.addDense(int(b.idx), int64(b.count))
 	}
-	h.dense, h.sparse, h.total = d, nil, 0
+	h.sparse = nil
 }
 
-// demote switches a dense h back to the sparse form and returns the dense
-// histogram it no longer uses, or nil when h stays dense (a count above
-// MaxUint32). scratch is reset and used for the conversion.
-func (h *Histogram) demote(scratch *hdr.PackedHistogram) *hdr.Histogram {
-	d := h.dense
-	if d == nil {
+// addDense adds c at index i of the dense form (total aside).
+func (h *Histogram) addDense(i int, c int64) {
+	p := h.pages[i>>pageBits]
+	if p == nil {
+		p = h.newPage(i >> pageBits)
+	}
+	p[i&(pageSize-1)] += c
+}
+
+// demote switches a dense h to the sparse form and returns the pages it no
+// longer uses, cleared; it leaves h dense (and returns nil) when a count does
+// not fit the sparse form.
+func (h *Histogram) demote() []*page {
+	if h.pages == nil {
 		return nil
 	}
-	scratch.Reset()
-	scratch.MergeFrom(d)
-	sparse := make([]bucket, 0, scratch.Populated())
-	fits := true
-	scratch.ForEachBucket(func(v, c int64) bool {
-		if c > math.MaxUint32 {
-			fits = false
-			return false
+	n, largest := h.scanDense()
+	if largest > math.MaxUint32 {
+		return nil
+	}
+	sparse := make([]bucket, 0, n)
+	var freed []*page
+	for pn, p := range h.pages {
+		if p == nil {
+			continue
 		}
-		sparse = append(sparse, bucket{idx: uint16(indexOf(v)), count: uint32(c)})
-		return true
-	})
-	if !fits {
-		return nil
+		for k, c := range p {
+			if c != 0 {
+				sparse = append(sparse, bucket{idx: uint16(pn<<pageBits + k), count: uint32(c)})
+			}
+		}
+		clear(p[:])
+		freed = append(freed, p)
 	}
-	h.sparse, h.total, h.dense = sparse, d.TotalCount(), nil
-	return d
+	h.sparse, h.pages = sparse, nil
+	return freed
+}
+
+// scanDense returns the number of populated buckets of the dense form and the
+// largest count.
+func (h *Histogram) scanDense() (n int, largest int64) {
+	for _, p := range h.pages {
+		if p == nil {
+			continue
+		}
+		for _, c := range p {
+			if c != 0 {
+				n++
+				largest = max(largest, c)
+			}
+		}
+	}
+	return n, largest
 }
 
 // Merge adds every count of o to h; it is lossless (counts add bucket by
 // bucket). h.Merge(h) doubles h. A nil o is empty.
 func (h *Histogram) Merge(o *Histogram) {
-	if o == nil || o.Count() == 0 {
+	if o == nil || o.total == 0 {
 		return
 	}
 	if o == h {
 		o = h.Clone()
 	}
-	if o.dense != nil {
-		if h.dense == nil {
-			h.promote()
-		}
-		h.dense.Merge(o.dense)
+	switch {
+	case h.pages == nil && o.pages == nil:
+		h.mergeSparse(o.sparse)
 		return
+	case h.pages == nil:
+		h.promote()
 	}
-	if h.dense != nil {
+	if o.pages == nil {
 		for _, b := range o.sparse {
-			_ = h.dense.RecordValues(lowestAt(int(b.idx)), int64(b.count))
+			h.addDense(int(b.idx), int64(b.count))
 		}
-		return
+	} else {
+		for n, op := range o.pages {
+			if op == nil {
+				continue
+			}
+			p := h.pages[n]
+			if p == nil {
+				p = h.newPage(n)
+			}
+			for k := range p {
+				p[k] += op[k]
+			}
+		}
 	}
-	h.mergeSparse(o.sparse, o.total)
+	h.total += o.total
 }
 
-// mergeSparse merges sparse buckets into sparse h, switching h to dense when the
-// union grows past denseThreshold or a count would not fit.
-func (h *Histogram) mergeSparse(o []bucket, oTotal int64) {
+// mergeSparse merges sparse buckets into sparse h, switching h to the dense
+// form when the union grows past maxSparse or a count would not fit.
+func (h *Histogram) mergeSparse(o []bucket) {
 	a := h.sparse
 	union := len(a)
 	fits := true
+	var oTotal int64
 	for i, j := 0, 0; j < len(o); {
 		switch {
 		case i < len(a) && a[i].idx < o[j].idx:
 			i++
 		case i < len(a) && a[i].idx == o[j].idx:
-			if uint64(a[i].count)+uint64(o[j].count) > math.MaxUint32 {
-				fits = false
-			}
+			fits = fits && uint64(a[i].count)+uint64(o[j].count) <= math.MaxUint32
+			oTotal += int64(o[j].count)
 			i++
 			j++
 		default:
 			union++
+			oTotal += int64(o[j].count)
 			j++
 		}
 	}
-	if !fits || (union > denseThreshold && union > len(a)) {
+	if !fits || (union > maxSparse && union > len(a)) {
 		h.promote()
 		for _, b := range o {
-			_ = h.dense.RecordValues(lowestAt(int(b.idx)), int64(b.count))
+			h.addDense(int(b.idx), int64(b.count))
 		}
+		h.total += oTotal
 		return
 	}
 	// Merge in place from the end: every slot of a is read before the write
@@ -217,95 +245,152 @@ func (h *Histogram) mergeSparse(o []bucket, oTotal int64) {
 }
 
 // Count returns the number of recorded latencies.
-func (h *Histogram) Count() int64 {
-	if h.dense != nil {
-		return h.dense.TotalCount()
-	}
-	return h.total
-}
+func (h *Histogram) Count() int64 { return h.total }
 
 // Percentile returns the latency at percentile p (in percent: 50, 99.9), as
 // hdrhistogram-go's ValueAtPercentile defines it: the highest latency of the
 // bucket where the cumulative count reaches p% of the total (the lowest, for
 // p <= 0). p is clamped to [0, 100]. An empty histogram returns 0.
 func (h *Histogram) Percentile(p float64) time.Duration {
-	if h.dense != nil {
-		return duration(h.dense.ValueAtPercentile(p))
-	}
 	if h.total == 0 {
 		return 0
 	}
-	if p > 100 {
-		p = 100
-	} else if p < 0 {
-		p = 0
-	}
-	i := h.indexAtRank(percentileRank(p, h.total))
-	if p == 0 {
-		return duration(lowestAt(i))
-	}
-	return duration(highestAt(i))
-}
-
-// indexAtRank returns the index of the sparse bucket where the cumulative
-// count reaches rank (1 <= rank <= h.total).
-func (h *Histogram) indexAtRank(rank int64) int {
-	var running int64
-	for _, b := range h.sparse {
-		running += int64(b.count)
-		if running >= rank {
-			return int(b.idx)
-		}
-	}
-	return int(h.sparse[len(h.sparse)-1].idx)
+	ranks := [1]int64{percentileRank(p, h.total)}
+	var at [1]int
+	h.indexesAtRanks(ranks[:], at[:])
+	return valueAt(at[0], p)
 }
 
 // Percentiles returns Percentile(p) for each p, in order, with one pass over
 // the histogram.
 func (h *Histogram) Percentiles(ps ...float64) []time.Duration {
 	out := make([]time.Duration, len(ps))
-	if h.dense != nil {
-		for i, v := range h.dense.ValueAtPercentilesSlice(ps) {
-			out[i] = duration(v)
-		}
+	if h.total == 0 || len(ps) == 0 {
 		return out
 	}
-	for i, p := range ps {
-		out[i] = h.Percentile(p)
+	order := make([]int, len(ps)) // positions in ps, by ascending rank
+	ranks := make([]int64, len(ps))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Compare(percentileRank(ps[a], h.total), percentileRank(ps[b], h.total))
+	})
+	for k, at := range order {
+		ranks[k] = percentileRank(ps[at], h.total)
+	}
+	at := make([]int, len(ps))
+	h.indexesAtRanks(ranks, at)
+	for k, pos := range order {
+		out[pos] = valueAt(at[k], ps[pos])
 	}
 	return out
 }
 
+// valueAt is the latency reported for a percentile p that falls in bucket i:
+// its lowest value for p <= 0, else its highest (NaN counts as above 0, as in
+// hdrhistogram-go).
+func valueAt(i int, p float64) time.Duration {
+	if p <= 0 {
+		return duration(lowestAt(i))
+	}
+	return duration(highestAt(i))
+}
+
+// indexesAtRanks sets at[k] to the index of the bucket where the cumulative
+// count first reaches ranks[k]. ranks ascend, within [1, h.total].
+func (h *Histogram) indexesAtRanks(ranks []int64, at []int) {
+	var running int64
+	next := 0
+	if h.pages == nil {
+		for _, b := range h.sparse {
+			running += int64(b.count)
+			for next < len(ranks) && running >= ranks[next] {
+				at[next] = int(b.idx)
+				next++
+			}
+			if next == len(ranks) {
+				return
+			}
+		}
+		return
+	}
+	for pn, p := range h.pages {
+		if p == nil {
+			continue
+		}
+		// Skip whole blocks of 8 buckets that cannot reach the next rank.
+		for j := 0; j < pageSize; j += 8 {
+			blk := p[j : j+8 : j+8]
+			sum := blk[0] + blk[1] + blk[2] + blk[3] + blk[4] + blk[5] + blk[6] + blk[7]
+			if running+sum < ranks[next] {
+				running += sum
+				continue
+			}
+			for k, c := range blk {
+				running += c
+				for next < len(ranks) && c != 0 && running >= ranks[next] {
+					at[next] = pn<<pageBits + j + k
+					next++
+				}
+				if next == len(ranks) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // Min returns the lowest latency of the lowest populated bucket (0 when empty).
 func (h *Histogram) Min() time.Duration {
-	if h.Count() == 0 {
+	if h.total == 0 {
 		return 0
 	}
-	if h.dense != nil {
-		// The same value as Min(), from the library's faster counts scan.
-		return duration(h.dense.ValueAtPercentile(0))
+	if h.pages == nil {
+		return duration(lowestAt(int(h.sparse[0].idx)))
 	}
-	return duration(lowestAt(int(h.sparse[0].idx)))
+	for n, p := range h.pages {
+		if p == nil {
+			continue
+		}
+		for k, c := range p {
+			if c != 0 {
+				return duration(lowestAt(n<<pageBits + k))
+			}
+		}
+	}
+	return 0
 }
 
 // Max returns the highest latency of the highest populated bucket (0 when
 // empty).
 func (h *Histogram) Max() time.Duration {
-	if h.Count() == 0 {
+	if h.total == 0 {
 		return 0
 	}
-	if h.dense != nil {
-		// The same value as Max(), from the library's faster counts scan.
-		return duration(h.dense.ValueAtPercentile(100))
+	if h.pages == nil {
+		return duration(highestAt(int(h.sparse[len(h.sparse)-1].idx)))
 	}
-	return duration(highestAt(int(h.sparse[len(h.sparse)-1].idx)))
+	for n := pageCount - 1; n >= 0; n-- {
+		if p := h.pages[n]; p != nil {
+			for k := pageSize - 1; k >= 0; k-- {
+				if p[k] != 0 {
+					return duration(highestAt(n<<pageBits + k))
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // Reset empties h, keeping its memory.
 func (h *Histogram) Reset() {
-	if h.dense != nil {
-		h.dense.Reset()
-		return
+	if h.pages != nil {
+		for _, p := range h.pages {
+			if p != nil {
+				clear(p[:])
+			}
+		}
 	}
 	h.sparse = h.sparse[:0]
 	h.total = 0
@@ -314,10 +399,18 @@ func (h *Histogram) Reset() {
 // Clone returns an independent copy of h.
 func (h *Histogram) Clone() *Histogram {
 	c := &Histogram{total: h.total}
-	if h.dense != nil {
-		c.dense = h.dense.Clone()
-	} else if len(h.sparse) > 0 {
-		c.sparse = slices.Clone(h.sparse)
+	if h.pages == nil {
+		if len(h.sparse) > 0 {
+			c.sparse = slices.Clone(h.sparse)
+		}
+		return c
+	}
+	c.pages = new([pageCount]*page)
+	for n, p := range h.pages {
+		if p != nil {
+			cp := *p
+			c.pages[n] = &cp
+		}
 	}
 	return c
 }
@@ -328,10 +421,10 @@ func (h *Histogram) Equal(o *Histogram) bool {
 	if h == nil || o == nil {
 		return h.countOrZero() == o.countOrZero()
 	}
-	if h.Count() != o.Count() {
+	if h.total != o.total {
 		return false
 	}
-	if h.dense == nil && o.dense == nil {
+	if h.pages == nil && o.pages == nil {
 		return slices.Equal(h.sparse, o.sparse)
 	}
 	// The encoding is canonical: equal bytes, equal buckets.
@@ -342,14 +435,5 @@ func (h *Histogram) countOrZero() int64 {
 	if h == nil {
 		return 0
 	}
-	return h.Count()
-}
-
-// packed returns the buckets of a dense h as an hdrhistogram-go
-// PackedHistogram: the library's allocation-light way to read a dense
-// histogram's populated buckets.
-func (h *Histogram) packed() *hdr.PackedHistogram {
-	p := hdr.NewPacked(lowestMicros, highestMicros, sigFigs)
-	p.MergeFrom(h.dense)
-	return p
+	return h.total
 }

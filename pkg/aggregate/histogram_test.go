@@ -6,16 +6,6 @@ import (
 	"time"
 )
 
-// forms runs f on a histogram in each of its forms.
-var forms = []struct {
-	name string
-	make func() *Histogram
-}{
-	{"sparse", NewHistogram},
-	{"dense", func() *Histogram { return dense(NewHistogram()) }},
-	{"zero value", func() *Histogram { return &Histogram{} }},
-}
-
 func TestHistogramPercentileOfFixedLatency(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -33,18 +23,21 @@ func TestHistogramPercentileOfFixedLatency(t *testing.T) {
 	for _, form := range forms {
 		for _, tt := range tests {
 			t.Run(form.name+"/"+tt.name, func(t *testing.T) {
-				h := form.make()
+				h := NewHistogram()
 				for range 1000 {
 					h.Record(tt.latency)
 				}
+				form.to(h)
 				if h.Count() != 1000 {
 					t.Fatalf("Count = %d, want 1000", h.Count())
 				}
 				tolerance := tt.latency / 1000 // 3 significant digits
-				for _, p := range []float64{0, 1, 50, 90, 99, 99.9, 100} {
+				ps := []float64{0, 1, 50, 90, 99, 99.9, 100}
+				all := h.Percentiles(ps...)
+				for k, p := range ps {
 					got := h.Percentile(p)
-					if diff := (got - tt.latency).Abs(); diff > tolerance {
-						t.Errorf("Percentile(%v) = %v, want %v ± %v", p, got, tt.latency, tolerance)
+					if diff := (got - tt.latency).Abs(); diff > tolerance || all[k] != got {
+						t.Errorf("Percentile(%v) = %v (Percentiles: %v), want %v ± %v", p, got, all[k], tt.latency, tolerance)
 					}
 				}
 				for name, got := range map[string]time.Duration{"Min": h.Min(), "Max": h.Max()} {
@@ -68,40 +61,56 @@ func TestHistogramRecordClamps(t *testing.T) {
 		{"nanoseconds", 10 * time.Nanosecond, time.Microsecond, time.Microsecond},
 		{"two hours", 2 * time.Hour, time.Hour - time.Hour/1000, time.Hour + time.Hour/1000},
 	}
-	for _, form := range forms {
-		for _, tt := range tests {
-			t.Run(form.name+"/"+tt.name, func(t *testing.T) {
-				h := form.make()
-				h.Record(tt.in)
-				if h.Count() != 1 {
-					t.Fatalf("Count = %d, want 1", h.Count())
-				}
-				if got := h.Percentile(50); got < tt.min || got > tt.max {
-					t.Errorf("Percentile(50) = %v, want within [%v, %v]", got, tt.min, tt.max)
-				}
-			})
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Histogram // the zero value works
+			h.Record(tt.in)
+			if h.Count() != 1 {
+				t.Fatalf("Count = %d, want 1", h.Count())
+			}
+			if got := h.Percentile(50); got < tt.min || got > tt.max {
+				t.Errorf("Percentile(50) = %v, want within [%v, %v]", got, tt.min, tt.max)
+			}
+		})
 	}
 }
 
 func TestHistogramEmpty(t *testing.T) {
-	for _, form := range forms {
-		t.Run(form.name, func(t *testing.T) {
-			h := form.make()
-			check := func(when string) {
-				t.Helper()
-				if h.Count() != 0 || h.Percentile(50) != 0 || h.Percentile(100) != 0 || h.Min() != 0 || h.Max() != 0 {
-					t.Errorf("%s: Count %d, p50 %v, p100 %v, Min %v, Max %v; want all 0",
-						when, h.Count(), h.Percentile(50), h.Percentile(100), h.Min(), h.Max())
-				}
-			}
-			check("new")
-			h.Record(time.Second)
+	check := func(t *testing.T, h *Histogram) {
+		t.Helper()
+		if h.Count() != 0 || h.Percentile(50) != 0 || h.Percentile(100) != 0 || h.Min() != 0 || h.Max() != 0 ||
+			h.Percentiles(0, 50)[1] != 0 {
+			t.Errorf("Count %d, p50 %v, p100 %v, Min %v, Max %v; want all 0",
+				h.Count(), h.Percentile(50), h.Percentile(100), h.Min(), h.Max())
+		}
+	}
+	tests := []struct {
+		name string
+		h    func() *Histogram
+	}{
+		{"new", NewHistogram},
+		{"zero value", func() *Histogram { return &Histogram{} }},
+		{"dense after Reset", func() *Histogram {
+			h := histogramOf(time.Second)
 			h.Reset()
-			check("after Reset")
+			return h
+		}},
+		{"sparse after Reset", func() *Histogram {
+			h := sparse(histogramOf(time.Second))
+			h.Reset()
+			return h
+		}},
+		{"after merging empty", func() *Histogram {
+			h := NewHistogram()
 			h.Merge(NewHistogram())
 			h.Merge(nil)
-			check("after merging empty")
+			h.Merge(h)
+			return h
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, tt.h())
 		})
 	}
 }
@@ -116,22 +125,16 @@ func TestHistogramMergeIsLossless(t *testing.T) {
 		{"into empty", 0, 500},
 		{"from empty", 500, 0},
 		{"small", 300, 400},
-		{"union past the dense threshold", 700, 900},
+		{"sparse union past maxSparse", 700, 900},
 		{"large", 20000, 30000},
 	}
 	for _, tt := range tests {
 		a, b := latencies(rng, tt.na, 15*time.Millisecond), latencies(rng, tt.nb, 40*time.Millisecond)
 		want := histogramOf(append(append([]time.Duration{}, a...), b...)...)
-		for _, fa := range forms[:2] {
-			for _, fb := range forms[:2] {
+		for _, fa := range forms {
+			for _, fb := range forms {
 				t.Run(tt.name+"/"+fa.name+"<-"+fb.name, func(t *testing.T) {
-					ha, hb := fa.make(), fb.make()
-					for _, d := range a {
-						ha.Record(d)
-					}
-					for _, d := range b {
-						hb.Record(d)
-					}
+					ha, hb := fa.to(histogramOf(a...)), fb.to(histogramOf(b...))
 					hbBefore := hb.Clone()
 					ha.Merge(hb)
 					if !ha.Equal(want) {
@@ -140,9 +143,11 @@ func TestHistogramMergeIsLossless(t *testing.T) {
 					if !hb.Equal(hbBefore) {
 						t.Errorf("Merge changed its argument")
 					}
-					for _, p := range []float64{50, 99, 99.9} {
-						if ha.Percentile(p) != want.Percentile(p) {
-							t.Errorf("Percentile(%v) = %v, want %v", p, ha.Percentile(p), want.Percentile(p))
+					ps := []float64{0, 50, 99, 99.9, 100}
+					got, wantPs := ha.Percentiles(ps...), want.Percentiles(ps...)
+					for k, p := range ps {
+						if got[k] != wantPs[k] {
+							t.Errorf("Percentile(%v) = %v, want %v", p, got[k], wantPs[k])
 						}
 					}
 				})
@@ -151,17 +156,39 @@ func TestHistogramMergeIsLossless(t *testing.T) {
 	}
 }
 
-func TestHistogramMergeItself(t *testing.T) {
-	for _, form := range forms[:2] {
-		t.Run(form.name, func(t *testing.T) {
-			h := form.make()
-			ds := latencies(rand.New(rand.NewPCG(3, 4)), 200, time.Millisecond)
-			want := NewHistogram()
-			for _, d := range ds {
-				h.Record(d)
-				want.Record(d)
-				want.Record(d)
+// Merging sparse histograms stays sparse while the union is small, and goes
+// dense past maxSparse.
+func TestHistogramSparseMergeForm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	tests := []struct {
+		name      string
+		na, nb    int
+		wantDense bool
+	}{
+		{"small union", 100, 100, false},
+		{"large union", 2000, 2000, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := sparse(histogramOf(latencies(rng, tt.na, time.Millisecond)...))
+			b := sparse(histogramOf(latencies(rng, tt.nb, 100*time.Millisecond)...))
+			a.Merge(b)
+			if got := a.pages != nil; got != tt.wantDense {
+				t.Errorf("dense = %v, want %v (%d buckets)", got, tt.wantDense, len(a.sparse))
 			}
+			if a.Count() != int64(tt.na+tt.nb) {
+				t.Errorf("Count = %d, want %d", a.Count(), tt.na+tt.nb)
+			}
+		})
+	}
+}
+
+func TestHistogramMergeItself(t *testing.T) {
+	for _, form := range forms {
+		t.Run(form.name, func(t *testing.T) {
+			ds := latencies(rand.New(rand.NewPCG(3, 4)), 200, time.Millisecond)
+			h := form.to(histogramOf(ds...))
+			want := histogramOf(append(append([]time.Duration{}, ds...), ds...)...)
 			h.Merge(h)
 			if !h.Equal(want) {
 				t.Errorf("h.Merge(h) did not double every count")
@@ -170,32 +197,10 @@ func TestHistogramMergeItself(t *testing.T) {
 	}
 }
 
-func TestHistogramGoesDenseWhenBusy(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	ds := latencies(rng, 50000, 20*time.Millisecond)
-	h, lib := NewHistogram(), newLibrary()
-	for _, d := range ds {
-		h.Record(d)
-		_ = lib.RecordValue(micros(d))
-	}
-	if h.dense == nil {
-		t.Fatalf("a histogram with %d samples over many buckets stayed sparse", len(ds))
-	}
-	if h.Count() != int64(len(ds)) {
-		t.Fatalf("Count = %d, want %d", h.Count(), len(ds))
-	}
-	for _, p := range []float64{0, 50, 90, 99, 99.9, 100} {
-		if got, want := h.Percentile(p), duration(lib.ValueAtPercentile(p)); got != want {
-			t.Errorf("Percentile(%v) = %v, library %v", p, got, want)
-		}
-	}
-}
-
 func TestHistogramCloneIsIndependent(t *testing.T) {
-	for _, form := range forms[:2] {
+	for _, form := range forms {
 		t.Run(form.name, func(t *testing.T) {
-			h := form.make()
-			h.Record(time.Millisecond)
+			h := form.to(histogramOf(time.Millisecond))
 			c := h.Clone()
 			c.Record(time.Second)
 			h.Record(time.Minute)
@@ -214,7 +219,7 @@ func TestHistogramEqual(t *testing.T) {
 		want bool
 	}{
 		{"same", a, histogramOf(time.Second, time.Millisecond), true},
-		{"sparse and dense", a, dense(histogramOf(time.Millisecond, time.Second)), true},
+		{"sparse and dense", a, sparse(histogramOf(time.Millisecond, time.Second)), true},
 		{"different bucket", a, histogramOf(time.Millisecond, 2*time.Second), false},
 		{"different count", a, histogramOf(time.Millisecond, time.Second, time.Second), false},
 		{"nil and empty", nil, NewHistogram(), true},

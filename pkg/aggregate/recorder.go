@@ -4,8 +4,7 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"unsafe"
 )
 
 // BatchSize is the number of samples a Recorder buffers before it hands them
@@ -37,16 +36,15 @@ type batch struct {
 // TotalTime (negative latencies count as 0), the latency histogram, and
 // AddError(ErrorKey{Endpoint, Err}, 1) for a failure.
 //
-// A Collector recycles the dense histograms of busy endpoints between
-// intervals: Swap converts the returned Snapshot's histograms to their compact
-// sparse form and keeps the dense memory for the next interval, so a worker
-// does not allocate ~184 KiB per busy endpoint per interval.
+// The current interval's histograms are dense (O(1) per sample). Swap returns
+// them in their compact sparse form and keeps their pages for the next
+// interval, so a worker does not allocate histogram memory every interval.
 type Collector struct {
 	mu  sync.Mutex
 	cur *Snapshot // guarded by mu
 
 	batches sync.Pool // *batch
-	dense   densePool
+	pages   pagePool
 }
 
 // NewCollector returns a Collector whose first interval starts at start.
@@ -79,40 +77,50 @@ func (c *Collector) Swap(now time.Time) *Snapshot {
 
 	// Nothing else refers to old now: convert it outside the lock.
 	old.End = now
-	var scratch *hdr.PackedHistogram
-	var freed []*hdr.Histogram
+	var freed []*page
 	for _, st := range old.Endpoints {
 		h := st.Latency
 		h.pool = nil
-		if h.dense == nil {
-			continue
-		}
-		if scratch == nil {
-			scratch = hdr.NewPacked(lowestMicros, highestMicros, sigFigs)
-		}
-		if d := h.demote(scratch); d != nil {
-			freed = append(freed, d)
-		}
+		freed = append(freed, h.demote()...)
 	}
-	c.dense.put(freed)
+	c.pages.put(freed)
 	return old
 }
 
 // add merges a batch into the current interval: one lock per batch.
 func (c *Collector) add(b *batch) {
+	// The endpoints of this batch: a user cycles through a few endpoints, and
+	// most name them with the same strings every time. Two strings with the
+	// same data pointer and length are equal, and comparing that is far
+	// cheaper than hashing them for the map; other strings take the map.
+	var recent [8]struct {
+		method, name *byte
+		lm, ln       int
+		st           *Stats
+	}
+	next := 0
 	c.mu.Lock()
 	snap := c.cur
-	var ep Endpoint
-	var st *Stats
 	for i := range b.n {
 		s := &b.samples[i]
-		if st == nil || s.Endpoint != ep {
-			ep = s.Endpoint
-			st = snap.Endpoints[ep]
-			if st == nil {
-				st = &Stats{Latency: &Histogram{pool: &c.dense}}
-				snap.Endpoints[ep] = st
+		m, n := unsafe.StringData(s.Endpoint.Method), unsafe.StringData(s.Endpoint.Name)
+		lm, ln := len(s.Endpoint.Method), len(s.Endpoint.Name)
+		var st *Stats
+		for k := range recent {
+			r := &recent[k]
+			if r.name == n && r.method == m && r.ln == ln && r.lm == lm && r.st != nil {
+				st = r.st
+				break
 			}
+		}
+		if st == nil {
+			st = snap.Endpoints[s.Endpoint]
+			if st == nil {
+				st = &Stats{Latency: &Histogram{pool: &c.pages}}
+				snap.Endpoints[s.Endpoint] = st
+			}
+			recent[next].method, recent[next].name, recent[next].lm, recent[next].ln, recent[next].st = m, n, lm, ln, st
+			next = (next + 1) % len(recent)
 		}
 		lat := max(s.Latency, 0)
 		st.Requests++
@@ -121,7 +129,7 @@ func (c *Collector) add(b *batch) {
 		st.Latency.Record(lat)
 		if s.Err != "" {
 			st.Failures++
-			snap.AddError(ErrorKey{Endpoint: ep, Message: s.Err}, 1)
+			snap.AddError(ErrorKey{Endpoint: s.Endpoint, Message: s.Err}, 1)
 		}
 	}
 	c.mu.Unlock()
@@ -180,39 +188,36 @@ func (r *Recorder) Flush() {
 	r.c.putBatch(b)
 }
 
-// densePool keeps the dense hdrhistogram-go histograms a Collector's intervals
-// have finished with, for the next interval's busy endpoints. A nil
-// *densePool allocates.
-type densePool struct {
+// pagePool keeps the histogram pages a Collector's intervals have finished
+// with, for the next interval. A nil *pagePool allocates.
+type pagePool struct {
 	mu   sync.Mutex
-	free []*hdr.Histogram // empty, guarded by mu
+	free []*page // cleared, guarded by mu
 }
 
-func (p *densePool) get() *hdr.Histogram {
+func (p *pagePool) get() *page {
 	if p != nil {
 		p.mu.Lock()
 		if n := len(p.free); n > 0 {
-			d := p.free[n-1]
+			pg := p.free[n-1]
 			p.free[n-1] = nil
 			p.free = p.free[:n-1]
 			p.mu.Unlock()
-			return d
+			return pg
 		}
 		p.mu.Unlock()
 	}
-	return hdr.New(lowestMicros, highestMicros, sigFigs)
+	return new(page)
 }
 
-// put keeps ds for reuse. It keeps at most len(ds) histograms in all, the
-// number the last interval needed, so the pool shrinks when endpoints go quiet.
-func (p *densePool) put(ds []*hdr.Histogram) {
-	for _, d := range ds {
-		d.Reset()
-	}
+// put keeps the cleared pages ps for reuse. It keeps at most len(ps) pages in
+// all, the number the last interval needed, so the pool shrinks when the load
+// does.
+func (p *pagePool) put(ps []*page) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.free = append(p.free, ds...)
-	if extra := len(p.free) - len(ds); extra > 0 {
+	p.free = append(p.free, ps...)
+	if extra := len(p.free) - len(ps); extra > 0 {
 		p.free = slices.Delete(p.free, 0, extra)
 	}
 }
