@@ -7,19 +7,29 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: help build run test test-unit test-e2e bench proto proto-check lint tools clean
+.PHONY: help build web run dashboard test bench proto proto-check lint tools clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build bin/master and bin/worker with the version stamped in
+web: web/vendor/uPlot.iife.min.js ## install the dashboard's browser packages (npm ci) and stage them for embedding
+
+web/vendor/uPlot.iife.min.js: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css web/vendor/
+
+build: web ## build bin/master and bin/worker with the version stamped in
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/master ./cmd/master
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/worker ./cmd/worker
 
 run: build ## run the demo: built-in target, 2 local workers, 50 users at 10/s for 30 s, stored in ./stampede.db
 	$(BIN)/master --headless --demo --local-workers 2 -u 50 -r 10 -t 30s --db ./stampede.db --exit-code-on-error 0
 
-test: ## go vet, the race-enabled suite and the end-to-end tests
+dashboard: build ## serve the dashboard on http://127.0.0.1:8089 with the demo target and 2 local workers
+	$(BIN)/master --demo --local-workers 2 -u 50 -r 10 --db ./stampede.db
+
+test: web ## go vet, the race-enabled suite and the end-to-end tests (browser tests included)
+	./scripts/ensure-debian.sh chromium
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
@@ -32,10 +42,12 @@ tools: ## install the pinned protobuf generators into ./bin (protoc itself: apt-
 	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 proto: tools ## regenerate proto/*.pb.go from proto/stampede.proto
+	./scripts/ensure-debian.sh protobuf-compiler
 	PATH=$(BIN):$$PATH protoc -I proto --go_out=proto --go_opt=paths=source_relative \
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/stampede.proto
 
 proto-check: tools ## fail when the committed .pb.go files are stale
+	@./scripts/ensure-debian.sh protobuf-compiler
 	@d=$$(mktemp -d); PATH=$(BIN):$$PATH protoc -I proto --go_out=$$d --go_opt=paths=source_relative \
 		--go-grpc_out=$$d --go-grpc_opt=paths=source_relative proto/stampede.proto && \
 	for f in stampede.pb.go stampede_grpc.pb.go; do diff -q $$d/$$f proto/$$f >/dev/null || { echo "proto/$$f is stale: run make proto"; exit 1; }; done; \

@@ -54,6 +54,12 @@ type Config struct {
 	StopWait         time.Duration
 	LogLevel         string
 	ConfigFile       string
+	HTML             string
+	WebListen        string
+	WebAuth          string
+	WebInsecure      bool
+	WebCacheRuns     int
+	WebCacheTTL      time.Duration
 }
 
 // headerList collects repeated --header "Name: value" flags.
@@ -101,7 +107,8 @@ func (r runTime) Set(v string) error {
 func defaultConfig() Config {
 	return Config{Users: 1, SpawnRate: 1, Method: http.MethodGet, Wait: "none", LocalWorkers: -1,
 		DB: "stampede.db", Listen: "127.0.0.1:5557", ExitCodeOnError: 1,
-		HeartbeatTimeout: 3 * time.Second, StopWait: 20 * time.Second, LogLevel: "warn"}
+		HeartbeatTimeout: 3 * time.Second, StopWait: 20 * time.Second, LogLevel: "warn",
+		WebListen: "127.0.0.1:8089", WebCacheRuns: 16, WebCacheTTL: 10 * time.Minute}
 }
 
 func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
@@ -141,6 +148,12 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "a worker silent this long is lost and its users move to the others")
 	fs.DurationVar(&cfg.StopWait, "stop-wait", cfg.StopWait, "how long to wait for the workers' final reports at the end")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&cfg.HTML, "html", cfg.HTML, "headless: write the run's self-contained HTML report to this file")
+	fs.StringVar(&cfg.WebListen, "web-listen", cfg.WebListen, "address of the web dashboard (without --headless)")
+	fs.StringVar(&cfg.WebAuth, "web-auth", cfg.WebAuth, "user:password the dashboard asks for (HTTP basic auth)")
+	fs.BoolVar(&cfg.WebInsecure, "web-insecure", cfg.WebInsecure, "allow --web-listen beyond loopback without --web-auth")
+	fs.IntVar(&cfg.WebCacheRuns, "web-cache-runs", cfg.WebCacheRuns, "stored runs the dashboard keeps decoded in memory")
+	fs.DurationVar(&cfg.WebCacheTTL, "web-cache-ttl", cfg.WebCacheTTL, "how long the dashboard keeps a decoded stored run")
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	return fs
 }
@@ -171,7 +184,7 @@ func (c *Config) Validate() error {
 	if c.RunTime < 0 {
 		errs = append(errs, fmt.Errorf("--run-time must be >= 0, got %v", c.RunTime))
 	}
-	if c.Host == "" && !c.Demo && c.Script == "" {
+	if c.Host == "" && !c.Demo && c.Script == "" && (c.Headless || c.DryRun > 0) {
 		errs = append(errs, errors.New("--host is required (or --demo, or --script)"))
 	}
 	if c.Demo && c.Script != "" {
@@ -184,9 +197,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--dry-run must be 0..1000, got %d", c.DryRun))
 	}
 	if c.Host != "" {
-		u, err := url.Parse(c.Host)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--host %q is not an http(s) URL such as http://127.0.0.1:8080/path", c.Host))
+		if err := checkHost(c.Host); err != nil {
+			errs = append(errs, fmt.Errorf("--host %w", err))
 		}
 	}
 	if _, err := userbehavior.ParseWait(c.Wait); err != nil {
@@ -217,26 +229,62 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if !c.Headless && c.DryRun == 0 {
-		errs = append(errs, errors.New("the web dashboard is not part of this build yet: pass --headless"))
+		if err := checkWebListen(c.WebListen, c.WebAuth, c.WebInsecure); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.WebAuth != "" && !strings.Contains(c.WebAuth, ":") {
+		errs = append(errs, errors.New("--web-auth must be user:password"))
+	}
+	if c.WebCacheRuns < 1 || c.WebCacheTTL <= 0 {
+		errs = append(errs, errors.New("--web-cache-runs must be >= 1 and --web-cache-ttl > 0"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkHost accepts an absolute http(s) URL.
+func checkHost(h string) error {
+	u, err := url.Parse(h)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL such as http://127.0.0.1:8080/path", h)
+	}
+	return nil
+}
+
+// loopback reports whether a listen address stays on this machine.
+func loopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("%q: want host:port", addr)
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+// checkWebListen refuses a dashboard reachable from other machines without a
+// password unless the user opted out: the dashboard can start load against any host.
+func checkWebListen(addr, auth string, insecure bool) error {
+	local, err := loopback(addr)
+	if err != nil {
+		return fmt.Errorf("--web-listen %w", err)
+	}
+	if !local && auth == "" && !insecure {
+		return fmt.Errorf("--web-listen %q is reachable beyond this machine and the dashboard can start load against any host: give --web-auth user:password, listen on 127.0.0.1, or pass --web-insecure on a trusted network", addr)
+	}
+	return nil
 }
 
 // checkListen refuses a non-loopback listener without authentication unless the user
 // opted out with --insecure.
 func checkListen(addr string, insecure bool) error {
-	host, _, err := net.SplitHostPort(addr)
+	local, err := loopback(addr)
 	if err != nil {
-		return fmt.Errorf("--listen %q: want host:port", addr)
+		return fmt.Errorf("--listen %w", err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	if !insecure {
+	if !local && !insecure {
 		return fmt.Errorf("--listen %q is reachable beyond this machine and workers are not authenticated: anyone who connects could run load from here; listen on 127.0.0.1 or pass --insecure on a trusted network", addr)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"time"
@@ -33,6 +34,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[0] {
 		case "runs":
 			return runsCommand(args[1:], getenv, stdout, stderr)
+		case "report":
+			return reportCommand(args[1:], getenv, stdout, stderr)
 		case "check":
 			return checkCommand(args[1:], getenv, stdout, stderr)
 		case "version":
@@ -50,83 +53,136 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	code, err := headless(ctx, cfg, log, stdout)
+	var code int
+	if cfg.Headless || cfg.DryRun > 0 {
+		code, err = headless(ctx, cfg, log, stdout)
+	} else {
+		code, err = dashboard(ctx, cfg, log, stdout)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "master: %v\n", err)
 	}
 	return code
 }
 
-// headless runs one load test from the command line.
-func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (int, error) {
-	scenario, err := cfg.scenario()
+// master is what both modes share: the store, the workers' gRPC listener, local
+// workers, the demo target when asked for, and the controller.
+type master struct {
+	db       *store.DB
+	ctl      *controller.Controller
+	scenario userbehavior.Scenario
+	classes  []*userbehavior.Class
+	addr     string
+	g        *errgroup.Group
+	gctx     context.Context
+	cleanup  []func()
+}
+
+func (m *master) close() {
+	for i := len(m.cleanup) - 1; i >= 0; i-- {
+		m.cleanup[i]()
+	}
+}
+
+// bringUp validates the scenario, opens the store and brings the cluster side up.
+func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (*master, int, error) {
+	m := &master{}
+	var err error
+	m.scenario, err = cfg.scenario()
 	if err != nil {
-		return exitUsage, err
+		return nil, exitUsage, err
 	}
 	// Validate on the master, before any load: a bad script stops here.
-	classes, err := scenarios.Resolve(scenario, scenarios.Placement{Index: 0, Count: 1})
+	m.classes, err = scenarios.Resolve(m.scenario, scenarios.Placement{Index: 0, Count: 1})
 	if err != nil {
-		return exitUsage, err
+		return nil, exitUsage, err
 	}
-	if cfg.DryRun > 0 {
-		return dryRun(ctx, scenario, classes, cfg.DryRun, stdout)
-	}
-	db, err := store.Open(cfg.DB, store.Options{})
+	m.db, err = store.Open(cfg.DB, store.Options{})
 	if err != nil {
-		return exitFailure, fmt.Errorf("open store: %w", err)
+		return nil, exitFailure, fmt.Errorf("open store: %w", err)
 	}
-	defer db.Close()
-	for _, id := range db.Interrupted() {
+	m.cleanup = append(m.cleanup, func() { m.db.Close() })
+	for _, id := range m.db.Interrupted() {
 		fmt.Fprintf(stdout, "run %s was left running by a master that stopped: marked interrupted\n", id)
 	}
 
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return exitFailure, fmt.Errorf("listen for workers: %w", err)
+		m.close()
+		return nil, exitFailure, fmt.Errorf("listen for workers: %w", err)
 	}
 	srv := cluster.NewServer(cluster.ServerConfig{Logger: log, Version: version, HeartbeatTimeout: cfg.HeartbeatTimeout})
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 	srv.RegisterOn(gs)
-
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	m.g, m.gctx = g, gctx
 	workersCtx, stopWorkers := context.WithCancel(gctx)
 	g.Go(func() error { return gs.Serve(lis) })
-	defer func() {
+	m.cleanup = append(m.cleanup, func() {
 		stopWorkers()
 		srv.Close()
 		gs.Stop()
-		if err := g.Wait(); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := g.Wait(); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("shutdown", "err", err)
 		}
-	}()
+	})
 
-	if scenario.Builtin == demo.Name && cfg.Host == "" {
+	if m.scenario.Builtin == demo.Name && cfg.Host == "" {
 		base, stop, err := demo.NewTarget(demo.TargetConfig{Seed: uint64(time.Now().UnixNano()), LatencyScale: 1}).Start(gctx, "127.0.0.1:0")
 		if err != nil {
-			return exitFailure, fmt.Errorf("demo target: %w", err)
+			m.close()
+			return nil, exitFailure, fmt.Errorf("demo target: %w", err)
 		}
-		defer stop(context.Background())
-		scenario.Host = base
+		m.cleanup = append(m.cleanup, func() { stop(context.Background()) })
+		m.scenario.Host = base
 		fmt.Fprintf(stdout, "demo target listening on %s\n", base)
 	}
 
-	addr := lis.Addr().String()
+	m.addr = lis.Addr().String()
 	host, _ := os.Hostname()
 	for i := range cfg.localWorkers() {
 		info := cluster.WorkerInfo{ID: fmt.Sprintf("local-%d", i+1), Hostname: host, Version: version, Cores: runtime.NumCPU()}
 		g.Go(func() error {
-			return agent.Run(workersCtx, agent.Config{Master: addr, Info: info, Resolve: resolve, Logger: log})
+			return agent.Run(workersCtx, agent.Config{Master: m.addr, Info: info, Resolve: resolve, Logger: log})
 		})
 	}
-	fmt.Fprintf(stdout, "master listening for workers on %s; waiting for %d\n", addr, cfg.expectWorkers())
+	m.ctl = controller.New(srv, m.db, controller.Options{Logger: log})
+	return m, exitOK, nil
+}
 
+// runConfig is the controller's view of a run the flags (and the dashboard's form)
+// ask for.
+func (m *master) runConfig(cfg Config, scenario userbehavior.Scenario) controller.Config {
 	settings, _ := json.Marshal(cfg.settings(scenario))
-	ctl := controller.New(srv, db, controller.Options{Logger: log})
-	res, err := ctl.Run(ctx, controller.Config{
-		Scenario: scenario, Classes: schedulerClasses(classes), Users: cfg.Users, SpawnRate: cfg.SpawnRate,
+	return controller.Config{
+		Scenario: scenario, Classes: schedulerClasses(m.classes), Users: cfg.Users, SpawnRate: cfg.SpawnRate,
 		RunTime: cfg.RunTime, ExpectWorkers: cfg.expectWorkers(), ExpectWait: cfg.ExpectWorkersMax,
-		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings, Progress: stdout, QuitWorkers: true,
-	})
+		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings,
+	}
+}
+
+// headless runs one load test from the command line.
+func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (int, error) {
+	if cfg.DryRun > 0 {
+		scenario, err := cfg.scenario()
+		if err != nil {
+			return exitUsage, err
+		}
+		classes, err := scenarios.Resolve(scenario, scenarios.Placement{Index: 0, Count: 1})
+		if err != nil {
+			return exitUsage, err
+		}
+		return dryRun(ctx, scenario, classes, cfg.DryRun, stdout)
+	}
+	m, code, err := bringUp(ctx, cfg, log, stdout)
+	if err != nil {
+		return code, err
+	}
+	defer m.close()
+	fmt.Fprintf(stdout, "master listening for workers on %s; waiting for %d\n", m.addr, cfg.expectWorkers())
+	rc := m.runConfig(cfg, m.scenario)
+	rc.Progress, rc.QuitWorkers = stdout, true
+	res, err := m.ctl.Run(ctx, rc)
 	if err != nil {
 		return exitFailure, err
 	}
@@ -144,6 +200,12 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		if err := writeJSONFile(cfg.JSON, sum); err != nil {
 			return exitFailure, err
 		}
+	}
+	if cfg.HTML != "" {
+		if err := writeReportFile(m.db, r.ID, cfg.HTML); err != nil {
+			return exitFailure, err
+		}
+		fmt.Fprintf(stdout, "HTML report written to %s\n", cfg.HTML)
 	}
 	if r.Summary.Failures > 0 {
 		return cfg.ExitCodeOnError, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -17,7 +18,7 @@ var ErrMalformed = errors.New("malformed aggregate encoding")
 // takes a new version.
 const (
 	histogramVersion = 1
-	snapshotVersion  = 1
+	snapshotVersion  = 2 // 2 adds counters and exceptions; 1 is still read
 )
 
 // Snapshot flags.
@@ -222,6 +223,17 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 		dst = appendString(dst, k.Message)
 		dst = binary.AppendUvarint(dst, s.Errors[k])
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(s.Counters)))
+	for _, name := range slices.Sorted(maps.Keys(s.Counters)) {
+		dst = appendString(dst, name)
+		dst = binary.AppendUvarint(dst, s.Counters[name])
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(s.Exceptions)))
+	for _, k := range sortedExceptionKeys(s.Exceptions) {
+		dst = appendString(dst, k.Message)
+		dst = appendString(dst, k.Traceback)
+		dst = binary.AppendUvarint(dst, s.Exceptions[k])
+	}
 	return dst, nil
 }
 
@@ -249,7 +261,8 @@ func appendString(dst []byte, s string) []byte {
 // keep b). On error (wrapping ErrMalformed) s is unchanged.
 func (s *Snapshot) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
-	if v := d.byte(); d.err == nil && v != snapshotVersion {
+	v := d.byte()
+	if d.err == nil && v != snapshotVersion && v != 1 {
 		return fmt.Errorf("decode snapshot: unsupported version %d: %w", v, ErrMalformed)
 	}
 	n := Snapshot{}
@@ -268,6 +281,11 @@ func (s *Snapshot) UnmarshalBinary(b []byte) error {
 	}
 	if err := n.decodeErrors(&d); err != nil {
 		return fmt.Errorf("decode snapshot: %w", err)
+	}
+	if v >= 2 {
+		if err := n.decodeExtras(&d); err != nil {
+			return fmt.Errorf("decode snapshot: %w", err)
+		}
 	}
 	d.end()
 	if d.err != nil {
@@ -318,6 +336,43 @@ func (s *Snapshot) decodeErrors(d *decoder) error {
 		}
 		prev = k
 		s.Errors[k] = n
+	}
+	return d.err
+}
+
+func (s *Snapshot) decodeExtras(d *decoder) error {
+	count := d.count(2)
+	if count > 0 {
+		s.Counters = make(map[string]uint64, count)
+	}
+	prev := ""
+	for i := range count {
+		name, n := d.string(), d.uvarint()
+		if d.err != nil {
+			return fmt.Errorf("counter %d: %w", i, d.err)
+		}
+		if i > 0 && name <= prev {
+			return fmt.Errorf("counter %d %q: out of order or repeated: %w", i, name, ErrMalformed)
+		}
+		prev = name
+		s.Counters[name] = n
+	}
+	count = d.count(3)
+	if count > 0 {
+		s.Exceptions = make(map[ExceptionKey]uint64, count)
+	}
+	var prevKey ExceptionKey
+	for i := range count {
+		k := ExceptionKey{Message: d.string(), Traceback: d.string()}
+		n := d.uvarint()
+		if d.err != nil {
+			return fmt.Errorf("exception %d: %w", i, d.err)
+		}
+		if i > 0 && compareExceptionKeys(prevKey, k) >= 0 {
+			return fmt.Errorf("exception %d: out of order or repeated: %w", i, ErrMalformed)
+		}
+		prevKey = k
+		s.Exceptions[k] = n
 	}
 	return d.err
 }

@@ -260,8 +260,24 @@ func TestSnapshotEncodingGolden(t *testing.T) {
 	s.Endpoints[post] = &Stats{Requests: 1, Bytes: 10, TotalTime: 5 * time.Microsecond, Latency: histogramOf(5 * time.Microsecond)}
 	s.AddError(ErrorKey{Endpoint: get, Message: "HTTP 503"}, 1)
 
+	// Version 1 (no counters, no exceptions) is still read: stores keep old runs.
+	v1, err := os.ReadFile(filepath.Join("testdata", "snapshot-v1.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := hex.DecodeString(strings.TrimSpace(string(v1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromV1 Snapshot
+	if err := fromV1.UnmarshalBinary(old); err != nil || !fromV1.Equal(s) {
+		t.Errorf("version 1 encoding no longer decodes to the same data: %v", err)
+	}
+
+	s.AddCount("cache_hit", 7)
+	s.AddException(ExceptionKey{Message: "key error", Traceback: "main.star:3:5: in task"}, 2)
 	got := hex.EncodeToString(mustMarshal(t, s)) + "\n"
-	path := filepath.Join("testdata", "snapshot-v1.hex")
+	path := filepath.Join("testdata", "snapshot-v2.hex")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)

@@ -156,9 +156,10 @@ func (c *Collector) putBatch(b *batch) {
 // it over at once; call it before the goroutine sleeps or stops, so that no
 // sample waits in an idle Recorder. An idle Recorder holds no buffer.
 type Recorder struct {
-	c     *Collector
-	b     *batch    // nil when empty
-	first time.Time // time of the batch's first sample
+	c      *Collector
+	b      *batch    // nil when empty
+	first  time.Time // time of the batch's first sample
+	counts []pendingCount
 }
 
 // Record buffers s, measured at now.
@@ -179,6 +180,10 @@ func (r *Recorder) Record(s Sample, now time.Time) {
 // Flush hands the buffered samples to the Collector. On an empty Recorder it
 // does nothing (and takes no lock).
 func (r *Recorder) Flush() {
+	if len(r.counts) > 0 {
+		r.c.addCounts(r.counts)
+		r.counts = r.counts[:0]
+	}
 	b := r.b
 	if b == nil {
 		return

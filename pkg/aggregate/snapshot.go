@@ -35,6 +35,8 @@ type Snapshot struct {
 	Start, End time.Time
 	Endpoints  map[Endpoint]*Stats
 	Errors     map[ErrorKey]uint64
+	Counters   map[string]uint64       // custom counters, by name (may be nil)
+	Exceptions map[ExceptionKey]uint64 // errors raised by tasks (may be nil)
 }
 
 // NewSnapshot returns an empty Snapshot starting at start.
@@ -67,6 +69,7 @@ func (s *Snapshot) Merge(o *Snapshot) {
 			s.Endpoints[k] = st.Clone()
 		}
 	}
+	s.mergeExtras(o)
 	if len(o.Errors) == 0 {
 		return
 	}
@@ -128,6 +131,7 @@ func (s *Snapshot) Clone() *Snapshot {
 	if c.Errors == nil {
 		c.Errors = make(map[ErrorKey]uint64)
 	}
+	c.Counters, c.Exceptions = maps.Clone(s.Counters), maps.Clone(s.Exceptions)
 	for k, st := range s.Endpoints {
 		c.Endpoints[k] = st.Clone()
 	}
@@ -157,7 +161,8 @@ func (s *Snapshot) AddError(k ErrorKey, n uint64) {
 // same error counts.
 func (s *Snapshot) Equal(o *Snapshot) bool {
 	if !s.Start.Equal(o.Start) || !s.End.Equal(o.End) ||
-		len(s.Endpoints) != len(o.Endpoints) || !maps.Equal(s.Errors, o.Errors) {
+		len(s.Endpoints) != len(o.Endpoints) || !maps.Equal(s.Errors, o.Errors) ||
+		!maps.Equal(s.Counters, o.Counters) || !maps.Equal(s.Exceptions, o.Exceptions) {
 		return false
 	}
 	for k, st := range s.Endpoints {

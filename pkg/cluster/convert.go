@@ -200,6 +200,12 @@ func reportToPB(r Report) (*pb.Report, error) {
 		for k, n := range s.Errors {
 			out.Errors = append(out.Errors, &pb.ErrorCount{Method: k.Method, Name: k.Name, Message: k.Message, Count: n})
 		}
+		for name, n := range s.Counters {
+			out.Counters = append(out.Counters, &pb.Counter{Name: name, Value: n})
+		}
+		for k, n := range s.Exceptions {
+			out.Exceptions = append(out.Exceptions, &pb.ExceptionCount{Message: k.Message, Traceback: k.Traceback, Count: n})
+		}
 	}
 	return out, nil
 }
@@ -209,8 +215,10 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 	if r.RunId == "" {
 		return nil, errors.New("report without run id")
 	}
-	if len(r.Endpoints) > MaxEndpointsPerReport || len(r.Errors) > MaxErrorsPerReport || len(r.Users) > MaxClasses {
-		return nil, fmt.Errorf("report too large: %d endpoints, %d errors, %d classes", len(r.Endpoints), len(r.Errors), len(r.Users))
+	if len(r.Endpoints) > MaxEndpointsPerReport || len(r.Errors) > MaxErrorsPerReport || len(r.Users) > MaxClasses ||
+		len(r.Counters) > MaxErrorsPerReport || len(r.Exceptions) > MaxErrorsPerReport {
+		return nil, fmt.Errorf("report too large: %d endpoints, %d errors, %d classes, %d counters, %d exceptions",
+			len(r.Endpoints), len(r.Errors), len(r.Users), len(r.Counters), len(r.Exceptions))
 	}
 	snap := aggregate.NewSnapshot(time.Unix(0, r.StartUnixNano))
 	snap.End = time.Unix(0, r.EndUnixNano)
@@ -236,6 +244,12 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 	}
 	for _, e := range r.Errors {
 		snap.AddError(aggregate.ErrorKey{Endpoint: aggregate.Endpoint{Method: e.Method, Name: e.Name}, Message: e.Message}, e.Count)
+	}
+	for _, c := range r.Counters {
+		snap.AddCount(c.Name, c.Value)
+	}
+	for _, e := range r.Exceptions {
+		snap.AddException(aggregate.ExceptionKey{Message: e.Message, Traceback: e.Traceback}, e.Count)
 	}
 	users := make(map[string]int, len(r.Users))
 	for k, v := range r.Users {

@@ -25,6 +25,8 @@ func sampleReport() Report {
 		rec.Record(s, start)
 	}
 	rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "POST", Name: "/b"}, Latency: time.Second}, start)
+	rec.Count("cache_hit", 3)
+	rec.Exception("key error", "main.star:3:5")
 	rec.Flush()
 	return Report{RunID: "r1", Seq: 7, PlanVersion: 3, Snapshot: col.Swap(start.Add(time.Second)),
 		Users: map[string]int{"A": 3, "B": 1}, Final: true}
@@ -53,6 +55,9 @@ func TestReportRoundTrip(t *testing.T) {
 	}
 	if !out.Snapshot.Start.Equal(in.Snapshot.Start) || !out.Snapshot.End.Equal(in.Snapshot.End) {
 		t.Errorf("span: got %v..%v", out.Snapshot.Start, out.Snapshot.End)
+	}
+	if !reflect.DeepEqual(out.Snapshot.Counters, in.Snapshot.Counters) || !reflect.DeepEqual(out.Snapshot.Exceptions, in.Snapshot.Exceptions) {
+		t.Errorf("counters %v exceptions %v, want %v %v", out.Snapshot.Counters, out.Snapshot.Exceptions, in.Snapshot.Counters, in.Snapshot.Exceptions)
 	}
 	if !reflect.DeepEqual(out.Snapshot.Errors, in.Snapshot.Errors) {
 		t.Errorf("errors: got %v want %v", out.Snapshot.Errors, in.Snapshot.Errors)

@@ -14,24 +14,26 @@ const (
 // Live is the master's current view: what the dashboard shows and pushes. It is
 // built once per interval and shared by every reader; do not modify it.
 type Live struct {
-	State       string      `json:"state"`
-	RunID       string      `json:"run_id,omitempty"`
-	Status      string      `json:"status,omitempty"` // stored status once stopped
-	Reason      string      `json:"reason,omitempty"`
-	Error       string      `json:"error,omitempty"` // why the last run could not run
-	Host        string      `json:"host,omitempty"`
-	Scenario    string      `json:"scenario,omitempty"`
-	Users       int         `json:"users"`
-	TargetUsers int         `json:"target_users"`
-	SpawnRate   float64     `json:"spawn_rate"`
-	StartedAt   time.Time   `json:"started_at,omitzero"`
-	ElapsedS    float64     `json:"elapsed_s"`
-	UpdatedAt   time.Time   `json:"updated_at"`
-	Workers     []WorkerRow `json:"workers"`
-	Endpoints   []Row       `json:"endpoints"`
-	Total       Row         `json:"total"`
-	Errors      []ErrorRow  `json:"errors"`
-	Series      []Point     `json:"series,omitempty"`
+	State       string         `json:"state"`
+	RunID       string         `json:"run_id,omitempty"`
+	Status      string         `json:"status,omitempty"` // stored status once stopped
+	Reason      string         `json:"reason,omitempty"`
+	Error       string         `json:"error,omitempty"` // why the last run could not run
+	Host        string         `json:"host,omitempty"`
+	Scenario    string         `json:"scenario,omitempty"`
+	Users       int            `json:"users"`
+	TargetUsers int            `json:"target_users"`
+	SpawnRate   float64        `json:"spawn_rate"`
+	StartedAt   time.Time      `json:"started_at,omitzero"`
+	ElapsedS    float64        `json:"elapsed_s"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+	Workers     []WorkerRow    `json:"workers"`
+	Endpoints   []Row          `json:"endpoints"`
+	Total       Row            `json:"total"`
+	Errors      []ErrorRow     `json:"errors"`
+	Exceptions  []ExceptionRow `json:"exceptions"`
+	Counters    []CounterRow   `json:"counters"`
+	Series      []Point        `json:"series,omitempty"`
 }
 
 // WorkerRow is one connected worker.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -41,20 +42,60 @@ type ErrorRow struct {
 	Count   uint64 `json:"count"`
 }
 
+// ExceptionRow is one group of errors raised by tasks.
+type ExceptionRow struct {
+	Message   string `json:"message"`
+	Traceback string `json:"traceback"`
+	Count     uint64 `json:"count"`
+}
+
+// CounterRow is one custom counter.
+type CounterRow struct {
+	Name  string `json:"name"`
+	Value uint64 `json:"value"`
+}
+
+// Exceptions returns the task exceptions, most frequent first.
+func Exceptions(snap *aggregate.Snapshot) []ExceptionRow {
+	out := make([]ExceptionRow, 0, len(snap.Exceptions))
+	for k, n := range snap.Exceptions {
+		out = append(out, ExceptionRow{Message: k.Message, Traceback: k.Traceback, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Message+out[i].Traceback < out[j].Message+out[j].Traceback
+	})
+	return out
+}
+
+// Counters returns the custom counters by name.
+func Counters(snap *aggregate.Snapshot) []CounterRow {
+	out := make([]CounterRow, 0, len(snap.Counters))
+	for name, n := range snap.Counters {
+		out = append(out, CounterRow{Name: name, Value: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // Summary is the machine-readable result of a run (--json).
 type Summary struct {
-	RunID       string     `json:"run_id"`
-	Status      string     `json:"status"`
-	Reason      string     `json:"reason,omitempty"`
-	StartedAt   time.Time  `json:"started_at"`
-	EndedAt     time.Time  `json:"ended_at"`
-	DurationS   float64    `json:"duration_s"`
-	Users       int        `json:"users"`
-	PeakUsers   int        `json:"peak_users"`
-	Total       Row        `json:"total"`
-	Endpoints   []Row      `json:"endpoints"`
-	Errors      []ErrorRow `json:"errors"`
-	FailureRate float64    `json:"failure_rate"`
+	RunID       string         `json:"run_id"`
+	Status      string         `json:"status"`
+	Reason      string         `json:"reason,omitempty"`
+	StartedAt   time.Time      `json:"started_at"`
+	EndedAt     time.Time      `json:"ended_at"`
+	DurationS   float64        `json:"duration_s"`
+	Users       int            `json:"users"`
+	PeakUsers   int            `json:"peak_users"`
+	Total       Row            `json:"total"`
+	Endpoints   []Row          `json:"endpoints"`
+	Errors      []ErrorRow     `json:"errors"`
+	Exceptions  []ExceptionRow `json:"exceptions"`
+	Counters    []CounterRow   `json:"counters"`
+	FailureRate float64        `json:"failure_rate"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -120,17 +161,32 @@ func WriteTable(w io.Writer, snap *aggregate.Snapshot, duration time.Duration) e
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	errs := Errors(snap)
-	if len(errs) == 0 {
-		return nil
+	if errs := Errors(snap); len(errs) > 0 {
+		fmt.Fprintln(w, "\nFailures:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "# occurrences\tType\tName\tError")
+		for _, e := range errs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Count, e.Method, e.Name, e.Message)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(w, "\nFailures:")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "# occurrences\tType\tName\tError")
-	for _, e := range errs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Count, e.Method, e.Name, e.Message)
+	if exs := Exceptions(snap); len(exs) > 0 {
+		fmt.Fprintln(w, "\nExceptions:")
+		for _, e := range exs {
+			fmt.Fprintf(w, "%d x %s\n    %s\n", e.Count, e.Message, strings.ReplaceAll(e.Traceback, "\n", "\n    "))
+		}
 	}
-	return tw.Flush()
+	if cs := Counters(snap); len(cs) > 0 {
+		fmt.Fprintln(w, "\nCounters:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, c := range cs {
+			fmt.Fprintf(tw, "%s\t%d\n", c.Name, c.Value)
+		}
+		return tw.Flush()
+	}
+	return nil
 }
 
 func failures(r Row) string {
@@ -167,7 +223,8 @@ func NewSummary(runID, status, reason string, started, ended time.Time, users, p
 	d := ended.Sub(started)
 	rows, total := Rows(snap, d)
 	s := Summary{RunID: runID, Status: status, Reason: reason, StartedAt: started, EndedAt: ended,
-		DurationS: d.Seconds(), Users: users, PeakUsers: peak, Total: total, Endpoints: rows, Errors: Errors(snap)}
+		DurationS: d.Seconds(), Users: users, PeakUsers: peak, Total: total, Endpoints: rows, Errors: Errors(snap),
+		Exceptions: Exceptions(snap), Counters: Counters(snap)}
 	if rows == nil {
 		s.Endpoints = []Row{}
 	}

@@ -116,6 +116,17 @@ type User struct {
 	rec   *aggregate.Recorder
 }
 
+// Count adds n to a counter merged cluster-wide (a cache hit, an order placed).
+func (u *User) Count(name string, n int64) { u.rec.Count(name, n) }
+
+// Exception records an error raised by a task, with where it happened, for the
+// exceptions view.
+func (u *User) Exception(message, traceback string) { u.rec.Exception(message, traceback) }
+
+// Flush hands what the user recorded to the worker's collector now; call it before
+// a long pause inside a task.
+func (u *User) Flush() { u.rec.Flush() }
+
 // Record adds a custom measurement (not an HTTP request) to the statistics.
 func (u *User) Record(s aggregate.Sample) {
 	u.rec.Record(s, time.Now())

@@ -217,10 +217,10 @@ loop:
 	}
 }
 
-// guard runs fn and records a fault (an error or a panic of the task) as a failed
-// "TASK" row, so a broken task is visible and never takes the worker down.
+// guard runs fn and records a fault (an error or a panic of the task) in the
+// exceptions view, with the script's traceback when the error has one, so a broken
+// task is visible and never takes the worker down.
 func (r *Runner) guard(ctx context.Context, u *User, name string, fn func(context.Context, *User) error) {
-	start := time.Now()
 	err := func() (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -232,12 +232,12 @@ func (r *Runner) guard(ctx context.Context, u *User, name string, fn func(contex
 	if err == nil || ctx.Err() != nil {
 		return
 	}
-	now := time.Now()
-	u.rec.Record(aggregate.Sample{
-		Endpoint: aggregate.Endpoint{Method: "TASK", Name: u.Class.Name + "." + name},
-		Latency:  now.Sub(start),
-		Err:      err.Error(),
-	}, now)
+	trace := u.Class.Name + "." + name
+	var tb TracebackError
+	if errors.As(err, &tb) {
+		trace = tb.Traceback()
+	}
+	u.rec.Exception(err.Error(), trace)
 }
 
 // Retire asks the newest user of class to stop after its current task, without

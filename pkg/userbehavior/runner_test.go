@@ -303,18 +303,12 @@ func TestRunnerTaskFaultsAreRecorded(t *testing.T) {
 		"C.panics":   {3, "panic: boom"},
 		"C.fails":    {3, "bad input"},
 	}
-	if len(snap.Endpoints) != len(want) {
-		t.Errorf("recorded %v, want %d TASK rows", snap.Names(), len(want))
+	if len(snap.Endpoints) != 0 || len(snap.Exceptions) != len(want) {
+		t.Errorf("recorded rows %v and exceptions %v, want %d exceptions and no rows", snap.Names(), snap.Exceptions, len(want))
 	}
 	for name, w := range want {
-		ep := aggregate.Endpoint{Method: "TASK", Name: name}
-		st := snap.Endpoints[ep]
-		if st == nil || st.Requests != w.n || st.Failures != w.n {
-			t.Errorf("%s recorded %+v, want %d failures", name, st, w.n)
-			continue
-		}
-		if got := snap.Errors[aggregate.ErrorKey{Endpoint: ep, Message: w.err}]; got != w.n {
-			t.Errorf("%s: errors %v, want %q %d times", name, snap.Errors, w.err, w.n)
+		if got := snap.Exceptions[aggregate.ExceptionKey{Message: w.err, Traceback: name}]; got != w.n {
+			t.Errorf("%s: exceptions %v, want %q %d times", name, snap.Exceptions, w.err, w.n)
 		}
 	}
 }

@@ -231,8 +231,19 @@ func rows(s *aggregate.Snapshot) map[aggregate.Endpoint]row {
 		slices.Sort(r.Errors)
 		out[k.Endpoint] = r
 	}
+	// Exceptions show as one pseudo-row, their messages as its errors.
+	for k, n := range s.Exceptions {
+		r := out[exceptionRow]
+		r.Requests += n
+		r.Failures += n
+		r.Errors = append(r.Errors, k.Message)
+		slices.Sort(r.Errors)
+		out[exceptionRow] = r
+	}
 	return out
 }
+
+var exceptionRow = aggregate.Endpoint{Method: "EXCEPTION"}
 
 func ep(method, name string) aggregate.Endpoint {
 	return aggregate.Endpoint{Method: method, Name: name}
@@ -267,11 +278,11 @@ func TestVerdicts(t *testing.T) {
 			map[aggregate.Endpoint]row{ep("GET", "x"): {1, 1, []string{"HTTP 200 OK (not accepted)"}}}},
 		{"fail after the next request is an error", `r = u.http.get("/status/200", name="a"); u.http.get("/status/200", name="b"); r.fail("late")`,
 			map[aggregate.Endpoint]row{ep("GET", "a"): {1, 0, nil}, ep("GET", "b"): {1, 0, nil},
-				ep("TASK", "A.t"): {1, 1, []string{"main.star:2:89: response.fail: the response was already recorded; call fail() before the user's next request"}}}},
+				exceptionRow: {1, 1, []string{"main.star:2:89: response.fail: the response was already recorded; call fail() before the user's next request"}}}},
 		{"wrong type to http.get at run time", `path = 42; u.http.get(path)`,
-			map[aggregate.Endpoint]row{ep("TASK", "A.t"): {1, 1, []string{"main.star:2:26: http.get: for parameter url: got int, want string"}}}},
+			map[aggregate.Endpoint]row{exceptionRow: {1, 1, []string{"main.star:2:26: http.get: for parameter url: got int, want string"}}}},
 		{"unknown argument to http.post at run time", `kw = {"jsn": {}}; u.http.post("/x", **kw)`,
-			map[aggregate.Endpoint]row{ep("TASK", "A.t"): {1, 1, []string{"main.star:2:34: http.post: unexpected keyword argument jsn"}}}},
+			map[aggregate.Endpoint]row{exceptionRow: {1, 1, []string{"main.star:2:34: http.post: unexpected keyword argument jsn"}}}},
 		{"custom measurements", `record("db", 0.5); record("db", 0.1, ok=False, error="slow"); t = timer("calc", kind="FN"); t.stop(); timer("open")`,
 			map[aggregate.Endpoint]row{ep("CUSTOM", "db"): {2, 1, []string{"slow"}}, ep("FN", "calc"): {1, 0, nil},
 				ep("CUSTOM", "open"): {1, 1, []string{"timer not stopped before the task ended"}}}},

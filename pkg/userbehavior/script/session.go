@@ -259,9 +259,7 @@ func countBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := starlark.UnpackArgs("count", args, kwargs, "name", &name, "n?", &n); err != nil {
 		return nil, err
 	}
-	if c, ok := any(s.u).(interface{ Count(string, int64) }); ok { // TEMP until User.Count lands
-		c.Count(name, int64(n))
-	}
+	s.u.Count(name, int64(n))
 	return starlark.None, nil
 }
 

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/controller"
+	"github.com/stampede-load/stampede/pkg/report"
+	"github.com/stampede-load/stampede/pkg/store"
+	"github.com/stampede-load/stampede/web"
+)
+
+// dashboard serves the web UI until ctx ends; runs start from the browser.
+func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (int, error) {
+	m, code, err := bringUp(ctx, cfg, log, stdout)
+	if err != nil {
+		return code, err
+	}
+	defer m.close()
+	lctx, stopLoop := context.WithCancel(m.gctx)
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		m.ctl.Serve(lctx)
+	}()
+	defer func() {
+		stopLoop()
+		<-loopDone
+	}()
+	srv, err := web.NewServer(web.Config{Control: &webControl{Controller: m.ctl, m: m, cfg: cfg}, DB: m.db, Logger: log,
+		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL})
+	if err != nil {
+		return exitFailure, err
+	}
+	lis, err := net.Listen("tcp", cfg.WebListen)
+	if err != nil {
+		return exitFailure, fmt.Errorf("listen for the dashboard: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(lis) }()
+	fmt.Fprintf(stdout, "dashboard on http://%s  (workers connect to %s; Ctrl-C to quit)\n", lis.Addr(), m.addr)
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		return exitFailure, fmt.Errorf("dashboard: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if l := m.ctl.Live(); l.State == report.StateRunning || l.State == report.StateStopping {
+		m.ctl.Stop(sctx, "master shutting down")
+	}
+	hs.Shutdown(sctx)
+	return exitOK, nil
+}
+
+// webControl lets the dashboard start runs with the master's flags as defaults.
+type webControl struct {
+	*controller.Controller
+	m   *master
+	cfg Config
+}
+
+func (c *webControl) StartRun(ctx context.Context, req web.StartRequest) error {
+	cfg := c.cfg
+	cfg.Users, cfg.SpawnRate, cfg.RunTime, cfg.Label = req.Users, req.SpawnRate, req.RunTime, req.Label
+	if cfg.Users < 0 || !(cfg.SpawnRate > 0) {
+		return fmt.Errorf("%w: users must be >= 0 and spawn rate > 0", web.ErrBadRequest)
+	}
+	sc := c.m.scenario
+	if req.Host != "" {
+		if err := checkHost(req.Host); err != nil {
+			return fmt.Errorf("%w: %v", web.ErrBadRequest, err)
+		}
+		sc.Host = req.Host
+		if sc.Quick != nil {
+			q := *sc.Quick
+			q.URL = req.Host
+			sc.Quick = &q
+		}
+	}
+	if sc.Quick != nil && sc.Quick.URL == "" {
+		return fmt.Errorf("%w: give the host (the URL every user requests)", web.ErrBadRequest)
+	}
+	cfg.Host = sc.Host
+	_, err := c.Start(ctx, c.m.runConfig(cfg, sc))
+	if errors.Is(err, controller.ErrRunActive) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", web.ErrBadRequest, err)
+	}
+	return nil
+}
+
+// reportCommand serves `master report RUN_ID -o FILE`.
+func reportCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := newSubFlags("master report", "usage: master report [--db FILE] [-o report.html] RUN_ID", stderr)
+	dbPath := fs.String("db", "stampede.db", "bbolt file that stores every run")
+	out := fs.String("o", "", "output file (default stampede-RUN_ID.html)")
+	rest, code, ok := parseSub(fs, args, getenv, stderr)
+	if !ok {
+		return code
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	db, err := store.Open(*dbPath, store.Options{ReadOnly: true})
+	if err != nil {
+		fmt.Fprintf(stderr, "master report: open store: %v\n", err)
+		return exitFailure
+	}
+	defer db.Close()
+	path := *out
+	if path == "" {
+		path = "stampede-" + rest[0] + ".html"
+	}
+	if err := writeReportFile(db, rest[0], path); err != nil {
+		fmt.Fprintf(stderr, "master report: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "report of run %s written to %s\n", rest[0], path)
+	return exitOK
+}
+
+func writeReportFile(db *store.DB, id, path string) error {
+	v, err := report.LoadRun(db, id)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := web.WriteReport(f, v); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

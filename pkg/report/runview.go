@@ -1,0 +1,125 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/store"
+)
+
+// RunSummary is one stored run in lists and comparisons.
+type RunSummary struct {
+	ID         string          `json:"id"`
+	Status     string          `json:"status"`
+	Reason     string          `json:"reason,omitempty"`
+	Label      string          `json:"label"`
+	Notes      string          `json:"notes"`
+	StartedAt  time.Time       `json:"started_at"`
+	EndedAt    time.Time       `json:"ended_at,omitzero"`
+	DurationS  float64         `json:"duration_s"`
+	PeakUsers  int             `json:"peak_users"`
+	Requests   uint64          `json:"requests"`
+	Failures   uint64          `json:"failures"`
+	FailurePct float64         `json:"failure_pct"`
+	RPS        float64         `json:"rps"`
+	P50Ms      float64         `json:"p50_ms"`
+	P95Ms      float64         `json:"p95_ms"`
+	P99Ms      float64         `json:"p99_ms"`
+	Config     json.RawMessage `json:"config,omitempty"`
+}
+
+// EventRow is one thing that happened during a run.
+type EventRow struct {
+	At     time.Time `json:"at"`
+	T      float64   `json:"t"` // seconds since the run began
+	Kind   string    `json:"kind"`
+	Worker string    `json:"worker,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// RunView is a stored run ready to show: summary, tables, series and events.
+type RunView struct {
+	Run        RunSummary          `json:"run"`
+	Endpoints  []Row               `json:"endpoints"`
+	Total      Row                 `json:"total"`
+	Errors     []ErrorRow          `json:"errors"`
+	Exceptions []ExceptionRow      `json:"exceptions"`
+	Counters   []CounterRow        `json:"counters"`
+	Series     []Point             `json:"series"`
+	Events     []EventRow          `json:"events"`
+	Final      *aggregate.Snapshot `json:"-"`
+}
+
+// Summarize turns a stored run record into its summary.
+func Summarize(r store.Run) RunSummary {
+	s := RunSummary{ID: r.ID, Status: string(r.Status), Reason: r.Reason, Label: r.Label, Notes: r.Notes,
+		StartedAt: r.StartedAt, EndedAt: r.EndedAt, PeakUsers: r.Summary.PeakUsers,
+		Requests: r.Summary.Requests, Failures: r.Summary.Failures, RPS: r.Summary.RPS,
+		P50Ms: ms(r.Summary.P50), P95Ms: ms(r.Summary.P95), P99Ms: ms(r.Summary.P99), Config: r.Config}
+	if !r.EndedAt.IsZero() {
+		s.DurationS = r.EndedAt.Sub(r.StartedAt).Seconds()
+	}
+	if r.Summary.Requests > 0 {
+		s.FailurePct = 100 * float64(r.Summary.Failures) / float64(r.Summary.Requests)
+	}
+	return s
+}
+
+// PointOf is the series point of one interval.
+func PointOf(iv *aggregate.Snapshot, users int, t float64) Point {
+	tot := iv.Total()
+	p := Point{T: t, Users: users, P50: ms(tot.Latency.Percentile(50)), P95: ms(tot.Latency.Percentile(95)),
+		P99: ms(tot.Latency.Percentile(99))}
+	if secs := iv.End.Sub(iv.Start).Seconds(); secs > 0 {
+		p.RPS, p.FailPerS = float64(tot.Requests)/secs, float64(tot.Failures)/secs
+	}
+	return p
+}
+
+// LoadRun reads a stored run: its final snapshot, or for a run without one (an
+// interrupted run) the merge of its intervals.
+func LoadRun(db *store.DB, id string) (*RunView, error) {
+	r, err := db.Run(id)
+	if err != nil {
+		return nil, err
+	}
+	v := &RunView{Run: Summarize(r), Series: []Point{}, Events: []EventRow{}}
+	merged := aggregate.NewSnapshot(r.StartedAt)
+	err = db.ForEachInterval(id, func(iv store.Interval) error {
+		v.Series = append(v.Series, PointOf(iv.Snapshot, iv.Users, iv.At.Sub(r.StartedAt).Seconds()))
+		merged.Merge(iv.Snapshot)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %s intervals: %w", id, err)
+	}
+	final, err := db.Final(id)
+	switch {
+	case errors.Is(err, store.ErrRunNotFound):
+		final = merged
+	case err != nil:
+		return nil, fmt.Errorf("run %s: %w", id, err)
+	}
+	end := r.EndedAt
+	if end.IsZero() && len(v.Series) > 0 {
+		end = r.StartedAt.Add(time.Duration(v.Series[len(v.Series)-1].T * float64(time.Second)))
+	}
+	v.Final = final
+	rows, total := Rows(final, end.Sub(r.StartedAt))
+	v.Endpoints, v.Total, v.Errors = rows, total, Errors(final)
+	v.Exceptions, v.Counters = Exceptions(final), Counters(final)
+	if v.Endpoints == nil {
+		v.Endpoints = []Row{}
+	}
+	events, err := db.Events(id)
+	if err != nil {
+		return nil, fmt.Errorf("run %s events: %w", id, err)
+	}
+	for _, e := range events {
+		v.Events = append(v.Events, EventRow{At: e.At, T: e.At.Sub(r.StartedAt).Seconds(), Kind: e.Kind, Worker: e.Worker, Detail: e.Detail})
+	}
+	return v, nil
+}

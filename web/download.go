@@ -1,0 +1,169 @@
+package web
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"strconv"
+
+	"github.com/stampede-load/stampede/pkg/report"
+)
+
+// download serves a run's files: the run named by ?run=ID, else the live one.
+func (s *Server) download(w http.ResponseWriter, r *http.Request) {
+	v, err := s.viewFor(r.URL.Query().Get("run"))
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	file := r.PathValue("file")
+	name := "stampede-" + v.Run.ID + "-" + file
+	switch file {
+	case "stats.csv":
+		setDownload(w, "text/csv", name)
+		err = WriteStatsCSV(w, v)
+	case "failures.csv":
+		setDownload(w, "text/csv", name)
+		err = WriteFailuresCSV(w, v)
+	case "history.csv":
+		setDownload(w, "text/csv", name)
+		err = WriteHistoryCSV(w, v)
+	case "run.json":
+		setDownload(w, "application/json", name)
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(v)
+	case "report.html":
+		setDownload(w, "text/html; charset=utf-8", name)
+		err = WriteReport(w, v)
+	default:
+		writeError(w, http.StatusNotFound, fmt.Errorf("no download %q", file))
+		return
+	}
+	if err != nil {
+		s.log.Error("download", "file", file, "err", err)
+	}
+}
+
+func setDownload(w http.ResponseWriter, contentType, name string) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+}
+
+// viewFor is the stored run id, or the live run when id is empty.
+func (s *Server) viewFor(id string) (*report.RunView, error) {
+	if id != "" {
+		return s.cache.get(id)
+	}
+	l := s.cfg.Control.Live()
+	if l.RunID == "" {
+		return nil, errors.New("no run yet: start one, or name a stored run with ?run=ID")
+	}
+	return liveView(l), nil
+}
+
+// liveView presents the live run like a stored one.
+func liveView(l *report.Live) *report.RunView {
+	status := l.Status
+	if status == "" {
+		status = "running"
+	}
+	v := &report.RunView{Run: report.RunSummary{ID: l.RunID, Status: status, Reason: l.Reason, StartedAt: l.StartedAt,
+		DurationS: l.ElapsedS, Requests: l.Total.Requests, Failures: l.Total.Failures, RPS: l.Total.RPS,
+		P50Ms: l.Total.MedianMs, P95Ms: l.Total.P95Ms, P99Ms: l.Total.P99Ms, PeakUsers: l.Users},
+		Endpoints: l.Endpoints, Total: l.Total, Errors: l.Errors, Exceptions: l.Exceptions, Counters: l.Counters,
+		Series: l.Series, Events: []report.EventRow{}}
+	if l.Total.Requests > 0 {
+		v.Run.FailurePct = 100 * float64(l.Total.Failures) / float64(l.Total.Requests)
+	}
+	for _, p := range l.Series {
+		v.Run.PeakUsers = max(v.Run.PeakUsers, p.Users)
+	}
+	return v
+}
+
+func f(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// WriteStatsCSV writes the per-endpoint statistics (Locust's stats.csv columns, with
+// the percentiles Stampede keeps).
+func WriteStatsCSV(w io.Writer, v *report.RunView) error {
+	c := csv.NewWriter(w)
+	c.Write([]string{"Type", "Name", "Request Count", "Failure Count", "Median Response Time", "Average Response Time",
+		"Min Response Time", "Max Response Time", "Average Content Size", "Requests/s", "Failures/s",
+		"90%", "95%", "99%", "99.9%"})
+	for _, r := range append(append([]report.Row{}, v.Endpoints...), v.Total) {
+		c.Write([]string{r.Method, r.Name, strconv.FormatUint(r.Requests, 10), strconv.FormatUint(r.Failures, 10),
+			f(r.MedianMs), f(r.AvgMs), f(r.MinMs), f(r.MaxMs), f(r.AvgSizeBytes), f(r.RPS), f(r.FailuresPerS),
+			f(r.P90Ms), f(r.P95Ms), f(r.P99Ms), f(r.P999Ms)})
+	}
+	c.Flush()
+	return c.Error()
+}
+
+// WriteFailuresCSV writes the failures grouped by endpoint and message.
+func WriteFailuresCSV(w io.Writer, v *report.RunView) error {
+	c := csv.NewWriter(w)
+	c.Write([]string{"Method", "Name", "Error", "Occurrences"})
+	for _, e := range v.Errors {
+		c.Write([]string{e.Method, e.Name, e.Message, strconv.FormatUint(e.Count, 10)})
+	}
+	c.Flush()
+	return c.Error()
+}
+
+// WriteHistoryCSV writes the run's series, one row per interval.
+func WriteHistoryCSV(w io.Writer, v *report.RunView) error {
+	c := csv.NewWriter(w)
+	c.Write([]string{"Elapsed (s)", "User Count", "Requests/s", "Failures/s", "50%", "95%", "99%"})
+	for _, p := range v.Series {
+		c.Write([]string{f(p.T), strconv.Itoa(p.Users), f(p.RPS), f(p.FailPerS), f(p.P50), f(p.P95), f(p.P99)})
+	}
+	c.Flush()
+	return c.Error()
+}
+
+var reportPage = template.Must(template.New("report").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Stampede run {{.ID}}</title>
+<style>{{.UPlotCSS}}</style>
+<style>{{.AppCSS}}</style>
+</head><body class="report">
+<div id="report"></div>
+<script type="application/json" id="report-data">{{.Data}}</script>
+<script>{{.UPlotJS}}</script>
+<script>{{.CommonJS}}</script>
+<script>{{.ReportJS}}</script>
+</body></html>
+`))
+
+// WriteReport writes the self-contained HTML report of a run: every asset inlined,
+// the data embedded, nothing fetched when it is opened.
+func WriteReport(w io.Writer, v *report.RunView) error {
+	data, err := json.Marshal(v) // escapes <, > and & so it cannot end the script element
+	if err != nil {
+		return err
+	}
+	read := func(fsys fs.FS, name string) string {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	st, vd := sub(staticFS, "static"), sub(vendorFS, "vendor")
+	return reportPage.Execute(w, map[string]any{
+		"ID":       v.Run.ID,
+		"Data":     template.JS(data),
+		"UPlotCSS": template.CSS(read(vd, "uPlot.min.css")),
+		"AppCSS":   template.CSS(read(st, "app.css")),
+		"UPlotJS":  template.JS(read(vd, "uPlot.iife.min.js")),
+		"CommonJS": template.JS(read(st, "common.js")),
+		"ReportJS": template.JS(read(st, "report.js")),
+	})
+}

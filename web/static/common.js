@@ -1,0 +1,836 @@
+/*
+ * Stampede shared rendering: used by the live dashboard (app.js) and inlined
+ * into the self-contained HTML report (report.js). Plain ES2020, no modules,
+ * no network access: everything hangs off the global `Stampede` object.
+ *
+ * Contents:
+ *   Stampede.fmt            number / time / size formatting
+ *   Stampede.esc            HTML escaping for text and attribute values
+ *   Stampede.renderStatsTable(table, endpoints, total, opts)   sortable stats table
+ *   Stampede.renderFailuresTable(table, errors)
+ *   Stampede.renderWorkersTable(table, workers)
+ *   Stampede.renderEventsTable(table, events)
+ *   Stampede.renderKeyValues(table, object)
+ *   Stampede.createCharts(container, series, opts)     -> {setData, append, resize, destroy}
+ *   Stampede.createOverlayCharts(container, runs, opts) -> {setData, resize, destroy}
+ *   Stampede.chartsAvailable()
+ *
+ * Series points are {t, users, rps, fail_per_s, p50_ms, p95_ms, p99_ms}; `t`
+ * may be unix seconds, unix milliseconds, an RFC 3339 string, or seconds since
+ * the start of the run (any number below 1e9).
+ */
+(function (global) {
+  'use strict';
+
+  // ---------------------------------------------------------------- formatting
+
+  const DASH = '\u2014';
+
+  function isNum(v) {
+    return typeof v === 'number' && Number.isFinite(v);
+  }
+
+  function group(intStr) {
+    return intStr.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  }
+
+  const fmt = {
+    /** Integer count with thousands separators. */
+    num(v) {
+      if (!isNum(v)) return DASH;
+      return group(String(Math.round(v)));
+    },
+    /** Milliseconds without unit, precision depending on magnitude. */
+    ms(v) {
+      if (!isNum(v)) return DASH;
+      const a = Math.abs(v);
+      if (a === 0) return '0';
+      if (a < 10) return v.toFixed(2);
+      if (a < 100) return v.toFixed(1);
+      return group(String(Math.round(v)));
+    },
+    /** Milliseconds with a unit; switches to seconds from 10 s. */
+    msUnit(v) {
+      if (!isNum(v)) return DASH;
+      if (Math.abs(v) >= 10000) return (v / 1000).toFixed(1) + ' s';
+      return fmt.ms(v) + ' ms';
+    },
+    /** A rate (per second). */
+    rate(v) {
+      if (!isNum(v)) return DASH;
+      const a = Math.abs(v);
+      if (a === 0) return '0';
+      if (a < 10) return v.toFixed(2);
+      if (a < 1000) return v.toFixed(1);
+      return group(String(Math.round(v)));
+    },
+    /** Byte size, binary units. */
+    bytes(v) {
+      if (!isNum(v)) return DASH;
+      const a = Math.abs(v);
+      if (a < 1024) return Math.round(v) + ' B';
+      const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+      let x = v / 1024;
+      let i = 0;
+      while (Math.abs(x) >= 1024 && i < units.length - 1) {
+        x /= 1024;
+        i++;
+      }
+      return (Math.abs(x) < 10 ? x.toFixed(1) : String(Math.round(x))) + ' ' + units[i];
+    },
+    /** A value that already is a percentage (12.5 -> "12.5%"). */
+    pct(v) {
+      if (!isNum(v)) return DASH;
+      const a = Math.abs(v);
+      if (a === 0) return '0%';
+      if (a < 0.01) return (v < 0 ? '>-' : '<') + '0.01%';
+      if (a < 10) return v.toFixed(2) + '%';
+      return v.toFixed(1) + '%';
+    },
+    /** Number with an explicit sign, formatted by f. */
+    signed(v, f) {
+      if (!isNum(v)) return DASH;
+      const s = (f || fmt.ms)(v);
+      return v > 0 ? '+' + s : s;
+    },
+    /** Duration in seconds -> "1h02m03s", "5m07s", "42s", "1.5s". */
+    duration(s) {
+      if (!isNum(s) || s < 0) return DASH;
+      if (s < 10 && s % 1 !== 0) return s.toFixed(1) + 's';
+      s = Math.round(s);
+      const h = Math.floor(s / 3600);
+      const m = Math.floor((s % 3600) / 60);
+      const sec = s % 60;
+      const p2 = (n) => String(n).padStart(2, '0');
+      if (h > 0) return h + 'h' + p2(m) + 'm' + p2(sec) + 's';
+      if (m > 0) return m + 'm' + p2(sec) + 's';
+      return sec + 's';
+    },
+    /** Elapsed seconds as m:ss or h:mm:ss (chart axes). */
+    clock(s) {
+      if (!isNum(s)) return '';
+      const neg = s < 0;
+      s = Math.round(Math.abs(s));
+      const h = Math.floor(s / 3600);
+      const m = Math.floor((s % 3600) / 60);
+      const sec = s % 60;
+      const p2 = (n) => String(n).padStart(2, '0');
+      return (neg ? '-' : '') + (h > 0 ? h + ':' + p2(m) + ':' + p2(sec) : m + ':' + p2(sec));
+    },
+    /** Timestamp (RFC 3339 string or unix seconds/ms) -> local "YYYY-MM-DD HH:MM:SS". */
+    time(v) {
+      const d = toDate(v);
+      if (!d) return DASH;
+      const p2 = (n) => String(n).padStart(2, '0');
+      return d.getFullYear() + '-' + p2(d.getMonth() + 1) + '-' + p2(d.getDate()) + ' ' +
+        p2(d.getHours()) + ':' + p2(d.getMinutes()) + ':' + p2(d.getSeconds());
+    },
+  };
+
+  function toDate(v) {
+    if (v === null || v === undefined || v === '') return null;
+    let d;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v) || v <= 0) return null;
+      d = new Date(v > 1e12 ? v : v * 1000);
+    } else {
+      d = new Date(v);
+    }
+    if (isNaN(d.getTime()) || d.getFullYear() < 1971) return null; // Go zero time etc.
+    return d;
+  }
+
+  /** Converts a series point's `t` to a number of seconds (absolute or elapsed). */
+  function toSeconds(t) {
+    if (typeof t === 'number') return t > 1e12 ? t / 1000 : t;
+    if (typeof t === 'string' && t !== '') {
+      const n = Number(t);
+      if (Number.isFinite(n)) return toSeconds(n);
+      const ms = Date.parse(t);
+      return isNaN(ms) ? null : ms / 1000;
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------------ escaping
+
+  const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+  function esc(v) {
+    if (v === null || v === undefined) return '';
+    return String(v).replace(/[&<>"']/g, (c) => ESC[c]);
+  }
+
+  // ------------------------------------------------------------- table helpers
+
+  /** Returns the table's thead and tbody, creating them once. */
+  function sections(table) {
+    let thead = table.tHead || (table.querySelector && table.querySelector('thead'));
+    let tbody = (table.tBodies && table.tBodies[0]) || (table.querySelector && table.querySelector('tbody'));
+    if (!thead || !tbody) {
+      table.innerHTML = '';
+      thead = table.ownerDocument ? table.ownerDocument.createElement('thead') : document.createElement('thead');
+      tbody = table.ownerDocument ? table.ownerDocument.createElement('tbody') : document.createElement('tbody');
+      table.appendChild(thead);
+      table.appendChild(tbody);
+    }
+    return { thead, tbody };
+  }
+
+  function setHTML(el, html) {
+    // Skip identical updates: cheaper than re-parsing and keeps selections.
+    if (el._stampedeHTML === html) return;
+    el._stampedeHTML = html;
+    el.innerHTML = html;
+  }
+
+  function present(v) {
+    return v !== null && v !== undefined;
+  }
+
+  // ---------------------------------------------------------------- stats table
+
+  const STAT_COLS = [
+    { key: 'method', label: 'Type', text: true },
+    { key: 'name', label: 'Name', text: true },
+    { key: 'requests', label: '# Requests', f: fmt.num },
+    { key: 'failures', label: '# Fails', f: fmt.num },
+    { key: 'median_ms', label: 'Median (ms)', f: fmt.ms },
+    { key: 'p90_ms', label: '90%ile (ms)', f: fmt.ms },
+    { key: 'p95_ms', label: '95%ile (ms)', f: fmt.ms },
+    { key: 'p99_ms', label: '99%ile (ms)', f: fmt.ms },
+    { key: 'p99_9_ms', label: '99.9%ile (ms)', f: fmt.ms },
+    { key: 'avg_ms', label: 'Average (ms)', f: fmt.ms },
+    { key: 'min_ms', label: 'Min (ms)', f: fmt.ms },
+    { key: 'max_ms', label: 'Max (ms)', f: fmt.ms },
+    { key: 'avg_size_bytes', label: 'Avg size', f: fmt.bytes },
+  ];
+  const CURRENT_COLS = [
+    { key: 'current_rps', label: 'Current RPS', f: fmt.rate },
+    { key: 'current_fail_per_s', label: 'Current failures/s', f: fmt.rate },
+  ];
+  const OVERALL_COLS = [
+    { key: 'rps', label: 'RPS', f: fmt.rate },
+    { key: 'failures_per_s', label: 'Failures/s', f: fmt.rate },
+  ];
+
+  function anyHas(rows, total, key) {
+    if (total && present(total[key])) return true;
+    for (let i = 0; i < rows.length; i++) if (present(rows[i][key])) return true;
+    return false;
+  }
+
+  function compareBy(key, text, dir) {
+    return (a, b) => {
+      let x = a[key];
+      let y = b[key];
+      let r;
+      if (text) {
+        r = String(x === undefined || x === null ? '' : x).localeCompare(String(y === undefined || y === null ? '' : y));
+      } else {
+        // Missing values sort last whatever the direction.
+        const xm = !isNum(x);
+        const ym = !isNum(y);
+        if (xm || ym) return xm === ym ? 0 : xm ? 1 : -1;
+        r = x - y;
+      }
+      if (r === 0 && key !== 'name') {
+        r = String(a.name || '').localeCompare(String(b.name || ''));
+        return r; // tie-break always ascending by name
+      }
+      return dir * r;
+    };
+  }
+
+  function headerHTML(cols, sort) {
+    let h = '<tr>';
+    for (const c of cols) {
+      let cls = c.text ? 'sortable' : 'sortable num';
+      let aria = 'none';
+      let arrow = '';
+      if (sort && sort.key === c.key) {
+        cls += sort.dir > 0 ? ' sorted-asc' : ' sorted-desc';
+        aria = sort.dir > 0 ? 'ascending' : 'descending';
+        arrow = sort.dir > 0 ? ' \u25B2' : ' \u25BC';
+      }
+      h += '<th class="' + cls + '" data-key="' + esc(c.key) + '" aria-sort="' + aria +
+        '" title="Sort by ' + esc(c.label) + '">' + esc(c.label) + '<span class="arrow">' + arrow + '</span></th>';
+    }
+    return h + '</tr>';
+  }
+
+  const BAD_KEYS = new Set(['failures', 'current_fail_per_s', 'failures_per_s']);
+
+  /**
+   * Formats one row: the text of each numeric cell and its class. Text
+   * columns (Type, Name) are part of the row's identity and never patched.
+   */
+  function rowModel(r, cols) {
+    const text = new Array(cols.length);
+    const cls = new Array(cols.length);
+    for (let i = 0; i < cols.length; i++) {
+      const c = cols[i];
+      if (c.text) continue;
+      const v = r[c.key];
+      text[i] = c.f(v);
+      cls[i] = BAD_KEYS.has(c.key) && v > 0 ? 'num bad' : 'num';
+    }
+    return { text, cls };
+  }
+
+  function rowHTML(cls, r, m, cols) {
+    let h = '<tr class="' + cls + '" data-method="' + esc(r.method) + '" data-name="' + esc(r.name) + '">';
+    for (let i = 0; i < cols.length; i++) {
+      const c = cols[i];
+      if (c.key === 'name') h += '<td class="name" title="' + esc(r.name) + '">' + esc(r.name) + '</td>';
+      else if (c.text) h += '<td class="method">' + esc(r[c.key]) + '</td>';
+      else h += '<td class="' + m.cls[i] + '">' + esc(m.text[i]) + '</td>';
+    }
+    return h + '</tr>';
+  }
+
+  /** Updates only the cells whose text or class changed; false when the DOM is not as expected. */
+  function patchRows(tbody, prev, models, cols) {
+    const trs = tbody.rows;
+    if (!trs || trs.length !== models.length) return false;
+    for (let r = 0; r < models.length; r++) {
+      const a = prev[r];
+      const b = models[r];
+      let cells = null;
+      for (let i = 0; i < cols.length; i++) {
+        if (cols[i].text) continue;
+        if (a.text[i] !== b.text[i] || a.cls[i] !== b.cls[i]) {
+          cells = cells || trs[r].cells;
+          const td = cells[i];
+          if (!td) return false;
+          if (a.text[i] !== b.text[i]) td.textContent = b.text[i];
+          if (a.cls[i] !== b.cls[i]) td.className = b.cls[i];
+        }
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Renders the per-endpoint statistics into `table` (a <table>). Clicking a
+   * header sorts by that column (numbers descending first, text ascending
+   * first; a second click reverses). The total row always stays at the bottom.
+   *
+   * Each update formats every row once; when the rows (identity and order)
+   * and columns are unchanged, only changed cells are touched, otherwise the
+   * tbody is rebuilt from one HTML string.
+   *
+   * opts.current: true/false forces the "Current RPS / Current failures/s"
+   * columns; left undefined they appear when any row carries them. Without
+   * them, overall "RPS / Failures/s" columns appear when rows carry `rps`.
+   * opts.empty: text for the empty table.
+   */
+  function renderStatsTable(table, endpoints, total, opts) {
+    opts = opts || {};
+    const rows = Array.isArray(endpoints) ? endpoints : [];
+    let st = table._stampedeStats;
+    if (!st) {
+      st = table._stampedeStats = { sort: null, rows: [], total: null, opts: {}, prev: null };
+      if (table.addEventListener) {
+        table.addEventListener('click', (ev) => {
+          const th = ev.target && ev.target.closest ? ev.target.closest('th[data-key]') : null;
+          if (!th) return;
+          const key = th.getAttribute('data-key');
+          const col = STAT_COLS.concat(CURRENT_COLS, OVERALL_COLS).find((c) => c.key === key);
+          if (st.sort && st.sort.key === key) st.sort = { key, dir: -st.sort.dir, text: st.sort.text };
+          else st.sort = { key, dir: col && col.text ? 1 : -1, text: !!(col && col.text) };
+          renderStatsTable(table, st.rows, st.total, st.opts);
+        });
+      }
+    }
+    st.rows = rows;
+    st.total = total || null;
+    st.opts = opts;
+
+    let showCurrent = opts.current;
+    if (showCurrent === undefined) showCurrent = anyHas(rows, total, 'current_rps');
+    let cols = STAT_COLS;
+    if (showCurrent) cols = cols.concat(CURRENT_COLS);
+    else if (anyHas(rows, total, 'rps')) cols = cols.concat(OVERALL_COLS);
+
+    const { thead, tbody } = sections(table);
+    setHTML(thead, headerHTML(cols, st.sort));
+
+    let sorted = rows;
+    if (st.sort && cols.some((c) => c.key === st.sort.key)) {
+      sorted = rows.slice().sort(compareBy(st.sort.key, st.sort.text, st.sort.dir));
+    }
+
+    const keys = new Array(sorted.length);
+    const models = new Array(sorted.length);
+    for (let i = 0; i < sorted.length; i++) {
+      const r = sorted[i];
+      keys[i] = (r.method || '') + '\u0000' + (r.name || '');
+      models[i] = rowModel(r, cols);
+    }
+    const t = total ? Object.assign({}, total, { method: '', name: 'Aggregated' }) : null;
+    if (t) models.push(rowModel(t, cols));
+    const shape = cols.map((c) => c.key).join(',') + (t ? '+total' : '') + '|' + (opts.empty || '');
+
+    const prev = st.prev;
+    if (prev && prev.tbody === tbody && prev.shape === shape && sorted.length > 0 &&
+        prev.keys.length === keys.length && prev.keys.every((k, i) => k === keys[i]) &&
+        patchRows(tbody, prev.models, models, cols)) {
+      st.prev = { tbody, shape, keys, models };
+      return;
+    }
+
+    const parts = new Array(sorted.length + 2);
+    let n = 0;
+    for (let i = 0; i < sorted.length; i++) parts[n++] = rowHTML('row', sorted[i], models[i], cols);
+    if (sorted.length === 0) {
+      parts[n++] = '<tr class="empty"><td colspan="' + cols.length + '">' + esc(opts.empty || 'No requests yet') + '</td></tr>';
+    }
+    if (t) parts[n++] = rowHTML('total', t, models[models.length - 1], cols);
+    parts.length = n;
+    tbody.innerHTML = parts.join('');
+    st.prev = { tbody, shape, keys, models };
+  }
+
+  // ------------------------------------------------------------ other tables
+
+  function simpleTable(table, head, bodyRows, emptyText) {
+    const { thead, tbody } = sections(table);
+    let h = '<tr>';
+    for (const c of head) h += '<th' + (c.num ? ' class="num"' : '') + '>' + esc(c.label) + '</th>';
+    setHTML(thead, h + '</tr>');
+    if (bodyRows.length === 0) {
+      setHTML(tbody, '<tr class="empty"><td colspan="' + head.length + '">' + esc(emptyText) + '</td></tr>');
+    } else {
+      setHTML(tbody, bodyRows.join(''));
+    }
+  }
+
+  /** Failures grouped by endpoint + error message, most frequent first. */
+  function renderFailuresTable(table, errors) {
+    const list = (Array.isArray(errors) ? errors : []).slice().sort((a, b) => (b.count || 0) - (a.count || 0));
+    const rows = list.map((e) =>
+      '<tr class="failure-row" data-name="' + esc(e.name) + '">' +
+      '<td class="num">' + fmt.num(e.count) + '</td>' +
+      '<td class="method">' + esc(e.method) + '</td>' +
+      '<td class="name" title="' + esc(e.name) + '">' + esc(e.name) + '</td>' +
+      '<td class="message"><pre>' + esc(e.message) + '</pre></td></tr>');
+    simpleTable(table, [
+      { label: '# Failures', num: true }, { label: 'Type' }, { label: 'Name' }, { label: 'Message' },
+    ], rows, 'No failures');
+  }
+
+  /** Connected workers. */
+  function renderWorkersTable(table, workers) {
+    const list = Array.isArray(workers) ? workers : [];
+    const rows = list.map((w) => {
+      const age = w.last_report_age_s;
+      const stale = isNum(age) && age > 5;
+      return '<tr class="worker-row' + (stale ? ' stale' : '') + '" data-id="' + esc(w.id) + '">' +
+        '<td class="mono">' + esc(w.id) + '</td>' +
+        '<td>' + esc(w.host) + '</td>' +
+        '<td class="mono">' + esc(w.addr) + '</td>' +
+        '<td>' + esc(w.version) + '</td>' +
+        '<td class="num">' + fmt.num(w.cores) + '</td>' +
+        '<td class="num">' + fmt.bytes(w.memory_bytes) + '</td>' +
+        '<td><span class="badge state-' + esc(String(w.state || '').toLowerCase()) + '">' + esc(w.state) + '</span></td>' +
+        '<td class="num">' + fmt.num(w.users) + '</td>' +
+        '<td class="num">' + (isNum(age) ? age.toFixed(1) + ' s' : DASH) + '</td></tr>';
+    });
+    simpleTable(table, [
+      { label: 'ID' }, { label: 'Host' }, { label: 'Address' }, { label: 'Version' },
+      { label: 'Cores', num: true }, { label: 'Memory', num: true }, { label: 'State' },
+      { label: 'Users', num: true }, { label: 'Last report', num: true },
+    ], rows, 'No workers connected');
+  }
+
+  /** Run events (state changes, workers joining/leaving, ...). */
+  function renderEventsTable(table, events) {
+    const list = Array.isArray(events) ? events : [];
+    const rows = list.map((e) =>
+      '<tr class="event-row kind-' + esc(String(e.kind || '').toLowerCase().replace(/[^a-z0-9_-]/g, '')) + '">' +
+      '<td class="mono">' + esc(fmt.time(e.at)) + '</td>' +
+      '<td>' + esc(e.kind) + '</td>' +
+      '<td class="mono">' + esc(e.worker) + '</td>' +
+      '<td>' + esc(e.detail) + '</td></tr>');
+    simpleTable(table, [{ label: 'Time' }, { label: 'Event' }, { label: 'Worker' }, { label: 'Detail' }], rows, 'No events');
+  }
+
+  /** Key/value table for a configuration object; nested values as JSON. */
+  function renderKeyValues(table, obj) {
+    const rows = [];
+    if (obj && typeof obj === 'object') {
+      for (const k of Object.keys(obj)) {
+        const v = obj[k];
+        let s;
+        if (v === null || v === undefined) s = '';
+        else if (typeof v === 'object') s = JSON.stringify(v);
+        else s = String(v);
+        rows.push('<tr><th scope="row">' + esc(k) + '</th><td class="mono">' + esc(s) + '</td></tr>');
+      }
+    }
+    const { thead, tbody } = sections(table);
+    setHTML(thead, '');
+    setHTML(tbody, rows.length ? rows.join('') : '<tr class="empty"><td colspan="2">No configuration recorded</td></tr>');
+  }
+
+  // -------------------------------------------------------------------- charts
+
+  const COLORS = {
+    rps: '#2e7d32', fail: '#c62828', p50: '#1565c0', p95: '#ef6c00', p99: '#6a1b9a', users: '#00838f',
+  };
+  const PALETTE = ['#2e7d32', '#1565c0', '#ef6c00', '#6a1b9a', '#c62828', '#00838f', '#827717', '#5d4037', '#ad1457', '#37474f'];
+  const CHART_HEIGHT = 230;
+  const MAX_POINTS = 86400; // a day at one point per second
+
+  function chartsAvailable() {
+    return typeof global.uPlot === 'function';
+  }
+
+  function unavailable(container) {
+    container.innerHTML = '<div class="notice charts-unavailable" role="status">charts unavailable: run make web</div>';
+  }
+
+  function chartWidth(container) {
+    const w = container.clientWidth || 0;
+    return Math.max(300, Math.floor(w > 0 ? w - 2 : 800));
+  }
+
+  function numOrNull(v) {
+    return isNum(v) ? v : null;
+  }
+
+  function yAxis(f) {
+    return {
+      size: 64,
+      values: (u, splits) => splits.map((v) => (v === null ? '' : f(v))),
+      grid: { stroke: '#eceff1' },
+      ticks: { stroke: '#cfd8dc' },
+    };
+  }
+
+  function xAxis(mode) {
+    const a = { grid: { stroke: '#eceff1' }, ticks: { stroke: '#cfd8dc' } };
+    if (mode === 'elapsed') a.values = (u, splits) => splits.map((v) => fmt.clock(v));
+    return a;
+  }
+
+  function xSeries(mode) {
+    if (mode === 'elapsed') return { label: 'Elapsed', value: (u, v) => (v === null ? DASH : fmt.clock(v)) };
+    return { label: 'Time', value: (u, v) => (v === null ? DASH : fmt.time(v)) };
+  }
+
+  function lineSeries(label, color, f, extra) {
+    return Object.assign({
+      label,
+      stroke: color,
+      width: 2,
+      points: { show: false },
+      spanGaps: true,
+      value: (u, v) => (v === null || v === undefined ? DASH : f(v)),
+    }, extra || {});
+  }
+
+  function makePlot(el, title, mode, series, data, yfmt, width) {
+    return new global.uPlot({
+      title,
+      width,
+      height: CHART_HEIGHT,
+      scales: { x: { time: mode !== 'elapsed' } },
+      axes: [xAxis(mode), yAxis(yfmt)],
+      series: [xSeries(mode)].concat(series),
+      cursor: { drag: { x: true, y: false }, sync: { key: el._stampedeSyncKey || undefined } },
+      legend: { live: true },
+    }, data, el);
+  }
+
+  function observeResize(container, onResize) {
+    let ro = null;
+    const onWin = () => onResize();
+    if (typeof global.ResizeObserver === 'function') {
+      ro = new global.ResizeObserver(() => onResize());
+      ro.observe(container);
+    } else if (global.addEventListener) {
+      global.addEventListener('resize', onWin);
+    }
+    return () => {
+      if (ro) ro.disconnect();
+      else if (global.removeEventListener) global.removeEventListener('resize', onWin);
+    };
+  }
+
+  let syncCounter = 0;
+
+  /**
+   * Three charts over time (RPS & failures/s, p50/p95/p99 latency, users) in
+   * `container`. Returns a handle:
+   *   setData(series)  replace all points (e.g. when the run changes)
+   *   append(point)    add the latest point (a point with the same or an
+   *                    earlier t than the last one replaces the last one)
+   *   resize()         re-measure the container (also done automatically)
+   *   destroy()
+   * opts.mode: 'time' | 'elapsed' forces the x axis; default: elapsed when t
+   * values are small (seconds since start), wall-clock time otherwise.
+   */
+  function createCharts(container, series, opts) {
+    opts = opts || {};
+    if (!chartsAvailable()) {
+      unavailable(container);
+      const noop = () => {};
+      return { setData: noop, append: noop, resize: noop, destroy: noop, available: false };
+    }
+    container.innerHTML = '';
+    const els = [];
+    for (let i = 0; i < 3; i++) {
+      const d = container.ownerDocument.createElement('div');
+      d.className = 'chart';
+      container.appendChild(d);
+      els.push(d);
+    }
+    const syncKey = 'stampede-' + (++syncCounter);
+    els.forEach((e) => { e._stampedeSyncKey = syncKey; });
+
+    // columns: x, rps, fail, p50, p95, p99, users
+    let cols = [[], [], [], [], [], [], []];
+    let mode = null;
+    let plots = [];
+
+    function modeFor(x) {
+      if (opts.mode) return opts.mode;
+      return x !== null && x < 1e9 ? 'elapsed' : 'time';
+    }
+
+    function build() {
+      plots.forEach((p) => p.destroy());
+      const w = chartWidth(container);
+      plots = [
+        makePlot(els[0], 'Requests per second', mode, [
+          lineSeries('RPS', COLORS.rps, fmt.rate),
+          lineSeries('Failures/s', COLORS.fail, fmt.rate),
+        ], [cols[0], cols[1], cols[2]], fmt.rate, w),
+        makePlot(els[1], 'Response times (ms)', mode, [
+          lineSeries('p50', COLORS.p50, fmt.ms),
+          lineSeries('p95', COLORS.p95, fmt.ms),
+          lineSeries('p99', COLORS.p99, fmt.ms),
+        ], [cols[0], cols[3], cols[4], cols[5]], fmt.ms, w),
+        makePlot(els[2], 'Users', mode, [
+          lineSeries('Users', COLORS.users, fmt.num, { fill: 'rgba(0,131,143,0.08)' }),
+        ], [cols[0], cols[6]], fmt.num, w),
+      ];
+    }
+
+    function push(p) {
+      const x = toSeconds(p.t);
+      if (x === null) return false;
+      const n = cols[0].length;
+      let i = n;
+      if (n > 0 && x <= cols[0][n - 1]) {
+        if (x < cols[0][n - 1]) return false; // older than what we have: ignore
+        i = n - 1; // same sample again: replace it
+      }
+      cols[0][i] = x;
+      cols[1][i] = numOrNull(p.rps);
+      cols[2][i] = numOrNull(p.fail_per_s);
+      cols[3][i] = numOrNull(p.p50_ms);
+      cols[4][i] = numOrNull(p.p95_ms);
+      cols[5][i] = numOrNull(p.p99_ms);
+      cols[6][i] = numOrNull(p.users);
+      return true;
+    }
+
+    function trim() {
+      const extra = cols[0].length - MAX_POINTS;
+      if (extra > 0) cols = cols.map((c) => c.slice(extra));
+    }
+
+    function redraw() {
+      if (!plots.length) return;
+      plots[0].setData([cols[0], cols[1], cols[2]]);
+      plots[1].setData([cols[0], cols[3], cols[4], cols[5]]);
+      plots[2].setData([cols[0], cols[6]]);
+    }
+
+    function setData(s) {
+      cols = [[], [], [], [], [], [], []];
+      const list = (Array.isArray(s) ? s : []).filter((p) => p && toSeconds(p.t) !== null);
+      list.sort((a, b) => toSeconds(a.t) - toSeconds(b.t));
+      for (const p of list) push(p);
+      trim();
+      const m = modeFor(cols[0].length ? cols[0][0] : null);
+      if (m !== mode || !plots.length) {
+        mode = m;
+        build();
+      } else {
+        redraw();
+      }
+    }
+
+    function append(p) {
+      if (!p) return;
+      const first = cols[0].length === 0;
+      if (!push(p)) return;
+      trim();
+      const m = modeFor(cols[0][0]);
+      if (first && m !== mode) {
+        mode = m;
+        build();
+      } else {
+        redraw();
+      }
+    }
+
+    let lastW = 0;
+    function resize() {
+      if (!container.clientWidth) return; // hidden tab: wait until shown
+      const w = chartWidth(container);
+      if (w === lastW) return;
+      lastW = w;
+      plots.forEach((p) => p.setSize({ width: w, height: CHART_HEIGHT }));
+    }
+    const stopObserving = observeResize(container, resize);
+
+    setData(series);
+    return {
+      setData,
+      append,
+      resize,
+      destroy() {
+        stopObserving();
+        plots.forEach((p) => p.destroy());
+        plots = [];
+        container.innerHTML = '';
+      },
+      available: true,
+      get length() { return cols[0].length; },
+    };
+  }
+
+  /**
+   * Overlay mode for comparing runs: the same three charts with one colour per
+   * run, every run aligned on seconds since its start. `runs` is
+   * [{label, series, started_at?}]. RPS solid / failures/s dashed; p95 solid
+   * with p50 (dotted) and p99 (dashed) toggleable from the legend.
+   */
+  function createOverlayCharts(container, runs, opts) {
+    opts = opts || {};
+    if (!chartsAvailable()) {
+      unavailable(container);
+      const noop = () => {};
+      return { setData: noop, resize: noop, destroy: noop, available: false };
+    }
+    let plots = [];
+    let lastW = 0;
+
+    function align(list) {
+      // Union of elapsed seconds; each run contributes a value or null.
+      const perRun = list.map((r) => {
+        const pts = Array.isArray(r.series) ? r.series : [];
+        let xs = pts.map((p) => toSeconds(p && p.t));
+        const firstX = xs.find((x) => x !== null);
+        let t0 = 0;
+        if (firstX !== undefined && firstX >= 1e9) {
+          const st = toDate(r.started_at);
+          t0 = st ? st.getTime() / 1000 : firstX;
+          if (t0 > firstX) t0 = firstX;
+        }
+        const m = new Map();
+        xs.forEach((x, i) => {
+          if (x === null) return;
+          m.set(Math.round(x - t0), pts[i]);
+        });
+        return m;
+      });
+      const keys = new Set();
+      perRun.forEach((m) => m.forEach((_, k) => keys.add(k)));
+      const xs = Array.from(keys).sort((a, b) => a - b);
+      const col = (ri, field) => xs.map((x) => {
+        const p = perRun[ri].get(x);
+        return p ? numOrNull(p[field]) : null;
+      });
+      return { xs, col };
+    }
+
+    function build(list) {
+      plots.forEach((p) => p.destroy());
+      plots = [];
+      container.innerHTML = '';
+      const { xs, col } = align(list);
+      const els = [];
+      for (let i = 0; i < 3; i++) {
+        const d = container.ownerDocument.createElement('div');
+        d.className = 'chart';
+        d._stampedeSyncKey = 'stampede-overlay-' + (++syncCounter);
+        container.appendChild(d);
+        els.push(d);
+      }
+      const key = els[0]._stampedeSyncKey;
+      els.forEach((e) => { e._stampedeSyncKey = key; });
+      const rpsS = [];
+      const rpsD = [xs];
+      const latS = [];
+      const latD = [xs];
+      const usrS = [];
+      const usrD = [xs];
+      list.forEach((r, i) => {
+        const c = r.color || PALETTE[i % PALETTE.length];
+        const name = r.label || 'run ' + (i + 1);
+        rpsS.push(lineSeries(name + ' RPS', c, fmt.rate));
+        rpsD.push(col(i, 'rps'));
+        rpsS.push(lineSeries(name + ' fail/s', c, fmt.rate, { dash: [6, 4], width: 1.5 }));
+        rpsD.push(col(i, 'fail_per_s'));
+        latS.push(lineSeries(name + ' p50', c, fmt.ms, { dash: [2, 3], width: 1.5, show: false }));
+        latD.push(col(i, 'p50_ms'));
+        latS.push(lineSeries(name + ' p95', c, fmt.ms));
+        latD.push(col(i, 'p95_ms'));
+        latS.push(lineSeries(name + ' p99', c, fmt.ms, { dash: [8, 4], width: 1.5, show: false }));
+        latD.push(col(i, 'p99_ms'));
+        usrS.push(lineSeries(name + ' users', c, fmt.num));
+        usrD.push(col(i, 'users'));
+      });
+      const w = chartWidth(container);
+      lastW = w;
+      plots = [
+        makePlot(els[0], 'Requests per second (dashed: failures/s)', 'elapsed', rpsS, rpsD, fmt.rate, w),
+        makePlot(els[1], 'Response times (ms): p95 (p50, p99 in legend)', 'elapsed', latS, latD, fmt.ms, w),
+        makePlot(els[2], 'Users', 'elapsed', usrS, usrD, fmt.num, w),
+      ];
+    }
+
+    function resize() {
+      if (!container.clientWidth) return;
+      const w = chartWidth(container);
+      if (w === lastW) return;
+      lastW = w;
+      plots.forEach((p) => p.setSize({ width: w, height: CHART_HEIGHT }));
+    }
+    const stopObserving = observeResize(container, resize);
+
+    build(Array.isArray(runs) ? runs : []);
+    return {
+      setData: (r) => build(Array.isArray(r) ? r : []),
+      resize,
+      destroy() {
+        stopObserving();
+        plots.forEach((p) => p.destroy());
+        plots = [];
+        container.innerHTML = '';
+      },
+      available: true,
+    };
+  }
+
+  global.Stampede = {
+    fmt,
+    esc,
+    toDate,
+    toSeconds,
+    palette: PALETTE,
+    renderStatsTable,
+    renderFailuresTable,
+    renderWorkersTable,
+    renderEventsTable,
+    renderKeyValues,
+    chartsAvailable,
+    createCharts,
+    createOverlayCharts,
+  };
+})(typeof window !== 'undefined' ? window : globalThis);
