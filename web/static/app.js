@@ -28,6 +28,7 @@
     tab: 'stats',
     es: null,
     connected: false,
+    everConnected: false,
     reconnectTimer: null,
     fetchingFull: false,
     pending: [], // points received while /api/live is being fetched
@@ -157,7 +158,7 @@
     $('btn-new').disabled = active || state === 'stopping';
     if (!active && !$('form-edit').hidden) $('form-edit').hidden = true;
 
-    const fc = (live.errors || []).length;
+    const fc = (live.errors || []).length + (live.exceptions || []).length;
     const fcEl = $('failures-count');
     setText(fcEl, String(fc));
     fcEl.hidden = fc === 0;
@@ -180,7 +181,15 @@
     if (!live) return;
     // Tables are only rebuilt for the visible tab; switching tabs renders the latest data.
     if (app.tab === 'stats') S.renderStatsTable($('stats-table'), live.endpoints, live.total, { current: true });
-    else if (app.tab === 'failures') S.renderFailuresTable($('failures-table'), live.errors);
+    else if (app.tab === 'failures') {
+      S.renderFailuresTable($('failures-table'), live.errors);
+      const ex = live.exceptions || [];
+      $('exceptions-section').hidden = ex.length === 0;
+      if (ex.length) S.renderExceptionsTable($('exceptions-table'), ex);
+      const cs = live.counters || [];
+      $('counters-section').hidden = cs.length === 0;
+      if (cs.length) S.renderCountersTable($('counters-table'), cs);
+    }
     else if (app.tab === 'workers') S.renderWorkersTable($('workers-table'), live.workers);
   }
 
@@ -247,7 +256,13 @@
     clearTimeout(app.reconnectTimer);
     const es = new EventSource('/api/stream');
     app.es = es;
-    es.addEventListener('open', () => setConnected(true));
+    es.addEventListener('open', () => {
+      const wasDown = app.everConnected && !app.connected;
+      app.everConnected = true;
+      setConnected(true);
+      // Points sent while we were away are only in the full series.
+      if (wasDown) loadFullLive().catch(() => {});
+    });
     es.addEventListener('live', onLiveEvent);
     es.addEventListener('error', () => {
       setConnected(false);
@@ -255,10 +270,7 @@
       // error status (readyState CLOSED); then we retry ourselves.
       if (es.readyState === EventSource.CLOSED) {
         app.reconnectTimer = setTimeout(() => {
-          if (app.es === es) {
-            connectStream();
-            loadFullLive().catch(() => {});
-          }
+          if (app.es === es) connectStream();
         }, 3000);
       }
     });
@@ -602,6 +614,12 @@
     S.renderStatsTable($('run-stats-table'), data.endpoints, data.total, { current: false });
     S.renderFailuresTable($('run-failures-table'), data.errors);
     S.renderEventsTable($('run-events-table'), data.events);
+    const ex = data.exceptions || [];
+    $('run-exceptions-section').hidden = ex.length === 0;
+    S.renderExceptionsTable($('run-exceptions-table'), ex);
+    const cs = data.counters || [];
+    $('run-counters-section').hidden = cs.length === 0;
+    S.renderCountersTable($('run-counters-table'), cs);
     app.runDetail.charts = S.createCharts($('run-charts'), data.series || []);
   }
 
@@ -685,12 +703,13 @@
     runs.forEach(() => { for (const m of metrics) h += '<th class="num">' + esc(m) + '</th>'; });
     h += '</tr></thead><tbody>';
     const endpoints = Array.isArray(data.endpoints) ? data.endpoints : [];
-    let regressions = 0;
+    let regressions = typeof data.regressions === 'number' ? data.regressions : 0;
     for (const e of endpoints) {
-      if (e.regression) regressions++;
+      if (e.regression && typeof data.regressions !== 'number') regressions++;
       h += '<tr class="cmp-row' + (e.regression ? ' regression' : '') + '" data-method="' + esc(e.method) + '" data-name="' + esc(e.name) + '">' +
         '<td class="method">' + esc(e.method) + '</td><td class="name" title="' + esc(e.name) + '">' + esc(e.name) +
-        (e.regression ? ' <span class="badge regression-badge">regression</span>' : '') + '</td>';
+        (e.regression ? ' <span class="badge regression-badge" title="' + esc((e.why || []).join('; ')) + '">regression</span>' : '') +
+        (e.regression && e.why && e.why.length ? '<div class="why">' + esc(e.why.join('; ')) + '</div>' : '') + '</td>';
       runs.forEach((_, i) => {
         const v = (e.values || [])[i];
         if (!v) {

@@ -10,6 +10,7 @@
  *   Stampede.renderFailuresTable(table, errors)
  *   Stampede.renderWorkersTable(table, workers)
  *   Stampede.renderEventsTable(table, events)
+ *   Stampede.renderExceptionsTable(table, exceptions), renderCountersTable(table, counters)
  *   Stampede.renderKeyValues(table, object)
  *   Stampede.createCharts(container, series, opts)     -> {setData, append, resize, destroy}
  *   Stampede.createOverlayCharts(container, runs, opts) -> {setData, resize, destroy}
@@ -205,8 +206,8 @@
     { key: 'avg_size_bytes', label: 'Avg size', f: fmt.bytes },
   ];
   const CURRENT_COLS = [
-    { key: 'current_rps', label: 'Current RPS', f: fmt.rate },
-    { key: 'current_fail_per_s', label: 'Current failures/s', f: fmt.rate },
+    { key: 'current_rps', label: 'Current RPS', f: fmt.rate, current: true },
+    { key: 'current_fail_per_s', label: 'Current failures/s', f: fmt.rate, current: true },
   ];
   const OVERALL_COLS = [
     { key: 'rps', label: 'RPS', f: fmt.rate },
@@ -264,13 +265,14 @@
    * Formats one row: the text of each numeric cell and its class. Text
    * columns (Type, Name) are part of the row's identity and never patched.
    */
-  function rowModel(r, cols) {
+  function rowModel(r, cols, zeroCurrent) {
     const text = new Array(cols.length);
     const cls = new Array(cols.length);
     for (let i = 0; i < cols.length; i++) {
       const c = cols[i];
       if (c.text) continue;
-      const v = r[c.key];
+      let v = r[c.key];
+      if (zeroCurrent && c.current && !present(v)) v = 0;
       text[i] = c.f(v);
       cls[i] = BAD_KEYS.has(c.key) && v > 0 ? 'num bad' : 'num';
     }
@@ -320,7 +322,8 @@
    * tbody is rebuilt from one HTML string.
    *
    * opts.current: true/false forces the "Current RPS / Current failures/s"
-   * columns; left undefined they appear when any row carries them. Without
+   * columns (forced on, a missing value reads as 0, as the server omits
+   * zeros); left undefined they appear when any row carries them. Without
    * them, overall "RPS / Failures/s" columns appear when rows carry `rps`.
    * opts.empty: text for the empty table.
    */
@@ -365,10 +368,10 @@
     for (let i = 0; i < sorted.length; i++) {
       const r = sorted[i];
       keys[i] = (r.method || '') + '\u0000' + (r.name || '');
-      models[i] = rowModel(r, cols);
+      models[i] = rowModel(r, cols, showCurrent === true);
     }
     const t = total ? Object.assign({}, total, { method: '', name: 'Aggregated' }) : null;
-    if (t) models.push(rowModel(t, cols));
+    if (t) models.push(rowModel(t, cols, showCurrent === true));
     const shape = cols.map((c) => c.key).join(',') + (t ? '+total' : '') + '|' + (opts.empty || '');
 
     const prev = st.prev;
@@ -424,7 +427,8 @@
     const list = Array.isArray(workers) ? workers : [];
     const rows = list.map((w) => {
       const age = w.last_report_age_s;
-      const stale = isNum(age) && age > 5;
+      const known = isNum(age) && age >= 0;
+      const stale = known && age > 5;
       return '<tr class="worker-row' + (stale ? ' stale' : '') + '" data-id="' + esc(w.id) + '">' +
         '<td class="mono">' + esc(w.id) + '</td>' +
         '<td>' + esc(w.host) + '</td>' +
@@ -434,7 +438,7 @@
         '<td class="num">' + fmt.bytes(w.memory_bytes) + '</td>' +
         '<td><span class="badge state-' + esc(String(w.state || '').toLowerCase()) + '">' + esc(w.state) + '</span></td>' +
         '<td class="num">' + fmt.num(w.users) + '</td>' +
-        '<td class="num">' + (isNum(age) ? age.toFixed(1) + ' s' : DASH) + '</td></tr>';
+        '<td class="num">' + (known ? age.toFixed(1) + ' s' : DASH) + '</td></tr>';
     });
     simpleTable(table, [
       { label: 'ID' }, { label: 'Host' }, { label: 'Address' }, { label: 'Version' },
@@ -443,16 +447,37 @@
     ], rows, 'No workers connected');
   }
 
+  /** Errors raised by tasks (script exceptions), most frequent first, with traceback. */
+  function renderExceptionsTable(table, exceptions) {
+    const list = (Array.isArray(exceptions) ? exceptions : []).slice().sort((a, b) => (b.count || 0) - (a.count || 0));
+    const rows = list.map((e) =>
+      '<tr class="exception-row">' +
+      '<td class="num">' + fmt.num(e.count) + '</td>' +
+      '<td class="message"><pre>' + esc(e.message) + '</pre></td>' +
+      '<td class="message">' + (e.traceback ? '<details><summary>traceback</summary><pre>' + esc(e.traceback) + '</pre></details>' : '') +
+      '</td></tr>');
+    simpleTable(table, [{ label: '# Exceptions', num: true }, { label: 'Message' }, { label: 'Traceback' }], rows, 'No exceptions');
+  }
+
+  /** Custom counters incremented by the script. */
+  function renderCountersTable(table, counters) {
+    const list = Array.isArray(counters) ? counters : [];
+    const rows = list.map((c) =>
+      '<tr class="counter-row" data-name="' + esc(c.name) + '"><td>' + esc(c.name) + '</td><td class="num">' + fmt.num(c.value) + '</td></tr>');
+    simpleTable(table, [{ label: 'Counter' }, { label: 'Value', num: true }], rows, 'No counters');
+  }
+
   /** Run events (state changes, workers joining/leaving, ...). */
   function renderEventsTable(table, events) {
     const list = Array.isArray(events) ? events : [];
     const rows = list.map((e) =>
       '<tr class="event-row kind-' + esc(String(e.kind || '').toLowerCase().replace(/[^a-z0-9_-]/g, '')) + '">' +
       '<td class="mono">' + esc(fmt.time(e.at)) + '</td>' +
+      '<td class="num mono">' + (isNum(e.t) ? '+' + esc(fmt.clock(e.t)) : '') + '</td>' +
       '<td>' + esc(e.kind) + '</td>' +
       '<td class="mono">' + esc(e.worker) + '</td>' +
       '<td>' + esc(e.detail) + '</td></tr>');
-    simpleTable(table, [{ label: 'Time' }, { label: 'Event' }, { label: 'Worker' }, { label: 'Detail' }], rows, 'No events');
+    simpleTable(table, [{ label: 'Time' }, { label: 'Elapsed', num: true }, { label: 'Event' }, { label: 'Worker' }, { label: 'Detail' }], rows, 'No events');
   }
 
   /** Key/value table for a configuration object; nested values as JSON. */
@@ -499,13 +524,24 @@
     return isNum(v) ? v : null;
   }
 
-  function yAxis(f) {
-    return {
+  const INT_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000,
+    1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+
+  function yAxis(f, integers) {
+    const a = {
       size: 64,
       values: (u, splits) => splits.map((v) => (v === null ? '' : f(v))),
       grid: { stroke: '#eceff1' },
       ticks: { stroke: '#cfd8dc' },
     };
+    if (integers) a.incrs = INT_INCRS;
+    return a;
+  }
+
+  // Y scales start at zero so that changes are not exaggerated.
+  function yFromZero(u, dataMin, dataMax) {
+    const max = dataMax === null || !(dataMax > 0) ? 1 : dataMax;
+    return global.uPlot.rangeNum(0, max, 0.1, true);
   }
 
   function xAxis(mode) {
@@ -530,13 +566,13 @@
     }, extra || {});
   }
 
-  function makePlot(el, title, mode, series, data, yfmt, width) {
+  function makePlot(el, title, mode, series, data, yfmt, width, integers) {
     return new global.uPlot({
       title,
       width,
       height: CHART_HEIGHT,
-      scales: { x: { time: mode !== 'elapsed' } },
-      axes: [xAxis(mode), yAxis(yfmt)],
+      scales: { x: { time: mode !== 'elapsed' }, y: { range: yFromZero } },
+      axes: [xAxis(mode), yAxis(yfmt, integers)],
       series: [xSeries(mode)].concat(series),
       cursor: { drag: { x: true, y: false }, sync: { key: el._stampedeSyncKey || undefined } },
       legend: { live: true },
@@ -614,7 +650,7 @@
         ], [cols[0], cols[3], cols[4], cols[5]], fmt.ms, w),
         makePlot(els[2], 'Users', mode, [
           lineSeries('Users', COLORS.users, fmt.num, { fill: 'rgba(0,131,143,0.08)' }),
-        ], [cols[0], cols[6]], fmt.num, w),
+        ], [cols[0], cols[6]], fmt.num, w, true),
       ];
     }
 
@@ -791,7 +827,7 @@
       plots = [
         makePlot(els[0], 'Requests per second (dashed: failures/s)', 'elapsed', rpsS, rpsD, fmt.rate, w),
         makePlot(els[1], 'Response times (ms): p95 (p50, p99 in legend)', 'elapsed', latS, latD, fmt.ms, w),
-        makePlot(els[2], 'Users', 'elapsed', usrS, usrD, fmt.num, w),
+        makePlot(els[2], 'Users', 'elapsed', usrS, usrD, fmt.num, w, true),
       ];
     }
 
@@ -828,6 +864,8 @@
     renderFailuresTable,
     renderWorkersTable,
     renderEventsTable,
+    renderExceptionsTable,
+    renderCountersTable,
     renderKeyValues,
     chartsAvailable,
     createCharts,
