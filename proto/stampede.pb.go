@@ -1026,7 +1026,9 @@ type Report struct {
 	Exceptions []*ExceptionCount `protobuf:"bytes,11,rep,name=exceptions,proto3" json:"exceptions,omitempty"`
 	// Set when the worker could not run the scenario (for example a script that
 	// fails to load there): the master aborts the run with this message.
-	Fatal         string `protobuf:"bytes,12,opt,name=fatal,proto3" json:"fatal,omitempty"`
+	Fatal string `protobuf:"bytes,12,opt,name=fatal,proto3" json:"fatal,omitempty"`
+	// The slowest requests of the interval, slowest first (at most 20).
+	Slowest       []*SlowRequest `protobuf:"bytes,13,rep,name=slowest,proto3" json:"slowest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1145,6 +1147,97 @@ func (x *Report) GetFatal() string {
 	return ""
 }
 
+func (x *Report) GetSlowest() []*SlowRequest {
+	if x != nil {
+		return x.Slowest
+	}
+	return nil
+}
+
+type SlowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Method        string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Url           string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	LatencyNanos  int64                  `protobuf:"varint,4,opt,name=latency_nanos,json=latencyNanos,proto3" json:"latency_nanos,omitempty"`
+	AtUnixNano    int64                  `protobuf:"varint,5,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlowRequest) Reset() {
+	*x = SlowRequest{}
+	mi := &file_stampede_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlowRequest) ProtoMessage() {}
+
+func (x *SlowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlowRequest.ProtoReflect.Descriptor instead.
+func (*SlowRequest) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SlowRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *SlowRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SlowRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SlowRequest) GetLatencyNanos() int64 {
+	if x != nil {
+		return x.LatencyNanos
+	}
+	return 0
+}
+
+func (x *SlowRequest) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+func (x *SlowRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type Counter struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1155,7 +1248,7 @@ type Counter struct {
 
 func (x *Counter) Reset() {
 	*x = Counter{}
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1260,7 @@ func (x *Counter) String() string {
 func (*Counter) ProtoMessage() {}
 
 func (x *Counter) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1273,7 @@ func (x *Counter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counter.ProtoReflect.Descriptor instead.
 func (*Counter) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{14}
+	return file_stampede_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Counter) GetName() string {
@@ -1209,7 +1302,7 @@ type ExceptionCount struct {
 
 func (x *ExceptionCount) Reset() {
 	*x = ExceptionCount{}
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1314,7 @@ func (x *ExceptionCount) String() string {
 func (*ExceptionCount) ProtoMessage() {}
 
 func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1327,7 @@ func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExceptionCount.ProtoReflect.Descriptor instead.
 func (*ExceptionCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{15}
+	return file_stampede_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExceptionCount) GetMessage() string {
@@ -1274,7 +1367,7 @@ type EndpointStats struct {
 
 func (x *EndpointStats) Reset() {
 	*x = EndpointStats{}
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1379,7 @@ func (x *EndpointStats) String() string {
 func (*EndpointStats) ProtoMessage() {}
 
 func (x *EndpointStats) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1392,7 @@ func (x *EndpointStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointStats.ProtoReflect.Descriptor instead.
 func (*EndpointStats) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{16}
+	return file_stampede_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EndpointStats) GetMethod() string {
@@ -1363,7 +1456,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1468,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1481,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{17}
+	return file_stampede_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ErrorCount) GetMethod() string {
@@ -1499,7 +1592,7 @@ const file_stampede_proto_rawDesc = "" +
 	"\x04Stop\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x1e\n" +
 	"\x04Quit\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x96\x04\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xca\x04\n" +
 	"\x06Report\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12!\n" +
@@ -1515,11 +1608,20 @@ const file_stampede_proto_rawDesc = "" +
 	"\n" +
 	"exceptions\x18\v \x03(\v2\x1b.stampede.v1.ExceptionCountR\n" +
 	"exceptions\x12\x14\n" +
-	"\x05fatal\x18\f \x01(\tR\x05fatal\x1a8\n" +
+	"\x05fatal\x18\f \x01(\tR\x05fatal\x122\n" +
+	"\aslowest\x18\r \x03(\v2\x18.stampede.v1.SlowRequestR\aslowest\x1a8\n" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"3\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xa8\x01\n" +
+	"\vSlowRequest\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12#\n" +
+	"\rlatency_nanos\x18\x04 \x01(\x03R\flatencyNanos\x12 \n" +
+	"\fat_unix_nano\x18\x05 \x01(\x03R\n" +
+	"atUnixNano\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"3\n" +
 	"\aCounter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value\"^\n" +
@@ -1556,7 +1658,7 @@ func file_stampede_proto_rawDescGZIP() []byte {
 	return file_stampede_proto_rawDescData
 }
 
-var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_stampede_proto_goTypes = []any{
 	(*WorkerMessage)(nil),  // 0: stampede.v1.WorkerMessage
 	(*MasterMessage)(nil),  // 1: stampede.v1.MasterMessage
@@ -1572,14 +1674,15 @@ var file_stampede_proto_goTypes = []any{
 	(*Stop)(nil),           // 11: stampede.v1.Stop
 	(*Quit)(nil),           // 12: stampede.v1.Quit
 	(*Report)(nil),         // 13: stampede.v1.Report
-	(*Counter)(nil),        // 14: stampede.v1.Counter
-	(*ExceptionCount)(nil), // 15: stampede.v1.ExceptionCount
-	(*EndpointStats)(nil),  // 16: stampede.v1.EndpointStats
-	(*ErrorCount)(nil),     // 17: stampede.v1.ErrorCount
-	nil,                    // 18: stampede.v1.Start.UsersEntry
-	nil,                    // 19: stampede.v1.ScriptBundle.FilesEntry
-	nil,                    // 20: stampede.v1.ScriptBundle.VarsEntry
-	nil,                    // 21: stampede.v1.Report.UsersEntry
+	(*SlowRequest)(nil),    // 14: stampede.v1.SlowRequest
+	(*Counter)(nil),        // 15: stampede.v1.Counter
+	(*ExceptionCount)(nil), // 16: stampede.v1.ExceptionCount
+	(*EndpointStats)(nil),  // 17: stampede.v1.EndpointStats
+	(*ErrorCount)(nil),     // 18: stampede.v1.ErrorCount
+	nil,                    // 19: stampede.v1.Start.UsersEntry
+	nil,                    // 20: stampede.v1.ScriptBundle.FilesEntry
+	nil,                    // 21: stampede.v1.ScriptBundle.VarsEntry
+	nil,                    // 22: stampede.v1.Report.UsersEntry
 }
 var file_stampede_proto_depIdxs = []int32{
 	2,  // 0: stampede.v1.WorkerMessage.hello:type_name -> stampede.v1.Hello
@@ -1591,25 +1694,26 @@ var file_stampede_proto_depIdxs = []int32{
 	12, // 6: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
 	4,  // 7: stampede.v1.MasterMessage.heartbeat:type_name -> stampede.v1.Heartbeat
 	6,  // 8: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
-	18, // 9: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
+	19, // 9: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
 	8,  // 10: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
 	7,  // 11: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
-	19, // 12: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
-	20, // 13: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
+	20, // 12: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
+	21, // 13: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
 	9,  // 14: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
 	10, // 15: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
-	16, // 16: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
-	17, // 17: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
-	21, // 18: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
-	14, // 19: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
-	15, // 20: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
-	0,  // 21: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
-	1,  // 22: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
-	22, // [22:23] is the sub-list for method output_type
-	21, // [21:22] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	17, // 16: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
+	18, // 17: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
+	22, // 18: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
+	15, // 19: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
+	16, // 20: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
+	14, // 21: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
+	0,  // 22: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
+	1,  // 23: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
+	23, // [23:24] is the sub-list for method output_type
+	22, // [22:23] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_stampede_proto_init() }
@@ -1640,7 +1744,7 @@ func file_stampede_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stampede_proto_rawDesc), len(file_stampede_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -76,7 +76,7 @@ func liveView(l *report.Live) *report.RunView {
 	v := &report.RunView{Run: report.RunSummary{ID: l.RunID, Status: status, Reason: l.Reason, StartedAt: l.StartedAt,
 		DurationS: l.ElapsedS, Requests: l.Total.Requests, Failures: l.Total.Failures, RPS: l.Total.RPS,
 		P50Ms: l.Total.MedianMs, P95Ms: l.Total.P95Ms, P99Ms: l.Total.P99Ms, PeakUsers: l.Users},
-		Endpoints: l.Endpoints, Total: l.Total, Errors: l.Errors, Exceptions: l.Exceptions, Counters: l.Counters,
+		Endpoints: l.Endpoints, Total: l.Total, Errors: l.Errors, Exceptions: l.Exceptions, Counters: l.Counters, Slowest: l.Slowest,
 		Series: l.Series, Events: []report.EventRow{}}
 	if l.Total.Requests > 0 {
 		v.Run.FailurePct = 100 * float64(l.Total.Failures) / float64(l.Total.Requests)

@@ -18,7 +18,7 @@ var ErrMalformed = errors.New("malformed aggregate encoding")
 // takes a new version.
 const (
 	histogramVersion = 1
-	snapshotVersion  = 2 // 2 adds counters and exceptions; 1 is still read
+	snapshotVersion  = 3 // 2 added counters and exceptions, 3 the slowest requests; 1 and 2 are still read
 )
 
 // Snapshot flags.
@@ -234,6 +234,16 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 		dst = appendString(dst, k.Traceback)
 		dst = binary.AppendUvarint(dst, s.Exceptions[k])
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(s.Slowest)))
+	for _, r := range s.Slowest {
+		dst = appendString(dst, r.Method)
+		dst = appendString(dst, r.Name)
+		dst = appendString(dst, r.URL)
+		dst = binary.AppendVarint(dst, int64(r.Latency))
+		dst = binary.AppendVarint(dst, unixNanoOrZero(r.At))
+		dst = appendString(dst, r.Worker)
+		dst = appendString(dst, r.Err)
+	}
 	return dst, nil
 }
 
@@ -262,7 +272,7 @@ func appendString(dst []byte, s string) []byte {
 func (s *Snapshot) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
 	v := d.byte()
-	if d.err == nil && v != snapshotVersion && v != 1 {
+	if d.err == nil && (v < 1 || v > snapshotVersion) {
 		return fmt.Errorf("decode snapshot: unsupported version %d: %w", v, ErrMalformed)
 	}
 	n := Snapshot{}
@@ -283,7 +293,7 @@ func (s *Snapshot) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("decode snapshot: %w", err)
 	}
 	if v >= 2 {
-		if err := n.decodeExtras(&d); err != nil {
+		if err := n.decodeExtras(&d, v); err != nil {
 			return fmt.Errorf("decode snapshot: %w", err)
 		}
 	}
@@ -340,7 +350,7 @@ func (s *Snapshot) decodeErrors(d *decoder) error {
 	return d.err
 }
 
-func (s *Snapshot) decodeExtras(d *decoder) error {
+func (s *Snapshot) decodeExtras(d *decoder, version byte) error {
 	count := d.count(2)
 	if count > 0 {
 		s.Counters = make(map[string]uint64, count)
@@ -373,6 +383,24 @@ func (s *Snapshot) decodeExtras(d *decoder) error {
 		}
 		prevKey = k
 		s.Exceptions[k] = n
+	}
+	if version < 3 {
+		return d.err
+	}
+	count = d.count(7)
+	if count > MaxSlowest {
+		return fmt.Errorf("%d slowest requests, at most %d: %w", count, MaxSlowest, ErrMalformed)
+	}
+	for i := range count {
+		r := SlowRequest{Endpoint: Endpoint{Method: d.string(), Name: d.string()}, URL: d.string(),
+			Latency: time.Duration(d.varint()), At: timeOrZero(d.varint()), Worker: d.string(), Err: d.string()}
+		if d.err != nil {
+			return fmt.Errorf("slow request %d: %w", i, d.err)
+		}
+		if r.Latency < 0 || (i > 0 && r.Latency > s.Slowest[i-1].Latency) {
+			return fmt.Errorf("slow request %d: out of order: %w", i, ErrMalformed)
+		}
+		s.Slowest = append(s.Slowest, r)
 	}
 	return d.err
 }
@@ -475,4 +503,19 @@ func (d *decoder) end() {
 	if d.err == nil && d.off != len(d.b) {
 		d.fail("%d unexpected trailing bytes", len(d.b)-d.off)
 	}
+}
+
+// unixNanoOrZero encodes the zero time as 0 (time.Time{}.UnixNano is out of range).
+func unixNanoOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func timeOrZero(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
 }

@@ -21,12 +21,14 @@ type Sample struct {
 	Latency  time.Duration
 	Bytes    int64
 	Err      string // "" when it succeeded
+	URL      string // optional: the URL requested, when the row's name groups several
 }
 
 // batch is a Recorder's buffer of samples, lent by its Collector.
 type batch struct {
 	n       int
 	samples [BatchSize]Sample
+	at      [BatchSize]time.Time // when each sample was measured
 }
 
 // Collector gathers the batches of many Recorders into the current interval. Safe for concurrent use.
@@ -101,6 +103,7 @@ func (c *Collector) add(b *batch) {
 	next := 0
 	c.mu.Lock()
 	snap := c.cur
+	slow := snap.slowThreshold()
 	for i := range b.n {
 		s := &b.samples[i]
 		m, n := unsafe.StringData(s.Endpoint.Method), unsafe.StringData(s.Endpoint.Name)
@@ -130,6 +133,10 @@ func (c *Collector) add(b *batch) {
 		if s.Err != "" {
 			st.Failures++
 			snap.AddError(ErrorKey{Endpoint: s.Endpoint, Message: s.Err}, 1)
+		}
+		if lat > slow {
+			snap.noteSlow(SlowRequest{Endpoint: s.Endpoint, URL: s.URL, Latency: lat, At: b.at[i], Err: s.Err})
+			slow = snap.slowThreshold()
 		}
 	}
 	c.mu.Unlock()
@@ -171,6 +178,7 @@ func (r *Recorder) Record(s Sample, now time.Time) {
 		r.first = now
 	}
 	b.samples[b.n] = s
+	b.at[b.n] = now
 	b.n++
 	if b.n == BatchSize || now.Sub(r.first) >= FlushAge {
 		r.Flush()

@@ -37,6 +37,7 @@ type Snapshot struct {
 	Errors     map[ErrorKey]uint64
 	Counters   map[string]uint64       // custom counters, by name (may be nil)
 	Exceptions map[ExceptionKey]uint64 // errors raised by tasks (may be nil)
+	Slowest    []SlowRequest           // the MaxSlowest slowest requests, slowest first
 }
 
 // NewSnapshot returns an empty Snapshot starting at start.
@@ -70,6 +71,7 @@ func (s *Snapshot) Merge(o *Snapshot) {
 		}
 	}
 	s.mergeExtras(o)
+	s.mergeSlowest(o)
 	if len(o.Errors) == 0 {
 		return
 	}
@@ -132,6 +134,7 @@ func (s *Snapshot) Clone() *Snapshot {
 		c.Errors = make(map[ErrorKey]uint64)
 	}
 	c.Counters, c.Exceptions = maps.Clone(s.Counters), maps.Clone(s.Exceptions)
+	c.Slowest = slices.Clone(s.Slowest)
 	for k, st := range s.Endpoints {
 		c.Endpoints[k] = st.Clone()
 	}
@@ -162,7 +165,8 @@ func (s *Snapshot) AddError(k ErrorKey, n uint64) {
 func (s *Snapshot) Equal(o *Snapshot) bool {
 	if !s.Start.Equal(o.Start) || !s.End.Equal(o.End) ||
 		len(s.Endpoints) != len(o.Endpoints) || !maps.Equal(s.Errors, o.Errors) ||
-		!maps.Equal(s.Counters, o.Counters) || !maps.Equal(s.Exceptions, o.Exceptions) {
+		!maps.Equal(s.Counters, o.Counters) || !maps.Equal(s.Exceptions, o.Exceptions) ||
+		!slices.EqualFunc(s.Slowest, o.Slowest, func(a, b SlowRequest) bool { return a.equal(b) }) {
 		return false
 	}
 	for k, st := range s.Endpoints {

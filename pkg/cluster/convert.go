@@ -1,10 +1,12 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
@@ -206,6 +208,10 @@ func reportToPB(r Report) (*pb.Report, error) {
 		for k, n := range s.Exceptions {
 			out.Exceptions = append(out.Exceptions, &pb.ExceptionCount{Message: k.Message, Traceback: k.Traceback, Count: n})
 		}
+		for _, r := range s.Slowest {
+			out.Slowest = append(out.Slowest, &pb.SlowRequest{Method: r.Method, Name: r.Name, Url: r.URL,
+				LatencyNanos: int64(r.Latency), AtUnixNano: r.At.UnixNano(), Error: r.Err})
+		}
 	}
 	return out, nil
 }
@@ -251,6 +257,17 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 	for _, e := range r.Exceptions {
 		snap.AddException(aggregate.ExceptionKey{Message: e.Message, Traceback: e.Traceback}, e.Count)
 	}
+	if len(r.Slowest) > aggregate.MaxSlowest {
+		return nil, fmt.Errorf("report: %d slowest requests, at most %d", len(r.Slowest), aggregate.MaxSlowest)
+	}
+	for _, s := range r.Slowest {
+		if s.LatencyNanos < 0 {
+			return nil, fmt.Errorf("report: slow request with latency %d", s.LatencyNanos)
+		}
+		snap.Slowest = append(snap.Slowest, aggregate.SlowRequest{Endpoint: aggregate.Endpoint{Method: s.Method, Name: s.Name},
+			URL: s.Url, Latency: time.Duration(s.LatencyNanos), At: time.Unix(0, s.AtUnixNano), Err: s.Error})
+	}
+	slices.SortStableFunc(snap.Slowest, func(a, b aggregate.SlowRequest) int { return cmp.Compare(b.Latency, a.Latency) })
 	users := make(map[string]int, len(r.Users))
 	for k, v := range r.Users {
 		if v < 0 {

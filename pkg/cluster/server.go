@@ -266,6 +266,9 @@ func (s *Server) handle(ctx context.Context, w WorkerInfo, m *pb.WorkerMessage) 
 			s.log.Warn("bad report, dropping worker", "worker_id", w.ID, "err", err)
 			return err
 		}
+		for i := range r.Snapshot.Slowest {
+			r.Snapshot.Slowest[i].Worker = w.ID
+		}
 		s.emitCtx(ctx, Event{Kind: EventReport, At: time.Now(), Worker: w, Report: r})
 		return nil
 	case *pb.WorkerMessage_Hello:

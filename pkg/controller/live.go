@@ -13,7 +13,8 @@ const currentWindow = 3 * time.Second
 // publish builds the Live view of now and hands it to readers.
 func (s *state) publish(now time.Time) {
 	l := &report.Live{State: report.StateIdle, UpdatedAt: now, Workers: []report.WorkerRow{},
-		Endpoints: []report.Row{}, Errors: []report.ErrorRow{}, Exceptions: []report.ExceptionRow{}, Counters: []report.CounterRow{}}
+		Endpoints: []report.Row{}, Errors: []report.ErrorRow{}, Exceptions: []report.ExceptionRow{}, Counters: []report.CounterRow{},
+		Slowest: []report.SlowRow{}}
 	r := s.run
 	for _, w := range s.sortedWorkers() {
 		row := report.WorkerRow{ID: w.info.ID, Host: w.info.Hostname, Addr: w.info.Addr, Version: w.info.Version,
@@ -91,6 +92,7 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	l.Errors = report.Errors(r.total)
 	l.Exceptions = report.Exceptions(r.total)
 	l.Counters = report.Counters(r.total)
+	l.Slowest = report.Slowest(r.total)
 	l.Series = r.series
 }
 

@@ -33,6 +33,7 @@ type Live struct {
 	Errors      []ErrorRow     `json:"errors"`
 	Exceptions  []ExceptionRow `json:"exceptions"`
 	Counters    []CounterRow   `json:"counters"`
+	Slowest     []SlowRow      `json:"slowest"`
 	Series      []Point        `json:"series,omitempty"`
 }
 

@@ -55,6 +55,27 @@ type CounterRow struct {
 	Value uint64 `json:"value"`
 }
 
+// SlowRow is one of the slowest requests.
+type SlowRow struct {
+	Method    string    `json:"method"`
+	Name      string    `json:"name"`
+	URL       string    `json:"url,omitempty"`
+	LatencyMs float64   `json:"latency_ms"`
+	At        time.Time `json:"at,omitzero"`
+	Worker    string    `json:"worker,omitempty"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Slowest returns the slowest requests kept by the snapshot, slowest first.
+func Slowest(snap *aggregate.Snapshot) []SlowRow {
+	out := make([]SlowRow, 0, len(snap.Slowest))
+	for _, r := range snap.Slowest {
+		out = append(out, SlowRow{Method: r.Method, Name: r.Name, URL: r.URL, LatencyMs: ms(r.Latency),
+			At: r.At, Worker: r.Worker, Error: r.Err})
+	}
+	return out
+}
+
 // Exceptions returns the task exceptions, most frequent first.
 func Exceptions(snap *aggregate.Snapshot) []ExceptionRow {
 	out := make([]ExceptionRow, 0, len(snap.Exceptions))
@@ -95,6 +116,7 @@ type Summary struct {
 	Errors      []ErrorRow     `json:"errors"`
 	Exceptions  []ExceptionRow `json:"exceptions"`
 	Counters    []CounterRow   `json:"counters"`
+	Slowest     []SlowRow      `json:"slowest"`
 	FailureRate float64        `json:"failure_rate"`
 }
 
@@ -224,7 +246,7 @@ func NewSummary(runID, status, reason string, started, ended time.Time, users, p
 	rows, total := Rows(snap, d)
 	s := Summary{RunID: runID, Status: status, Reason: reason, StartedAt: started, EndedAt: ended,
 		DurationS: d.Seconds(), Users: users, PeakUsers: peak, Total: total, Endpoints: rows, Errors: Errors(snap),
-		Exceptions: Exceptions(snap), Counters: Counters(snap)}
+		Exceptions: Exceptions(snap), Counters: Counters(snap), Slowest: Slowest(snap)}
 	if rows == nil {
 		s.Endpoints = []Row{}
 	}

@@ -48,6 +48,7 @@ type RunView struct {
 	Errors     []ErrorRow          `json:"errors"`
 	Exceptions []ExceptionRow      `json:"exceptions"`
 	Counters   []CounterRow        `json:"counters"`
+	Slowest    []SlowRow           `json:"slowest"`
 	Series     []Point             `json:"series"`
 	Events     []EventRow          `json:"events"`
 	Final      *aggregate.Snapshot `json:"-"`
@@ -110,7 +111,7 @@ func LoadRun(db *store.DB, id string) (*RunView, error) {
 	v.Final = final
 	rows, total := Rows(final, end.Sub(r.StartedAt))
 	v.Endpoints, v.Total, v.Errors = rows, total, Errors(final)
-	v.Exceptions, v.Counters = Exceptions(final), Counters(final)
+	v.Exceptions, v.Counters, v.Slowest = Exceptions(final), Counters(final), Slowest(final)
 	if v.Endpoints == nil {
 		v.Endpoints = []Row{}
 	}

@@ -151,6 +151,9 @@ func (c *HTTPClient) Do(ctx context.Context, req *Request) *Response {
 		Latency:  resp.Elapsed,
 		Bytes:    resp.Size,
 	}
+	if req.URL != name {
+		resp.sample.URL = req.URL // the slowest-requests view shows what was really asked
+	}
 	resp.end = end
 	resp.rec = c.rec
 	if req.OnChunk != nil {

@@ -19,7 +19,7 @@
   const CSRF = csrfMeta ? csrfMeta.getAttribute('content') || '' : '';
 
   const ACTIVE_STATES = new Set(['running', 'spawning', 'ramping']);
-  const TABS = ['stats', 'charts', 'failures', 'workers', 'runs', 'compare'];
+  const TABS = ['stats', 'charts', 'failures', 'slowest', 'workers', 'runs', 'compare'];
 
   const app = {
     live: null, // last Live object (without series)
@@ -190,6 +190,7 @@
       $('counters-section').hidden = cs.length === 0;
       if (cs.length) S.renderCountersTable($('counters-table'), cs);
     }
+    else if (app.tab === 'slowest') S.renderSlowestTable($('slowest-table'), live.slowest);
     else if (app.tab === 'workers') S.renderWorkersTable($('workers-table'), live.workers);
   }
 

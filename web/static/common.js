@@ -416,7 +416,7 @@
       '<td class="num">' + fmt.num(e.count) + '</td>' +
       '<td class="method">' + esc(e.method) + '</td>' +
       '<td class="name" title="' + esc(e.name) + '">' + esc(e.name) + '</td>' +
-      '<td class="message"><pre>' + esc(e.message) + '</pre></td></tr>');
+      '<td class="msg"><pre>' + esc(e.message) + '</pre></td></tr>');
     simpleTable(table, [
       { label: '# Failures', num: true }, { label: 'Type' }, { label: 'Name' }, { label: 'Message' },
     ], rows, 'No failures');
@@ -453,10 +453,26 @@
     const rows = list.map((e) =>
       '<tr class="exception-row">' +
       '<td class="num">' + fmt.num(e.count) + '</td>' +
-      '<td class="message"><pre>' + esc(e.message) + '</pre></td>' +
-      '<td class="message">' + (e.traceback ? '<details><summary>traceback</summary><pre>' + esc(e.traceback) + '</pre></details>' : '') +
+      '<td class="msg"><pre>' + esc(e.message) + '</pre></td>' +
+      '<td class="msg">' + (e.traceback ? '<details><summary>traceback</summary><pre>' + esc(e.traceback) + '</pre></details>' : '') +
       '</td></tr>');
     simpleTable(table, [{ label: '# Exceptions', num: true }, { label: 'Message' }, { label: 'Traceback' }], rows, 'No exceptions');
+  }
+
+  /** The slowest requests: URL, latency, worker. */
+  function renderSlowestTable(table, slowest) {
+    const list = Array.isArray(slowest) ? slowest : [];
+    const rows = list.map((r) =>
+      '<tr class="slow-row">' +
+      '<td class="num">' + esc(fmt.msUnit(r.latency_ms)) + '</td>' +
+      '<td>' + esc(r.method) + '</td>' +
+      '<td class="mono">' + esc(r.name) + '</td>' +
+      '<td class="mono">' + esc(r.url || '') + '</td>' +
+      '<td class="mono">' + esc(r.worker || '') + '</td>' +
+      '<td class="mono">' + esc(r.at ? fmt.time(r.at) : '') + '</td>' +
+      '<td class="msg">' + esc(r.error || '') + '</td></tr>');
+    simpleTable(table, [{ label: 'Latency', num: true }, { label: 'Type' }, { label: 'Name' }, { label: 'URL' },
+      { label: 'Worker' }, { label: 'Completed' }, { label: 'Error' }], rows, 'No requests yet');
   }
 
   /** Custom counters incremented by the script. */
@@ -544,9 +560,15 @@
     return global.uPlot.rangeNum(0, max, 0.1, true);
   }
 
+  // Elapsed-time ticks fall on whole seconds/minutes/hours.
+  const ELAPSED_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+
   function xAxis(mode) {
     const a = { grid: { stroke: '#eceff1' }, ticks: { stroke: '#cfd8dc' } };
-    if (mode === 'elapsed') a.values = (u, splits) => splits.map((v) => fmt.clock(v));
+    if (mode === 'elapsed') {
+      a.incrs = ELAPSED_INCRS;
+      a.values = (u, splits) => splits.map((v) => fmt.clock(v));
+    }
     return a;
   }
 
@@ -866,6 +888,7 @@
     renderEventsTable,
     renderExceptionsTable,
     renderCountersTable,
+    renderSlowestTable,
     renderKeyValues,
     chartsAvailable,
     createCharts,

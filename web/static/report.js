@@ -68,6 +68,7 @@
     const events = Array.isArray(data.events) ? data.events : [];
     const exceptions = Array.isArray(data.exceptions) ? data.exceptions : [];
     const counters = Array.isArray(data.counters) ? data.counters : [];
+    const slowest = Array.isArray(data.slowest) ? data.slowest : [];
 
     root.innerHTML =
       '<header class="report-head"><div class="brand">Stampede</div><h1>' + esc(title) + '</h1>' +
@@ -78,6 +79,7 @@
       '<section><h2>Charts</h2><div id="charts" class="charts"></div></section>' +
       '<section><h2>Failures (' + errors.length + ')</h2><div class="table-wrap"><table id="failures-table" class="data failures"></table></div></section>' +
       (exceptions.length ? '<section><h2>Exceptions (' + exceptions.length + ')</h2><div class="table-wrap"><table id="exceptions-table" class="data exceptions"></table></div></section>' : '') +
+      (slowest.length ? '<section><h2>Slowest requests</h2><div class="table-wrap"><table id="slowest-table" class="data slowest"></table></div></section>' : '') +
       (counters.length ? '<section><h2>Counters</h2><div class="table-wrap"><table id="counters-table" class="data counters"></table></div></section>' : '') +
       (workers ? '<section><h2>Workers (' + workers.length + ')</h2><div class="table-wrap"><table id="workers-table" class="data workers"></table></div></section>' : '') +
       '<section><h2>Events</h2><div class="table-wrap"><table id="events-table" class="data events"></table></div></section>' +
@@ -90,6 +92,7 @@
     S.renderFailuresTable(document.getElementById('failures-table'), errors);
     if (exceptions.length) S.renderExceptionsTable(document.getElementById('exceptions-table'), exceptions);
     if (counters.length) S.renderCountersTable(document.getElementById('counters-table'), counters);
+    if (slowest.length) S.renderSlowestTable(document.getElementById('slowest-table'), slowest);
     if (workers) S.renderWorkersTable(document.getElementById('workers-table'), workers);
     S.renderEventsTable(document.getElementById('events-table'), events);
   }
