@@ -142,6 +142,9 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		return
 	}
 	w.users = rep.Users
+	if !rep.Final {
+		r.peak = max(r.peak, r.users()) // a short run may end before an interval closes with users in it
+	}
 	r.interval.Merge(rep.Snapshot)
 	if rep.Final {
 		r.final[id] = true
