@@ -35,6 +35,7 @@ type WorkerMessage struct {
 	//	*WorkerMessage_Hello
 	//	*WorkerMessage_Report
 	//	*WorkerMessage_Heartbeat
+	//	*WorkerMessage_Telemetry
 	Body          isWorkerMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -104,6 +105,15 @@ func (x *WorkerMessage) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *WorkerMessage) GetTelemetry() *Telemetry {
+	if x != nil {
+		if x, ok := x.Body.(*WorkerMessage_Telemetry); ok {
+			return x.Telemetry
+		}
+	}
+	return nil
+}
+
 type isWorkerMessage_Body interface {
 	isWorkerMessage_Body()
 }
@@ -120,11 +130,18 @@ type WorkerMessage_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,3,opt,name=heartbeat,proto3,oneof"`
 }
 
+type WorkerMessage_Telemetry struct {
+	// A host sample, every second, whether or not a run is active.
+	Telemetry *Telemetry `protobuf:"bytes,4,opt,name=telemetry,proto3,oneof"`
+}
+
 func (*WorkerMessage_Hello) isWorkerMessage_Body() {}
 
 func (*WorkerMessage_Report) isWorkerMessage_Body() {}
 
 func (*WorkerMessage_Heartbeat) isWorkerMessage_Body() {}
+
+func (*WorkerMessage_Telemetry) isWorkerMessage_Body() {}
 
 type MasterMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -258,12 +275,15 @@ func (*MasterMessage_Heartbeat) isMasterMessage_Body() {}
 
 // Hello is the worker's first message.
 type Hello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	Hostname      string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
-	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	Cores         int32                  `protobuf:"varint,4,opt,name=cores,proto3" json:"cores,omitempty"`
-	MemoryBytes   uint64                 `protobuf:"varint,5,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId    string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Hostname    string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Version     string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Cores       int32                  `protobuf:"varint,4,opt,name=cores,proto3" json:"cores,omitempty"`
+	MemoryBytes uint64                 `protobuf:"varint,5,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	// "worker" (runs users; the default when empty) or "agent" (on the system under
+	// test: sends telemetry only, never receives users).
+	Role          string `protobuf:"bytes,6,opt,name=role,proto3" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -331,6 +351,13 @@ func (x *Hello) GetMemoryBytes() uint64 {
 		return x.MemoryBytes
 	}
 	return 0
+}
+
+func (x *Hello) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
 }
 
 // Welcome accepts a worker.
@@ -1512,15 +1539,64 @@ func (x *ErrorCount) GetCount() uint64 {
 	return 0
 }
 
+// Telemetry is one sample of a worker's or agent's host and process. The sample is
+// the JSON form of telemetry.Sample, whose field names package telemetry pins with a
+// test: the set of host and GPU figures grows often, and the master stores and serves
+// them as they are.
+type Telemetry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SampleJson    []byte                 `protobuf:"bytes,1,opt,name=sample_json,json=sampleJson,proto3" json:"sample_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Telemetry) Reset() {
+	*x = Telemetry{}
+	mi := &file_stampede_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Telemetry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Telemetry) ProtoMessage() {}
+
+func (x *Telemetry) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Telemetry.ProtoReflect.Descriptor instead.
+func (*Telemetry) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Telemetry) GetSampleJson() []byte {
+	if x != nil {
+		return x.SampleJson
+	}
+	return nil
+}
+
 var File_stampede_proto protoreflect.FileDescriptor
 
 const file_stampede_proto_rawDesc = "" +
 	"\n" +
-	"\x0estampede.proto\x12\vstampede.v1\"\xaa\x01\n" +
+	"\x0estampede.proto\x12\vstampede.v1\"\xe2\x01\n" +
 	"\rWorkerMessage\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.stampede.v1.HelloH\x00R\x05hello\x12-\n" +
 	"\x06report\x18\x02 \x01(\v2\x13.stampede.v1.ReportH\x00R\x06report\x126\n" +
-	"\theartbeat\x18\x03 \x01(\v2\x16.stampede.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
+	"\theartbeat\x18\x03 \x01(\v2\x16.stampede.v1.HeartbeatH\x00R\theartbeat\x126\n" +
+	"\ttelemetry\x18\x04 \x01(\v2\x16.stampede.v1.TelemetryH\x00R\ttelemetryB\x06\n" +
 	"\x04body\"\xff\x01\n" +
 	"\rMasterMessage\x120\n" +
 	"\awelcome\x18\x01 \x01(\v2\x14.stampede.v1.WelcomeH\x00R\awelcome\x12*\n" +
@@ -1528,13 +1604,14 @@ const file_stampede_proto_rawDesc = "" +
 	"\x04stop\x18\x03 \x01(\v2\x11.stampede.v1.StopH\x00R\x04stop\x12'\n" +
 	"\x04quit\x18\x04 \x01(\v2\x11.stampede.v1.QuitH\x00R\x04quit\x126\n" +
 	"\theartbeat\x18\x05 \x01(\v2\x16.stampede.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
-	"\x04body\"\x93\x01\n" +
+	"\x04body\"\xa7\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
 	"\x05cores\x18\x04 \x01(\x05R\x05cores\x12!\n" +
-	"\fmemory_bytes\x18\x05 \x01(\x04R\vmemoryBytes\"0\n" +
+	"\fmemory_bytes\x18\x05 \x01(\x04R\vmemoryBytes\x12\x12\n" +
+	"\x04role\x18\x06 \x01(\tR\x04role\"0\n" +
 	"\aWelcome\x12%\n" +
 	"\x0emaster_version\x18\x01 \x01(\tR\rmasterVersion\">\n" +
 	"\tHeartbeat\x12\x1b\n" +
@@ -1642,7 +1719,10 @@ const file_stampede_proto_rawDesc = "" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x14\n" +
-	"\x05count\x18\x04 \x01(\x04R\x05count2T\n" +
+	"\x05count\x18\x04 \x01(\x04R\x05count\",\n" +
+	"\tTelemetry\x12\x1f\n" +
+	"\vsample_json\x18\x01 \x01(\fR\n" +
+	"sampleJson2T\n" +
 	"\vCoordinator\x12E\n" +
 	"\aConnect\x12\x1a.stampede.v1.WorkerMessage\x1a\x1a.stampede.v1.MasterMessage(\x010\x01B4Z2github.com/stampede-load/stampede/proto;stampedepbb\x06proto3"
 
@@ -1658,7 +1738,7 @@ func file_stampede_proto_rawDescGZIP() []byte {
 	return file_stampede_proto_rawDescData
 }
 
-var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_stampede_proto_goTypes = []any{
 	(*WorkerMessage)(nil),  // 0: stampede.v1.WorkerMessage
 	(*MasterMessage)(nil),  // 1: stampede.v1.MasterMessage
@@ -1679,41 +1759,43 @@ var file_stampede_proto_goTypes = []any{
 	(*ExceptionCount)(nil), // 16: stampede.v1.ExceptionCount
 	(*EndpointStats)(nil),  // 17: stampede.v1.EndpointStats
 	(*ErrorCount)(nil),     // 18: stampede.v1.ErrorCount
-	nil,                    // 19: stampede.v1.Start.UsersEntry
-	nil,                    // 20: stampede.v1.ScriptBundle.FilesEntry
-	nil,                    // 21: stampede.v1.ScriptBundle.VarsEntry
-	nil,                    // 22: stampede.v1.Report.UsersEntry
+	(*Telemetry)(nil),      // 19: stampede.v1.Telemetry
+	nil,                    // 20: stampede.v1.Start.UsersEntry
+	nil,                    // 21: stampede.v1.ScriptBundle.FilesEntry
+	nil,                    // 22: stampede.v1.ScriptBundle.VarsEntry
+	nil,                    // 23: stampede.v1.Report.UsersEntry
 }
 var file_stampede_proto_depIdxs = []int32{
 	2,  // 0: stampede.v1.WorkerMessage.hello:type_name -> stampede.v1.Hello
 	13, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
 	4,  // 2: stampede.v1.WorkerMessage.heartbeat:type_name -> stampede.v1.Heartbeat
-	3,  // 3: stampede.v1.MasterMessage.welcome:type_name -> stampede.v1.Welcome
-	5,  // 4: stampede.v1.MasterMessage.start:type_name -> stampede.v1.Start
-	11, // 5: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
-	12, // 6: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
-	4,  // 7: stampede.v1.MasterMessage.heartbeat:type_name -> stampede.v1.Heartbeat
-	6,  // 8: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
-	19, // 9: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
-	8,  // 10: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
-	7,  // 11: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
-	20, // 12: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
-	21, // 13: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
-	9,  // 14: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
-	10, // 15: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
-	17, // 16: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
-	18, // 17: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
-	22, // 18: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
-	15, // 19: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
-	16, // 20: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
-	14, // 21: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
-	0,  // 22: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
-	1,  // 23: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
-	23, // [23:24] is the sub-list for method output_type
-	22, // [22:23] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	19, // 3: stampede.v1.WorkerMessage.telemetry:type_name -> stampede.v1.Telemetry
+	3,  // 4: stampede.v1.MasterMessage.welcome:type_name -> stampede.v1.Welcome
+	5,  // 5: stampede.v1.MasterMessage.start:type_name -> stampede.v1.Start
+	11, // 6: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
+	12, // 7: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
+	4,  // 8: stampede.v1.MasterMessage.heartbeat:type_name -> stampede.v1.Heartbeat
+	6,  // 9: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
+	20, // 10: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
+	8,  // 11: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
+	7,  // 12: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
+	21, // 13: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
+	22, // 14: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
+	9,  // 15: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
+	10, // 16: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
+	17, // 17: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
+	18, // 18: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
+	23, // 19: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
+	15, // 20: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
+	16, // 21: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
+	14, // 22: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
+	0,  // 23: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
+	1,  // 24: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
+	24, // [24:25] is the sub-list for method output_type
+	23, // [23:24] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_stampede_proto_init() }
@@ -1725,6 +1807,7 @@ func file_stampede_proto_init() {
 		(*WorkerMessage_Hello)(nil),
 		(*WorkerMessage_Report)(nil),
 		(*WorkerMessage_Heartbeat)(nil),
+		(*WorkerMessage_Telemetry)(nil),
 	}
 	file_stampede_proto_msgTypes[1].OneofWrappers = []any{
 		(*MasterMessage_Welcome)(nil),
@@ -1744,7 +1827,7 @@ func file_stampede_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stampede_proto_rawDesc), len(file_stampede_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,8 +20,9 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 // latest point.
 type streamed struct {
 	*report.Live
-	Series []report.Point `json:"series,omitempty"`
-	Point  *report.Point  `json:"point"`
+	Series []report.Point      `json:"series,omitempty"`
+	Hosts  []report.HostSeries `json:"hosts,omitempty"`
+	Point  *report.Point       `json:"point"`
 }
 
 // encoded caches the SSE payload of the latest view, so it is built once per

@@ -25,6 +25,7 @@ import (
 	"github.com/stampede-load/stampede/pkg/scenarios"
 	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/store"
+	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
@@ -141,9 +142,12 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 	m.addr = lis.Addr().String()
 	host, _ := os.Hostname()
 	for i := range cfg.localWorkers() {
-		info := cluster.WorkerInfo{ID: fmt.Sprintf("local-%d", i+1), Hostname: host, Version: version, Cores: runtime.NumCPU()}
+		info := cluster.WorkerInfo{ID: fmt.Sprintf("local-%d", i+1), Hostname: host, Version: version, Cores: runtime.NumCPU(),
+			Role: cluster.RoleWorker}
+		sampler := telemetry.NewSampler(telemetry.Options{NoGPU: i > 0})       // one GPU reader per process is enough
+		m.cleanup = append([]func(){func() { sampler.Close() }}, m.cleanup...) // after the workers stopped
 		g.Go(func() error {
-			return agent.Run(workersCtx, agent.Config{Master: m.addr, Info: info, Resolve: resolve, Logger: log})
+			return agent.Run(workersCtx, agent.Config{Master: m.addr, Info: info, Resolve: resolve, Logger: log, Sampler: sampler})
 		})
 	}
 	m.ctl = controller.New(srv, m.db, controller.Options{Logger: log})

@@ -23,6 +23,8 @@ type Config struct {
 	StopTimeout    time.Duration
 	LogLevel       string
 	ConfigFile     string
+	Agent          bool
+	NoGPU          bool
 }
 
 func defaultConfig() Config {
@@ -37,6 +39,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "worker id; default HOSTNAME_RANDOM")
 	fs.DurationVar(&cfg.SilenceTimeout, "silence-timeout", cfg.SilenceTimeout, "stop all users when the master has said nothing for this long")
 	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", cfg.StopTimeout, "at the end of a run, how long users may take to finish their current task")
+	fs.BoolVar(&cfg.Agent, "agent", cfg.Agent, "run on the system under test: send host and GPU telemetry only, generate no load")
+	fs.BoolVar(&cfg.NoGPU, "no-gpu", cfg.NoGPU, "do not sample NVIDIA GPUs")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/stampede-load/stampede/pkg/agent"
 	"github.com/stampede-load/stampede/pkg/cluster"
@@ -35,9 +36,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	host, _ := os.Hostname()
+	role := cluster.RoleWorker
+	if cfg.Agent {
+		role = cluster.RoleAgent
+	}
 	info := cluster.WorkerInfo{ID: cfg.workerID(), Hostname: host, Version: version,
-		Cores: runtime.NumCPU(), MemoryBytes: telemetry.TotalMemory()}
-	err = agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log,
+		Cores: runtime.NumCPU(), MemoryBytes: telemetry.TotalMemory(), Role: role}
+	sampler := telemetry.NewSampler(telemetry.Options{NoGPU: cfg.NoGPU})
+	defer sampler.Close()
+	err = agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log, Sampler: loggedSampler{sampler, log},
 		Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
 			return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
 		},
@@ -47,4 +54,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	return 0
+}
+
+// loggedSampler logs what the sampler has to say (for example "no GPU") once.
+type loggedSampler struct {
+	s   *telemetry.Sampler
+	log *slog.Logger
+}
+
+func (l loggedSampler) Sample(now time.Time) telemetry.Sample {
+	t := l.s.Sample(now)
+	for _, n := range l.s.Notices() {
+		l.log.Info("telemetry", "key", n.Key, "notice", n.Message)
+	}
+	return t
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stampede-load/stampede/pkg/aggregate"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/scheduler"
+	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
@@ -34,6 +35,14 @@ type Config struct {
 	RetryMin          time.Duration // reconnect backoff; default 250 ms
 	RetryMax          time.Duration // default 5 s
 	DialOptions       []grpc.DialOption
+	// Sampler, when set, is read every HeartbeatInterval in a goroutine of its own
+	// (a slow GPU driver never stalls reports) and its samples go to the master.
+	Sampler Sampler
+}
+
+// Sampler takes one telemetry sample of the host.
+type Sampler interface {
+	Sample(now time.Time) telemetry.Sample
 }
 
 func (c *Config) defaults() {
@@ -61,13 +70,26 @@ var errQuit = errors.New("master said quit")
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	log := cfg.Logger.With("worker_id", cfg.Info.ID)
+	samples := make(chan telemetry.Sample, 1)
+	if cfg.Sampler != nil {
+		sctx, stopSampling := context.WithCancel(ctx)
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			sample(sctx, cfg.Sampler, cfg.HeartbeatInterval, samples)
+		}()
+		defer func() {
+			stopSampling()
+			<-sampled
+		}()
+	}
 	backoff := cfg.RetryMin
 	for {
 		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.DialOptions...)
 		if err == nil {
 			log.Info("connected to master", "master", cfg.Master)
 			backoff = cfg.RetryMin
-			err = (&session{cfg: cfg, log: log, s: s}).serve(ctx)
+			err = (&session{cfg: cfg, log: log, s: s, samples: samples}).serve(ctx)
 			s.Close()
 			if errors.Is(err, errQuit) {
 				log.Info("master said quit")
@@ -91,10 +113,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 // session is one connection to the master.
 type session struct {
-	cfg Config
-	log *slog.Logger
-	s   *cluster.Session
-	run *activeRun
+	cfg     Config
+	log     *slog.Logger
+	s       *cluster.Session
+	run     *activeRun
+	samples <-chan telemetry.Sample
 
 	done     chan struct{}  // closed when serve is on its way out
 	stoppers sync.WaitGroup // graceful stoppers, waited for by serve
@@ -176,6 +199,10 @@ func (ss *session) serve(ctx context.Context) error {
 			if err := ss.s.SendHeartbeat(ss.users()); err != nil {
 				return fmt.Errorf("heartbeat to master: %w", err)
 			}
+		case t := <-ss.samples:
+			if err := ss.s.SendTelemetry(t); err != nil {
+				return fmt.Errorf("telemetry to master: %w", err)
+			}
 		case r := <-stopped:
 			if r != ss.run {
 				continue
@@ -208,6 +235,10 @@ func (ss *session) handle(ctx context.Context, c cluster.Command, stopped chan<-
 	case cluster.CommandQuit:
 		return errQuit
 	case cluster.CommandStart:
+		if ss.cfg.Info.Role == cluster.RoleAgent {
+			return ss.s.SendReport(cluster.Report{RunID: c.RunID, Final: true, Fatal: "an agent runs no users",
+				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}})
+		}
 		return ss.start(ctx, c)
 	case cluster.CommandStop:
 		if ss.run == nil || ss.run.id != c.RunID {
@@ -390,5 +421,25 @@ func pace(ctx, uctx context.Context, runner *userbehavior.Runner, steps []schedu
 			runner.Retire(st.Class)
 		}
 		next = next.Add(every)
+	}
+}
+
+// sample feeds out the latest telemetry sample every interval; an unread sample is
+// replaced by the newer one.
+func sample(ctx context.Context, s Sampler, every time.Duration, out chan telemetry.Sample) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			t := s.Sample(now)
+			select {
+			case <-out: // drop the stale one
+			default:
+			}
+			out <- t
+		}
 	}
 }

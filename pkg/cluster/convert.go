@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 	pb "github.com/stampede-load/stampede/proto"
 )
@@ -28,18 +30,53 @@ func helloFromPB(h *pb.Hello) (WorkerInfo, error) {
 	if len(h.WorkerId) > 256 {
 		return WorkerInfo{}, errors.New("worker id longer than 256 bytes")
 	}
+	role := h.Role
+	switch role {
+	case "":
+		role = RoleWorker
+	case RoleWorker, RoleAgent:
+	default:
+		return WorkerInfo{}, fmt.Errorf("unknown role %q", h.Role)
+	}
 	return WorkerInfo{
 		ID:          h.WorkerId,
 		Hostname:    h.Hostname,
 		Version:     h.Version,
 		Cores:       int(h.Cores),
 		MemoryBytes: h.MemoryBytes,
+		Role:        role,
 	}, nil
+}
+
+// MaxTelemetryBytes caps one telemetry sample on the wire.
+const MaxTelemetryBytes = 256 << 10
+
+func telemetryToPB(s telemetry.Sample) (*pb.Telemetry, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Telemetry{SampleJson: b}, nil
+}
+
+// telemetryFromPB decodes a peer's sample: outside input.
+func telemetryFromPB(t *pb.Telemetry) (*telemetry.Sample, error) {
+	if len(t.SampleJson) > MaxTelemetryBytes {
+		return nil, fmt.Errorf("telemetry sample of %d bytes, limit %d", len(t.SampleJson), MaxTelemetryBytes)
+	}
+	var s telemetry.Sample
+	if err := json.Unmarshal(t.SampleJson, &s); err != nil {
+		return nil, fmt.Errorf("telemetry sample: %w", err)
+	}
+	if len(s.Host.PerCore) > 4096 || len(s.GPUs) > 64 {
+		return nil, errors.New("telemetry sample too large")
+	}
+	return &s, nil
 }
 
 func helloToPB(w WorkerInfo) *pb.Hello {
 	return &pb.Hello{WorkerId: w.ID, Hostname: w.Hostname, Version: w.Version,
-		Cores: int32(w.Cores), MemoryBytes: w.MemoryBytes}
+		Cores: int32(w.Cores), MemoryBytes: w.MemoryBytes, Role: w.Role}
 }
 
 func commandToPB(c Command) (*pb.MasterMessage, error) {

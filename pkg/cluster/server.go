@@ -271,6 +271,14 @@ func (s *Server) handle(ctx context.Context, w WorkerInfo, m *pb.WorkerMessage) 
 		}
 		s.emitCtx(ctx, Event{Kind: EventReport, At: time.Now(), Worker: w, Report: r})
 		return nil
+	case *pb.WorkerMessage_Telemetry:
+		t, err := telemetryFromPB(b.Telemetry)
+		if err != nil {
+			s.log.Warn("bad telemetry, dropping worker", "worker_id", w.ID, "err", err)
+			return err
+		}
+		s.emitCtx(ctx, Event{Kind: EventTelemetry, At: time.Now(), Worker: w, Telemetry: t})
+		return nil
 	case *pb.WorkerMessage_Hello:
 		return errors.New("second hello on one stream")
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/stampede-load/stampede/pkg/telemetry"
 	pb "github.com/stampede-load/stampede/proto"
 )
 
@@ -81,6 +82,15 @@ func (s *Session) SendReport(r Report) error {
 func (s *Session) SendHeartbeat(users int) error {
 	return s.stream.Send(&pb.WorkerMessage{Body: &pb.WorkerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{
 		UnixNano: time.Now().UnixNano(), Users: int32(users)}}})
+}
+
+// SendTelemetry sends one host sample. Sends must come from one goroutine.
+func (s *Session) SendTelemetry(t telemetry.Sample) error {
+	p, err := telemetryToPB(t)
+	if err != nil {
+		return err
+	}
+	return s.stream.Send(&pb.WorkerMessage{Body: &pb.WorkerMessage_Telemetry{Telemetry: p}})
 }
 
 // Close ends the stream and the connection.

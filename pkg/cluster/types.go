@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
@@ -14,8 +15,15 @@ type WorkerInfo struct {
 	Version     string
 	Cores       int
 	MemoryBytes uint64
+	Role        string // RoleWorker or RoleAgent
 	Addr        string // remote address, filled in by the master
 }
+
+// Roles a peer of the master can have.
+const (
+	RoleWorker = "worker" // runs users
+	RoleAgent  = "agent"  // on the system under test: telemetry only
+)
 
 // CommandKind is what the master asks of a worker.
 type CommandKind int
@@ -60,13 +68,15 @@ const (
 	EventJoined EventKind = iota + 1
 	EventReport
 	EventLeft
+	EventTelemetry
 )
 
 // Event is something the master hears from its workers.
 type Event struct {
-	Kind   EventKind
-	At     time.Time
-	Worker WorkerInfo
-	Report *Report // EventReport
-	Reason string  // EventLeft: why the worker is gone
+	Kind      EventKind
+	At        time.Time
+	Worker    WorkerInfo
+	Report    *Report           // EventReport
+	Telemetry *telemetry.Sample // EventTelemetry
+	Reason    string            // EventLeft: why the worker is gone
 }

@@ -72,6 +72,13 @@ type Cluster interface {
 type Options struct {
 	Interval time.Duration // length of a stored interval; default 1 s
 	Logger   *slog.Logger
+	// A worker whose CPU (host, or its process per GOMAXPROCS) stays above
+	// SaturationCPU percent, or whose goroutines' scheduling delay (p99) stays above
+	// SchedLagLimit, for SaturationSamples one-second samples raises a warning on
+	// the run. Defaults 90 %, 50 ms, 3.
+	SaturationCPU     float64
+	SchedLagLimit     time.Duration
+	SaturationSamples int
 }
 
 // Controller runs load tests over the workers of a Cluster. Serve runs its loop;
@@ -100,6 +107,15 @@ func New(cl Cluster, db *store.DB, opts Options) *Controller {
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
+	}
+	if opts.SaturationCPU <= 0 {
+		opts.SaturationCPU = 90
+	}
+	if opts.SchedLagLimit <= 0 {
+		opts.SchedLagLimit = 50 * time.Millisecond
+	}
+	if opts.SaturationSamples <= 0 {
+		opts.SaturationSamples = 3
 	}
 	c := &Controller{cl: cl, db: db, log: opts.Logger, opts: opts,
 		cmds: make(chan command), subs: map[chan struct{}]struct{}{}}

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
@@ -14,14 +16,18 @@ const currentWindow = 3 * time.Second
 func (s *state) publish(now time.Time) {
 	l := &report.Live{State: report.StateIdle, UpdatedAt: now, Workers: []report.WorkerRow{},
 		Endpoints: []report.Row{}, Errors: []report.ErrorRow{}, Exceptions: []report.ExceptionRow{}, Counters: []report.CounterRow{},
-		Slowest: []report.SlowRow{}}
+		Slowest: []report.SlowRow{}, Warnings: []string{}}
 	r := s.run
+	o := s.c.opts
+	l.Agents = []report.WorkerRow{}
+	for _, id := range slices.Sorted(maps.Keys(s.agents)) {
+		row := s.hostRow(s.agents[id], now)
+		row.State = "agent"
+		l.Agents = append(l.Agents, row)
+	}
 	for _, w := range s.sortedWorkers() {
-		row := report.WorkerRow{ID: w.info.ID, Host: w.info.Hostname, Addr: w.info.Addr, Version: w.info.Version,
-			Cores: w.info.Cores, MemoryBytes: w.info.MemoryBytes, State: "ready", Users: w.userCount(), LastReportAgeS: -1}
-		if !w.lastReport.IsZero() {
-			row.LastReportAgeS = now.Sub(w.lastReport).Seconds()
-		}
+		row := s.hostRow(w, now)
+		row.Saturated = w.hot >= o.SaturationSamples || w.lagging >= o.SaturationSamples
 		if r != nil && !r.over() && r.began() {
 			if _, in := r.targets[w.info.ID]; in {
 				row.State = "running"
@@ -36,6 +42,26 @@ func (s *state) publish(now time.Time) {
 		r.describe(l, now)
 	}
 	s.c.publish(l)
+}
+
+// hostRow is a worker's or agent's row: identity and its latest telemetry.
+func (s *state) hostRow(w *worker, now time.Time) report.WorkerRow {
+	row := report.WorkerRow{ID: w.info.ID, Host: w.info.Hostname, Addr: w.info.Addr, Version: w.info.Version,
+		Cores: w.info.Cores, MemoryBytes: w.info.MemoryBytes, State: "ready", Users: w.userCount(), LastReportAgeS: -1,
+		Role: w.info.Role}
+	if !w.lastReport.IsZero() {
+		row.LastReportAgeS = now.Sub(w.lastReport).Seconds()
+	}
+	if t := w.tele; t != nil {
+		row.CPUPercent, row.ProcessCPU = t.Host.CPUPercent, t.Process.CPUPercent
+		row.MemUsed, row.MemTotal = t.Host.MemUsed, t.Host.MemTotal
+		row.SchedLagMs = report.Ms(t.Process.SchedLatencyP99)
+		row.GPUs, row.GPUStatus = len(t.GPUs), t.GPUStatus
+		for _, g := range t.GPUs {
+			row.GPUUtil += g.UtilGPU / float64(len(t.GPUs))
+		}
+	}
+	return row
 }
 
 // describe fills the run's part of the view.
@@ -93,6 +119,10 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	l.Exceptions = report.Exceptions(r.total)
 	l.Counters = report.Counters(r.total)
 	l.Slowest = report.Slowest(r.total)
+	l.Warnings = append([]string{}, r.warnings...)
+	for _, id := range slices.Sorted(maps.Keys(r.hosts)) {
+		l.Hosts = append(l.Hosts, *r.hosts[id])
+	}
 	l.Series = r.series
 }
 

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -38,6 +39,8 @@ type run struct {
 	reason   string
 	window   []windowEntry // recent intervals, for current rates
 	series   []report.Point
+	hosts    map[string]*report.HostSeries // telemetry per worker and agent
+	warnings []string
 
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
@@ -332,6 +335,58 @@ func (r *run) users() int {
 	return n
 }
 
+// warn records a warning on the run: an event, a line in the progress output and
+// in the live view.
+func (r *run) warn(at time.Time, kind, workerID, detail string) {
+	msg := fmt.Sprintf("worker %s: %s", workerID, detail)
+	r.warnings = append(r.warnings, msg)
+	r.event(at, kind, workerID, detail)
+	r.c().log.Warn("generator warning", "run_id", r.id, "worker_id", workerID, "kind", kind, "detail", detail)
+	r.printf("WARNING: %s\n", msg)
+}
+
+// saturated reports whether some worker of the run is over a limit now.
+func (r *run) saturated() bool {
+	for id := range r.targets {
+		if w, ok := r.s.workers[id]; ok && (w.hot >= r.c().opts.SaturationSamples || w.lagging >= r.c().opts.SaturationSamples) {
+			return true
+		}
+	}
+	return false
+}
+
+// storeTelemetry keeps the latest sample of every worker and agent with interval seq.
+func (r *run) storeTelemetry(seq uint64, at time.Time) {
+	var recs []store.TelemetryRecord
+	add := func(ws map[string]*worker, role string) {
+		for _, id := range slices.Sorted(maps.Keys(ws)) {
+			w := ws[id]
+			if w.tele == nil {
+				continue
+			}
+			b, err := json.Marshal(w.tele)
+			if err != nil {
+				continue
+			}
+			recs = append(recs, store.TelemetryRecord{Seq: seq, At: at, Host: id, Role: role, Sample: b})
+			if r.hosts == nil {
+				r.hosts = map[string]*report.HostSeries{}
+			}
+			hs := r.hosts[id]
+			if hs == nil {
+				hs = &report.HostSeries{Host: id, Hostname: w.info.Hostname, Role: role}
+				r.hosts[id] = hs
+			}
+			hs.Points = append(hs.Points, report.HostPointOf(at.Sub(r.started).Seconds(), w.tele))
+		}
+	}
+	add(r.s.workers, cluster.RoleWorker)
+	add(r.s.agents, cluster.RoleAgent)
+	if err := r.c().db.AppendTelemetry(r.id, recs); err != nil {
+		r.c().log.Error("store telemetry", "run_id", r.id, "err", err)
+	}
+}
+
 // closeInterval stores the interval that ends now and starts the next.
 func (r *run) closeInterval(now time.Time) {
 	iv := r.interval
@@ -355,7 +410,9 @@ func (r *run) closeInterval(now time.Time) {
 		p.RPS, p.FailPerS = float64(t.Requests)/secs, float64(t.Failures)/secs
 	}
 	p.P50, p.P95, p.P99 = report.Ms(t.Latency.Percentile(50)), report.Ms(t.Latency.Percentile(95)), report.Ms(t.Latency.Percentile(99))
+	p.Saturated = r.saturated()
 	r.series = append(r.series, p)
+	r.storeTelemetry(r.seq, now)
 	r.interval = aggregate.NewSnapshot(now)
 }
 

@@ -2,19 +2,22 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/telemetry"
 )
 
 // state is everything the loop owns.
 type state struct {
 	c        *Controller
-	workers  map[string]*worker
-	run      *run   // the active run, or the last one (over) until the next starts
-	finished []*run // runs over, newest last, kept for Outcome (bounded)
+	workers  map[string]*worker // role worker: they run users
+	agents   map[string]*worker // role agent: telemetry of the system under test
+	run      *run               // the active run, or the last one (over) until the next starts
+	finished []*run             // runs over, newest last, kept for Outcome (bounded)
 }
 
 // worker is the controller's view of one connected worker.
@@ -22,10 +25,11 @@ type worker struct {
 	info       cluster.WorkerInfo
 	joined     time.Time
 	lastReport time.Time
-	target     map[string]int // planned users per class in the active run
-	users      map[string]int // last reported users per class
-	lastSeq    uint64
-	final      bool
+	target     map[string]int    // planned users per class in the active run
+	users      map[string]int    // last reported users per class
+	tele       *telemetry.Sample // the latest sample, nil until one came
+	hot        int               // consecutive samples above the saturation limit
+	lagging    int               // consecutive samples with scheduling lag above its limit
 }
 
 func (w *worker) userCount() int {
@@ -40,7 +44,7 @@ func (w *worker) userCount() int {
 // as well as it can be: workers are told to stop and the run is stored as
 // interrupted.
 func (c *Controller) Serve(ctx context.Context) error {
-	s := &state{c: c, workers: map[string]*worker{}}
+	s := &state{c: c, workers: map[string]*worker{}, agents: map[string]*worker{}}
 	tick := time.NewTicker(c.opts.Interval)
 	defer tick.Stop()
 	for {
@@ -100,12 +104,33 @@ func (s *state) handle(ev cluster.Event) {
 	switch ev.Kind {
 	case cluster.EventJoined:
 		w := &worker{info: ev.Worker, joined: ev.At}
+		if ev.Worker.Role == cluster.RoleAgent {
+			s.agents[id] = w
+			s.c.log.Info("agent joined", "worker_id", id)
+			return
+		}
 		s.workers[id] = w
 		s.c.log.Info("worker joined", "worker_id", id)
 		if active {
 			r.joined(w, ev.At)
 		}
+	case cluster.EventTelemetry:
+		w, ok := s.workers[id]
+		if !ok {
+			w, ok = s.agents[id]
+		}
+		if !ok {
+			return
+		}
+		w.tele = ev.Telemetry
+		if ev.Worker.Role != cluster.RoleAgent {
+			s.checkSaturation(w, ev.At, active)
+		}
 	case cluster.EventLeft:
+		if _, ok := s.agents[id]; ok {
+			delete(s.agents, id)
+			return
+		}
 		w, ok := s.workers[id]
 		if !ok {
 			return
@@ -146,4 +171,41 @@ func (s *state) retire(r *run) {
 	if len(s.finished) > 16 {
 		s.finished = s.finished[1:]
 	}
+}
+
+// checkSaturation raises a warning on the active run when a worker's CPU stays
+// above the limit, or its goroutines wait too long to be scheduled, for
+// SaturationSamples samples in a row: latency measured by a saturated generator is
+// not trustworthy.
+func (s *state) checkSaturation(w *worker, at time.Time, active bool) {
+	o := s.c.opts
+	t := w.tele
+	cpu := t.Host.CPUPercent
+	if p := t.Process.GOMAXPROCS; p > 0 {
+		cpu = max(cpu, t.Process.CPUPercent/float64(p))
+	}
+	wasHot := w.hot >= o.SaturationSamples || w.lagging >= o.SaturationSamples
+	w.hot = next(w.hot, cpu > o.SaturationCPU)
+	w.lagging = next(w.lagging, t.Process.SchedLatencyP99 > o.SchedLagLimit)
+	if !active || !s.run.began() {
+		return
+	}
+	if wasHot && w.hot == 0 && w.lagging == 0 {
+		s.run.event(at, "generator_recovered", w.info.ID, fmt.Sprintf("CPU %.0f%%", cpu))
+	}
+	if w.hot == o.SaturationSamples {
+		s.run.warn(at, "generator_saturated", w.info.ID, fmt.Sprintf("CPU at %.0f%% for %d s (limit %.0f%%): its latency figures are not trustworthy",
+			cpu, o.SaturationSamples, o.SaturationCPU))
+	}
+	if w.lagging == o.SaturationSamples {
+		s.run.warn(at, "generator_lagging", w.info.ID, fmt.Sprintf("user goroutines waited %v to run (p99, limit %v): its latency figures are inflated",
+			t.Process.SchedLatencyP99.Round(time.Millisecond), o.SchedLagLimit))
+	}
+}
+
+func next(n int, hot bool) int {
+	if hot {
+		return n + 1
+	}
+	return 0
 }

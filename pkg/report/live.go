@@ -34,6 +34,9 @@ type Live struct {
 	Exceptions  []ExceptionRow `json:"exceptions"`
 	Counters    []CounterRow   `json:"counters"`
 	Slowest     []SlowRow      `json:"slowest"`
+	Warnings    []string       `json:"warnings"`
+	Agents      []WorkerRow    `json:"agents"`
+	Hosts       []HostSeries   `json:"hosts,omitempty"`
 	Series      []Point        `json:"series,omitempty"`
 }
 
@@ -48,6 +51,17 @@ type WorkerRow struct {
 	State          string  `json:"state"` // ready, running, stopping
 	Users          int     `json:"users"`
 	LastReportAgeS float64 `json:"last_report_age_s"` // -1: none yet
+	Role           string  `json:"role"`
+	// From the latest telemetry sample (zero until one came).
+	CPUPercent float64 `json:"cpu_percent"`
+	ProcessCPU float64 `json:"process_cpu_percent"`
+	MemUsed    uint64  `json:"mem_used"`
+	MemTotal   uint64  `json:"mem_total"`
+	SchedLagMs float64 `json:"sched_lag_p99_ms"`
+	GPUs       int     `json:"gpus"`
+	GPUUtil    float64 `json:"gpu_util"` // mean over the GPUs
+	GPUStatus  string  `json:"gpu_status,omitempty"`
+	Saturated  bool    `json:"saturated"`
 }
 
 // Point is one interval of a run's time series.
@@ -59,6 +73,9 @@ type Point struct {
 	P50      float64 `json:"p50_ms"`
 	P95      float64 `json:"p95_ms"`
 	P99      float64 `json:"p99_ms"`
+	// Saturated marks an interval during which a worker was over its CPU or
+	// scheduling-lag limit: its latency figures are not trustworthy.
+	Saturated bool `json:"saturated,omitempty"`
 }
 
 // Ms converts a latency to float milliseconds.

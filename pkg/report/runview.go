@@ -50,6 +50,8 @@ type RunView struct {
 	Counters   []CounterRow        `json:"counters"`
 	Slowest    []SlowRow           `json:"slowest"`
 	Series     []Point             `json:"series"`
+	Hosts      []HostSeries        `json:"hosts"`
+	Warnings   []string            `json:"warnings"`
 	Events     []EventRow          `json:"events"`
 	Final      *aggregate.Snapshot `json:"-"`
 }
@@ -119,8 +121,53 @@ func LoadRun(db *store.DB, id string) (*RunView, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run %s events: %w", id, err)
 	}
+	v.Warnings = []string{}
 	for _, e := range events {
-		v.Events = append(v.Events, EventRow{At: e.At, T: e.At.Sub(r.StartedAt).Seconds(), Kind: e.Kind, Worker: e.Worker, Detail: e.Detail})
+		t := e.At.Sub(r.StartedAt).Seconds()
+		v.Events = append(v.Events, EventRow{At: e.At, T: t, Kind: e.Kind, Worker: e.Worker, Detail: e.Detail})
+		if e.Kind == "generator_saturated" || e.Kind == "generator_lagging" {
+			v.Warnings = append(v.Warnings, "worker "+e.Worker+": "+e.Detail)
+		}
+	}
+	markSaturated(v.Series, v.Events)
+	recs, err := db.Telemetry(id)
+	if err != nil {
+		return nil, err
+	}
+	v.Hosts = hostSeries(recs, func(rec store.TelemetryRecord) float64 { return rec.At.Sub(r.StartedAt).Seconds() })
+	if v.Hosts == nil {
+		v.Hosts = []HostSeries{}
 	}
 	return v, nil
+}
+
+// markSaturated flags the series points that fall while some worker was saturated:
+// from its generator_saturated (or _lagging) event until its generator_recovered
+// event, or the end of the run.
+func markSaturated(series []Point, events []EventRow) {
+	hot := map[string]float64{} // worker -> since
+	var spans [][2]float64
+	for _, e := range events {
+		switch e.Kind {
+		case "generator_saturated", "generator_lagging":
+			if _, ok := hot[e.Worker]; !ok {
+				hot[e.Worker] = e.T
+			}
+		case "generator_recovered", "worker_lost":
+			if since, ok := hot[e.Worker]; ok {
+				spans = append(spans, [2]float64{since, e.T})
+				delete(hot, e.Worker)
+			}
+		}
+	}
+	for _, since := range hot {
+		spans = append(spans, [2]float64{since, 1e18})
+	}
+	for i := range series {
+		for _, sp := range spans {
+			if series[i].T >= sp[0] && series[i].T <= sp[1]+1 {
+				series[i].Saturated = true
+			}
+		}
+	}
 }
