@@ -70,8 +70,9 @@ type Cluster interface {
 
 // Options tunes a Controller.
 type Options struct {
-	Interval time.Duration // length of a stored interval; default 1 s
-	Logger   *slog.Logger
+	Interval     time.Duration // length of a stored interval; default 1 s
+	PublishEvery time.Duration // how soon a report shows in the live view; default 250 ms
+	Logger       *slog.Logger
 	// A worker whose CPU (host, or its process per GOMAXPROCS) stays above
 	// SaturationCPU percent, or whose goroutines' scheduling delay (p99) stays above
 	// SchedLagLimit, for SaturationSamples one-second samples raises a warning on
@@ -107,6 +108,9 @@ func New(cl Cluster, db *store.DB, opts Options) *Controller {
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
+	}
+	if opts.PublishEvery <= 0 {
+		opts.PublishEvery = 250 * time.Millisecond
 	}
 	if opts.SaturationCPU <= 0 {
 		opts.SaturationCPU = 90

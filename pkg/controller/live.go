@@ -96,8 +96,12 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	if !r.over() {
 		l.Users = r.users()
 	}
-	dur := end.Sub(r.total.Start)
-	rows, total := report.Rows(r.total, dur)
+	cum := r.running // closed intervals and the open one: a report shows at once
+	if r.over() {
+		cum = r.total
+	}
+	dur := end.Sub(cum.Start)
+	rows, total := report.Rows(cum, dur)
 	cur := r.recent(now, currentWindow)
 	secs := currentWindow.Seconds()
 	if r.over() {
@@ -115,10 +119,10 @@ func (r *run) describe(l *report.Live, now time.Time) {
 		l.Endpoints = rows
 	}
 	l.Total = total
-	l.Errors = report.Errors(r.total)
-	l.Exceptions = report.Exceptions(r.total)
-	l.Counters = report.Counters(r.total)
-	l.Slowest = report.Slowest(r.total)
+	l.Errors = report.Errors(cum)
+	l.Exceptions = report.Exceptions(cum)
+	l.Counters = report.Counters(cum)
+	l.Slowest = report.Slowest(cum)
 	l.Warnings = append([]string{}, r.warnings...)
 	for _, id := range slices.Sorted(maps.Keys(r.hosts)) {
 		l.Hosts = append(l.Hosts, *r.hosts[id])

@@ -32,7 +32,9 @@ type run struct {
 	lastSeq  map[string]uint64
 	final    map[string]bool
 	interval *aggregate.Snapshot // merging into the current interval
-	total    *aggregate.Snapshot
+	total    *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
+	running  *aggregate.Snapshot // total plus the open interval: what the live view shows
+	stale    bool                // reports arrived since the last publish
 	seq      uint64
 	peak     int
 	stopping bool
@@ -72,6 +74,7 @@ func (r *run) begin() {
 	r.id = store.NewRunID(now)
 	r.interval = aggregate.NewSnapshot(now)
 	r.total = aggregate.NewSnapshot(now)
+	r.running = aggregate.NewSnapshot(now)
 	r.targets = map[string]map[string]int{}
 	r.lastSeq = map[string]uint64{}
 	r.final = map[string]bool{}
@@ -149,6 +152,8 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		r.peak = max(r.peak, r.users()) // a short run may end before an interval closes with users in it
 	}
 	r.interval.Merge(rep.Snapshot)
+	r.running.Merge(rep.Snapshot)
+	r.stale = true
 	if rep.Final {
 		r.final[id] = true
 	}
@@ -202,7 +207,9 @@ func (r *run) reset() {
 		return
 	}
 	now := time.Now()
+	r.closeInterval(now) // what came before the reset stays in the stored series
 	r.total = aggregate.NewSnapshot(now)
+	r.running = aggregate.NewSnapshot(now)
 	r.window = nil
 	r.event(now, "stats_reset", "", "")
 }

@@ -47,6 +47,9 @@ func (c *Controller) Serve(ctx context.Context) error {
 	s := &state{c: c, workers: map[string]*worker{}, agents: map[string]*worker{}}
 	tick := time.NewTicker(c.opts.Interval)
 	defer tick.Stop()
+	// Reports show in the live view within PublishEvery, not at the next interval.
+	fresh := time.NewTicker(c.opts.PublishEvery)
+	defer fresh.Stop()
 	for {
 		r := s.run
 		var runEnd, stopWait, expectWait, progress <-chan time.Time
@@ -69,8 +72,14 @@ func (c *Controller) Serve(ctx context.Context) error {
 		case now := <-tick.C:
 			if r != nil && !r.over() && r.began() {
 				r.closeInterval(now)
+				r.stale = false
 			}
 			s.publish(now)
+		case now := <-fresh.C:
+			if r != nil && !r.over() && r.stale {
+				r.stale = false
+				s.publish(now)
+			}
 		case now := <-progress:
 			r.printProgress(now)
 		case <-runEnd:

@@ -191,7 +191,17 @@
       if (cs.length) S.renderCountersTable($('counters-table'), cs);
     }
     else if (app.tab === 'slowest') S.renderSlowestTable($('slowest-table'), live.slowest);
-    else if (app.tab === 'workers') S.renderWorkersTable($('workers-table'), live.workers);
+    else if (app.tab === 'workers') {
+      S.renderWorkersTable($('workers-table'), live.workers);
+      const ag = live.agents || [];
+      $('agents-section').hidden = ag.length === 0;
+      if (ag.length) S.renderWorkersTable($('agents-table'), ag);
+    }
+    const warn = live.warnings || [];
+    const box = $('warnings');
+    box.hidden = warn.length === 0;
+    const html = warn.map((w) => '<div>&#9888; ' + S.esc(w) + '</div>').join('');
+    if (box._html !== html) { box._html = html; box.innerHTML = html; }
   }
 
   function applyLive(live) {
@@ -220,6 +230,8 @@
         delete live.series;
         app.runId = live.run_id || '';
         app.charts.setData(series);
+        drawHosts(live.hosts);
+        delete live.hosts;
         applyLive(live);
         // Points streamed while the request was in flight (older ones are ignored by append).
         for (const p of app.pending) app.charts.append(p);
@@ -278,6 +290,19 @@
   }
 
   // -------------------------------------------------------------------- tabs
+
+  // Host telemetry charts come with the full view; refreshed every few seconds
+  // while the charts tab is open.
+  function drawHosts(hosts) {
+    const list = Array.isArray(hosts) ? hosts : [];
+    $('host-charts-title').hidden = list.length === 0;
+    S.createHostCharts($('host-charts'), list);
+  }
+
+  setInterval(() => {
+    if (app.tab !== 'charts' || document.hidden) return;
+    api('GET', '/api/live').then((live) => { if (live) drawHosts(live.hosts); }).catch(() => {});
+  }, 5000);
 
   function showTab(tab) {
     if (!TABS.includes(tab)) tab = 'stats';
@@ -622,6 +647,7 @@
     $('run-counters-section').hidden = cs.length === 0;
     S.renderCountersTable($('run-counters-table'), cs);
     app.runDetail.charts = S.createCharts($('run-charts'), data.series || []);
+    S.createHostCharts($('run-host-charts'), data.hosts || []);
   }
 
   async function deleteRun(id) {

@@ -438,12 +438,19 @@
         '<td class="num">' + fmt.bytes(w.memory_bytes) + '</td>' +
         '<td><span class="badge state-' + esc(String(w.state || '').toLowerCase()) + '">' + esc(w.state) + '</span></td>' +
         '<td class="num">' + fmt.num(w.users) + '</td>' +
+        '<td class="num' + (w.saturated ? ' regression' : '') + '">' + (isNum(w.cpu_percent) ? w.cpu_percent.toFixed(0) + ' %' : DASH) + '</td>' +
+        '<td class="num">' + (isNum(w.process_cpu_percent) ? w.process_cpu_percent.toFixed(0) + ' %' : DASH) + '</td>' +
+        '<td class="num">' + (w.mem_total ? fmt.bytes(w.mem_used) + ' / ' + fmt.bytes(w.mem_total) : DASH) + '</td>' +
+        '<td class="num">' + (isNum(w.sched_lag_p99_ms) ? fmt.ms(w.sched_lag_p99_ms) + ' ms' : DASH) + '</td>' +
+        '<td>' + (w.gpus ? esc(w.gpus + ' GPU, ' + Number(w.gpu_util || 0).toFixed(0) + ' %') : esc(w.gpu_status || DASH)) + '</td>' +
         '<td class="num">' + (known ? age.toFixed(1) + ' s' : DASH) + '</td></tr>';
     });
     simpleTable(table, [
       { label: 'ID' }, { label: 'Host' }, { label: 'Address' }, { label: 'Version' },
       { label: 'Cores', num: true }, { label: 'Memory', num: true }, { label: 'State' },
-      { label: 'Users', num: true }, { label: 'Last report', num: true },
+      { label: 'Users', num: true }, { label: 'Host CPU', num: true }, { label: 'Process CPU', num: true },
+      { label: 'Memory used', num: true }, { label: 'Sched lag p99', num: true }, { label: 'GPU' },
+      { label: 'Last report', num: true },
     ], rows, 'No workers connected');
   }
 
@@ -876,7 +883,53 @@
     };
   }
 
+  /**
+   * Telemetry charts, one line per host (worker or agent): host CPU %, memory used,
+   * and GPU utilisation when some host has GPUs. `hosts` is [{host, role, points:
+   * [{t, cpu_percent, mem_used, gpu_util: [..]}]}].
+   */
+  function createHostCharts(container, hosts) {
+    container.innerHTML = '';
+    const list = Array.isArray(hosts) ? hosts.filter((h) => Array.isArray(h.points) && h.points.length) : [];
+    if (!list.length) return;
+    if (!chartsAvailable()) { unavailable(container); return; }
+    const keys = new Set();
+    const maps = list.map((h) => {
+      const m = new Map();
+      h.points.forEach((p) => { const x = Math.round(Number(p.t)); keys.add(x); m.set(x, p); });
+      return m;
+    });
+    const xs = Array.from(keys).sort((a, b) => a - b);
+    const col = (i, f) => xs.map((x) => { const p = maps[i].get(x); return p ? numOrNull(f(p)) : null; });
+    const cpuS = [], cpuD = [xs], memS = [], memD = [xs], gpuS = [], gpuD = [xs];
+    let gpus = false;
+    list.forEach((h, i) => {
+      const c = PALETTE[i % PALETTE.length];
+      const name = h.host + (h.role === 'agent' ? ' (agent)' : '');
+      cpuS.push(lineSeries(name, c, (v) => fmt.num(v) + ' %'));
+      cpuD.push(col(i, (p) => p.cpu_percent));
+      memS.push(lineSeries(name, c, fmt.bytes));
+      memD.push(col(i, (p) => p.mem_used));
+      if (h.points.some((p) => Array.isArray(p.gpu_util) && p.gpu_util.length)) {
+        gpus = true;
+        gpuS.push(lineSeries(name, c, (v) => fmt.num(v) + ' %'));
+        gpuD.push(col(i, (p) => (Array.isArray(p.gpu_util) && p.gpu_util.length ? p.gpu_util.reduce((a, b) => a + b, 0) / p.gpu_util.length : null)));
+      }
+    });
+    const w = chartWidth(container);
+    const mk = (title, series, data, f) => {
+      const d = container.ownerDocument.createElement('div');
+      d.className = 'chart';
+      container.appendChild(d);
+      makePlot(d, title, 'elapsed', series, data, f, w);
+    };
+    mk('Host CPU (%)', cpuS, cpuD, (v) => fmt.num(v) + ' %');
+    mk('Host memory used', memS, memD, fmt.bytes);
+    if (gpus) mk('GPU utilisation (%)', gpuS, gpuD, (v) => fmt.num(v) + ' %');
+  }
+
   global.Stampede = {
+    createHostCharts,
     fmt,
     esc,
     toDate,

@@ -79,6 +79,8 @@
       '<section><h2>Charts</h2><div id="charts" class="charts"></div></section>' +
       '<section><h2>Failures (' + errors.length + ')</h2><div class="table-wrap"><table id="failures-table" class="data failures"></table></div></section>' +
       (exceptions.length ? '<section><h2>Exceptions (' + exceptions.length + ')</h2><div class="table-wrap"><table id="exceptions-table" class="data exceptions"></table></div></section>' : '') +
+      (Array.isArray(data.hosts) && data.hosts.length ? '<section><h2>Hosts (workers and agents)</h2><div id="host-charts" class="charts"></div></section>' : '') +
+      (Array.isArray(data.warnings) && data.warnings.length ? '<section class="warnings"><h2>Warnings</h2>' + data.warnings.map((w) => '<div>&#9888; ' + esc(w) + '</div>').join('') + '</section>' : '') +
       (slowest.length ? '<section><h2>Slowest requests</h2><div class="table-wrap"><table id="slowest-table" class="data slowest"></table></div></section>' : '') +
       (counters.length ? '<section><h2>Counters</h2><div class="table-wrap"><table id="counters-table" class="data counters"></table></div></section>' : '') +
       (workers ? '<section><h2>Workers (' + workers.length + ')</h2><div class="table-wrap"><table id="workers-table" class="data workers"></table></div></section>' : '') +
@@ -89,6 +91,7 @@
     S.renderKeyValues(document.getElementById('report-config'), config || {});
     S.renderStatsTable(document.getElementById('stats-table'), data.endpoints, data.total, { current: false });
     S.createCharts(document.getElementById('charts'), Array.isArray(data.series) ? data.series : []);
+    if (Array.isArray(data.hosts) && data.hosts.length) S.createHostCharts(document.getElementById('host-charts'), data.hosts);
     S.renderFailuresTable(document.getElementById('failures-table'), errors);
     if (exceptions.length) S.renderExceptionsTable(document.getElementById('exceptions-table'), exceptions);
     if (counters.length) S.renderCountersTable(document.getElementById('counters-table'), counters);
