@@ -36,6 +36,7 @@ type WorkerMessage struct {
 	//	*WorkerMessage_Report
 	//	*WorkerMessage_Heartbeat
 	//	*WorkerMessage_Telemetry
+	//	*WorkerMessage_Goodbye
 	Body          isWorkerMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -114,6 +115,15 @@ func (x *WorkerMessage) GetTelemetry() *Telemetry {
 	return nil
 }
 
+func (x *WorkerMessage) GetGoodbye() *Goodbye {
+	if x != nil {
+		if x, ok := x.Body.(*WorkerMessage_Goodbye); ok {
+			return x.Goodbye
+		}
+	}
+	return nil
+}
+
 type isWorkerMessage_Body interface {
 	isWorkerMessage_Body()
 }
@@ -135,6 +145,11 @@ type WorkerMessage_Telemetry struct {
 	Telemetry *Telemetry `protobuf:"bytes,4,opt,name=telemetry,proto3,oneof"`
 }
 
+type WorkerMessage_Goodbye struct {
+	// The worker is shutting down (SIGTERM): move its users elsewhere and stop it.
+	Goodbye *Goodbye `protobuf:"bytes,5,opt,name=goodbye,proto3,oneof"`
+}
+
 func (*WorkerMessage_Hello) isWorkerMessage_Body() {}
 
 func (*WorkerMessage_Report) isWorkerMessage_Body() {}
@@ -142,6 +157,52 @@ func (*WorkerMessage_Report) isWorkerMessage_Body() {}
 func (*WorkerMessage_Heartbeat) isWorkerMessage_Body() {}
 
 func (*WorkerMessage_Telemetry) isWorkerMessage_Body() {}
+
+func (*WorkerMessage_Goodbye) isWorkerMessage_Body() {}
+
+type Goodbye struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Goodbye) Reset() {
+	*x = Goodbye{}
+	mi := &file_stampede_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Goodbye) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Goodbye) ProtoMessage() {}
+
+func (x *Goodbye) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Goodbye.ProtoReflect.Descriptor instead.
+func (*Goodbye) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Goodbye) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 type MasterMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -159,7 +220,7 @@ type MasterMessage struct {
 
 func (x *MasterMessage) Reset() {
 	*x = MasterMessage{}
-	mi := &file_stampede_proto_msgTypes[1]
+	mi := &file_stampede_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -171,7 +232,7 @@ func (x *MasterMessage) String() string {
 func (*MasterMessage) ProtoMessage() {}
 
 func (x *MasterMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[1]
+	mi := &file_stampede_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -184,7 +245,7 @@ func (x *MasterMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterMessage.ProtoReflect.Descriptor instead.
 func (*MasterMessage) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{1}
+	return file_stampede_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MasterMessage) GetBody() isMasterMessage_Body {
@@ -290,7 +351,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_stampede_proto_msgTypes[2]
+	mi := &file_stampede_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -302,7 +363,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[2]
+	mi := &file_stampede_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -315,7 +376,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{2}
+	return file_stampede_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Hello) GetWorkerId() string {
@@ -370,7 +431,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_stampede_proto_msgTypes[3]
+	mi := &file_stampede_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +443,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[3]
+	mi := &file_stampede_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +456,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{3}
+	return file_stampede_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Welcome) GetMasterVersion() string {
@@ -416,7 +477,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_stampede_proto_msgTypes[4]
+	mi := &file_stampede_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +489,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[4]
+	mi := &file_stampede_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +502,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{4}
+	return file_stampede_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Heartbeat) GetUnixNano() int64 {
@@ -479,7 +540,7 @@ type Start struct {
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_stampede_proto_msgTypes[5]
+	mi := &file_stampede_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +552,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[5]
+	mi := &file_stampede_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +565,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{5}
+	return file_stampede_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Start) GetRunId() string {
@@ -573,7 +634,7 @@ type Scenario struct {
 
 func (x *Scenario) Reset() {
 	*x = Scenario{}
-	mi := &file_stampede_proto_msgTypes[6]
+	mi := &file_stampede_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +646,7 @@ func (x *Scenario) String() string {
 func (*Scenario) ProtoMessage() {}
 
 func (x *Scenario) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[6]
+	mi := &file_stampede_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +659,7 @@ func (x *Scenario) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scenario.ProtoReflect.Descriptor instead.
 func (*Scenario) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{6}
+	return file_stampede_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Scenario) GetHost() string {
@@ -681,7 +742,7 @@ type ScriptBundle struct {
 
 func (x *ScriptBundle) Reset() {
 	*x = ScriptBundle{}
-	mi := &file_stampede_proto_msgTypes[7]
+	mi := &file_stampede_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +754,7 @@ func (x *ScriptBundle) String() string {
 func (*ScriptBundle) ProtoMessage() {}
 
 func (x *ScriptBundle) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[7]
+	mi := &file_stampede_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +767,7 @@ func (x *ScriptBundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScriptBundle.ProtoReflect.Descriptor instead.
 func (*ScriptBundle) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{7}
+	return file_stampede_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScriptBundle) GetMain() string {
@@ -758,7 +819,7 @@ type QuickHTTP struct {
 
 func (x *QuickHTTP) Reset() {
 	*x = QuickHTTP{}
-	mi := &file_stampede_proto_msgTypes[8]
+	mi := &file_stampede_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +831,7 @@ func (x *QuickHTTP) String() string {
 func (*QuickHTTP) ProtoMessage() {}
 
 func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[8]
+	mi := &file_stampede_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +844,7 @@ func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuickHTTP.ProtoReflect.Descriptor instead.
 func (*QuickHTTP) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{8}
+	return file_stampede_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *QuickHTTP) GetMethod() string {
@@ -831,7 +892,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_stampede_proto_msgTypes[9]
+	mi := &file_stampede_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +904,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[9]
+	mi := &file_stampede_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +917,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{9}
+	return file_stampede_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Header) GetName() string {
@@ -887,7 +948,7 @@ type Wait struct {
 
 func (x *Wait) Reset() {
 	*x = Wait{}
-	mi := &file_stampede_proto_msgTypes[10]
+	mi := &file_stampede_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +960,7 @@ func (x *Wait) String() string {
 func (*Wait) ProtoMessage() {}
 
 func (x *Wait) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[10]
+	mi := &file_stampede_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +973,7 @@ func (x *Wait) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wait.ProtoReflect.Descriptor instead.
 func (*Wait) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{10}
+	return file_stampede_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Wait) GetKind() string {
@@ -954,7 +1015,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1027,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1040,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{11}
+	return file_stampede_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Stop) GetRunId() string {
@@ -999,7 +1060,7 @@ type Quit struct {
 
 func (x *Quit) Reset() {
 	*x = Quit{}
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1072,7 @@ func (x *Quit) String() string {
 func (*Quit) ProtoMessage() {}
 
 func (x *Quit) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1085,7 @@ func (x *Quit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quit.ProtoReflect.Descriptor instead.
 func (*Quit) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{12}
+	return file_stampede_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Quit) GetReason() string {
@@ -1062,7 +1123,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1135,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1148,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{13}
+	return file_stampede_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Report) GetRunId() string {
@@ -1195,7 +1256,7 @@ type SlowRequest struct {
 
 func (x *SlowRequest) Reset() {
 	*x = SlowRequest{}
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1268,7 @@ func (x *SlowRequest) String() string {
 func (*SlowRequest) ProtoMessage() {}
 
 func (x *SlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1281,7 @@ func (x *SlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowRequest.ProtoReflect.Descriptor instead.
 func (*SlowRequest) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{14}
+	return file_stampede_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SlowRequest) GetMethod() string {
@@ -1275,7 +1336,7 @@ type Counter struct {
 
 func (x *Counter) Reset() {
 	*x = Counter{}
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1348,7 @@ func (x *Counter) String() string {
 func (*Counter) ProtoMessage() {}
 
 func (x *Counter) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1361,7 @@ func (x *Counter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counter.ProtoReflect.Descriptor instead.
 func (*Counter) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{15}
+	return file_stampede_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Counter) GetName() string {
@@ -1329,7 +1390,7 @@ type ExceptionCount struct {
 
 func (x *ExceptionCount) Reset() {
 	*x = ExceptionCount{}
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1402,7 @@ func (x *ExceptionCount) String() string {
 func (*ExceptionCount) ProtoMessage() {}
 
 func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1415,7 @@ func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExceptionCount.ProtoReflect.Descriptor instead.
 func (*ExceptionCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{16}
+	return file_stampede_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExceptionCount) GetMessage() string {
@@ -1394,7 +1455,7 @@ type EndpointStats struct {
 
 func (x *EndpointStats) Reset() {
 	*x = EndpointStats{}
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1467,7 @@ func (x *EndpointStats) String() string {
 func (*EndpointStats) ProtoMessage() {}
 
 func (x *EndpointStats) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1480,7 @@ func (x *EndpointStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointStats.ProtoReflect.Descriptor instead.
 func (*EndpointStats) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{17}
+	return file_stampede_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EndpointStats) GetMethod() string {
@@ -1483,7 +1544,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_stampede_proto_msgTypes[18]
+	mi := &file_stampede_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1556,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[18]
+	mi := &file_stampede_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1569,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{18}
+	return file_stampede_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ErrorCount) GetMethod() string {
@@ -1552,7 +1613,7 @@ type Telemetry struct {
 
 func (x *Telemetry) Reset() {
 	*x = Telemetry{}
-	mi := &file_stampede_proto_msgTypes[19]
+	mi := &file_stampede_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1625,7 @@ func (x *Telemetry) String() string {
 func (*Telemetry) ProtoMessage() {}
 
 func (x *Telemetry) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[19]
+	mi := &file_stampede_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1638,7 @@ func (x *Telemetry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Telemetry.ProtoReflect.Descriptor instead.
 func (*Telemetry) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{19}
+	return file_stampede_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Telemetry) GetSampleJson() []byte {
@@ -1591,13 +1652,16 @@ var File_stampede_proto protoreflect.FileDescriptor
 
 const file_stampede_proto_rawDesc = "" +
 	"\n" +
-	"\x0estampede.proto\x12\vstampede.v1\"\xe2\x01\n" +
+	"\x0estampede.proto\x12\vstampede.v1\"\x94\x02\n" +
 	"\rWorkerMessage\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.stampede.v1.HelloH\x00R\x05hello\x12-\n" +
 	"\x06report\x18\x02 \x01(\v2\x13.stampede.v1.ReportH\x00R\x06report\x126\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x16.stampede.v1.HeartbeatH\x00R\theartbeat\x126\n" +
-	"\ttelemetry\x18\x04 \x01(\v2\x16.stampede.v1.TelemetryH\x00R\ttelemetryB\x06\n" +
-	"\x04body\"\xff\x01\n" +
+	"\ttelemetry\x18\x04 \x01(\v2\x16.stampede.v1.TelemetryH\x00R\ttelemetry\x120\n" +
+	"\agoodbye\x18\x05 \x01(\v2\x14.stampede.v1.GoodbyeH\x00R\agoodbyeB\x06\n" +
+	"\x04body\"!\n" +
+	"\aGoodbye\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xff\x01\n" +
 	"\rMasterMessage\x120\n" +
 	"\awelcome\x18\x01 \x01(\v2\x14.stampede.v1.WelcomeH\x00R\awelcome\x12*\n" +
 	"\x05start\x18\x02 \x01(\v2\x12.stampede.v1.StartH\x00R\x05start\x12'\n" +
@@ -1738,64 +1802,66 @@ func file_stampede_proto_rawDescGZIP() []byte {
 	return file_stampede_proto_rawDescData
 }
 
-var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_stampede_proto_goTypes = []any{
 	(*WorkerMessage)(nil),  // 0: stampede.v1.WorkerMessage
-	(*MasterMessage)(nil),  // 1: stampede.v1.MasterMessage
-	(*Hello)(nil),          // 2: stampede.v1.Hello
-	(*Welcome)(nil),        // 3: stampede.v1.Welcome
-	(*Heartbeat)(nil),      // 4: stampede.v1.Heartbeat
-	(*Start)(nil),          // 5: stampede.v1.Start
-	(*Scenario)(nil),       // 6: stampede.v1.Scenario
-	(*ScriptBundle)(nil),   // 7: stampede.v1.ScriptBundle
-	(*QuickHTTP)(nil),      // 8: stampede.v1.QuickHTTP
-	(*Header)(nil),         // 9: stampede.v1.Header
-	(*Wait)(nil),           // 10: stampede.v1.Wait
-	(*Stop)(nil),           // 11: stampede.v1.Stop
-	(*Quit)(nil),           // 12: stampede.v1.Quit
-	(*Report)(nil),         // 13: stampede.v1.Report
-	(*SlowRequest)(nil),    // 14: stampede.v1.SlowRequest
-	(*Counter)(nil),        // 15: stampede.v1.Counter
-	(*ExceptionCount)(nil), // 16: stampede.v1.ExceptionCount
-	(*EndpointStats)(nil),  // 17: stampede.v1.EndpointStats
-	(*ErrorCount)(nil),     // 18: stampede.v1.ErrorCount
-	(*Telemetry)(nil),      // 19: stampede.v1.Telemetry
-	nil,                    // 20: stampede.v1.Start.UsersEntry
-	nil,                    // 21: stampede.v1.ScriptBundle.FilesEntry
-	nil,                    // 22: stampede.v1.ScriptBundle.VarsEntry
-	nil,                    // 23: stampede.v1.Report.UsersEntry
+	(*Goodbye)(nil),        // 1: stampede.v1.Goodbye
+	(*MasterMessage)(nil),  // 2: stampede.v1.MasterMessage
+	(*Hello)(nil),          // 3: stampede.v1.Hello
+	(*Welcome)(nil),        // 4: stampede.v1.Welcome
+	(*Heartbeat)(nil),      // 5: stampede.v1.Heartbeat
+	(*Start)(nil),          // 6: stampede.v1.Start
+	(*Scenario)(nil),       // 7: stampede.v1.Scenario
+	(*ScriptBundle)(nil),   // 8: stampede.v1.ScriptBundle
+	(*QuickHTTP)(nil),      // 9: stampede.v1.QuickHTTP
+	(*Header)(nil),         // 10: stampede.v1.Header
+	(*Wait)(nil),           // 11: stampede.v1.Wait
+	(*Stop)(nil),           // 12: stampede.v1.Stop
+	(*Quit)(nil),           // 13: stampede.v1.Quit
+	(*Report)(nil),         // 14: stampede.v1.Report
+	(*SlowRequest)(nil),    // 15: stampede.v1.SlowRequest
+	(*Counter)(nil),        // 16: stampede.v1.Counter
+	(*ExceptionCount)(nil), // 17: stampede.v1.ExceptionCount
+	(*EndpointStats)(nil),  // 18: stampede.v1.EndpointStats
+	(*ErrorCount)(nil),     // 19: stampede.v1.ErrorCount
+	(*Telemetry)(nil),      // 20: stampede.v1.Telemetry
+	nil,                    // 21: stampede.v1.Start.UsersEntry
+	nil,                    // 22: stampede.v1.ScriptBundle.FilesEntry
+	nil,                    // 23: stampede.v1.ScriptBundle.VarsEntry
+	nil,                    // 24: stampede.v1.Report.UsersEntry
 }
 var file_stampede_proto_depIdxs = []int32{
-	2,  // 0: stampede.v1.WorkerMessage.hello:type_name -> stampede.v1.Hello
-	13, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
-	4,  // 2: stampede.v1.WorkerMessage.heartbeat:type_name -> stampede.v1.Heartbeat
-	19, // 3: stampede.v1.WorkerMessage.telemetry:type_name -> stampede.v1.Telemetry
-	3,  // 4: stampede.v1.MasterMessage.welcome:type_name -> stampede.v1.Welcome
-	5,  // 5: stampede.v1.MasterMessage.start:type_name -> stampede.v1.Start
-	11, // 6: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
-	12, // 7: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
-	4,  // 8: stampede.v1.MasterMessage.heartbeat:type_name -> stampede.v1.Heartbeat
-	6,  // 9: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
-	20, // 10: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
-	8,  // 11: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
-	7,  // 12: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
-	21, // 13: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
-	22, // 14: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
-	9,  // 15: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
-	10, // 16: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
-	17, // 17: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
-	18, // 18: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
-	23, // 19: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
-	15, // 20: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
-	16, // 21: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
-	14, // 22: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
-	0,  // 23: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
-	1,  // 24: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
-	24, // [24:25] is the sub-list for method output_type
-	23, // [23:24] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	3,  // 0: stampede.v1.WorkerMessage.hello:type_name -> stampede.v1.Hello
+	14, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
+	5,  // 2: stampede.v1.WorkerMessage.heartbeat:type_name -> stampede.v1.Heartbeat
+	20, // 3: stampede.v1.WorkerMessage.telemetry:type_name -> stampede.v1.Telemetry
+	1,  // 4: stampede.v1.WorkerMessage.goodbye:type_name -> stampede.v1.Goodbye
+	4,  // 5: stampede.v1.MasterMessage.welcome:type_name -> stampede.v1.Welcome
+	6,  // 6: stampede.v1.MasterMessage.start:type_name -> stampede.v1.Start
+	12, // 7: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
+	13, // 8: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
+	5,  // 9: stampede.v1.MasterMessage.heartbeat:type_name -> stampede.v1.Heartbeat
+	7,  // 10: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
+	21, // 11: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
+	9,  // 12: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
+	8,  // 13: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
+	22, // 14: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
+	23, // 15: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
+	10, // 16: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
+	11, // 17: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
+	18, // 18: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
+	19, // 19: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
+	24, // 20: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
+	16, // 21: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
+	17, // 22: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
+	15, // 23: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
+	0,  // 24: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
+	2,  // 25: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
+	25, // [25:26] is the sub-list for method output_type
+	24, // [24:25] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_stampede_proto_init() }
@@ -1808,15 +1874,16 @@ func file_stampede_proto_init() {
 		(*WorkerMessage_Report)(nil),
 		(*WorkerMessage_Heartbeat)(nil),
 		(*WorkerMessage_Telemetry)(nil),
+		(*WorkerMessage_Goodbye)(nil),
 	}
-	file_stampede_proto_msgTypes[1].OneofWrappers = []any{
+	file_stampede_proto_msgTypes[2].OneofWrappers = []any{
 		(*MasterMessage_Welcome)(nil),
 		(*MasterMessage_Start)(nil),
 		(*MasterMessage_Stop)(nil),
 		(*MasterMessage_Quit)(nil),
 		(*MasterMessage_Heartbeat)(nil),
 	}
-	file_stampede_proto_msgTypes[6].OneofWrappers = []any{
+	file_stampede_proto_msgTypes[7].OneofWrappers = []any{
 		(*Scenario_Quick)(nil),
 		(*Scenario_Builtin)(nil),
 		(*Scenario_Script)(nil),
@@ -1827,7 +1894,7 @@ func file_stampede_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stampede_proto_rawDesc), len(file_stampede_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -100,10 +100,18 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/runs/{id}/label", s.label)
 	m.HandleFunc("GET /api/compare", s.compare)
 	m.HandleFunc("GET /download/{file}", s.download)
+	m.HandleFunc("GET /api/scale", s.scale)
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", metricsHandler(s.cfg.Control))
 }
 
 // ServeHTTP checks authentication and CSRF, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; p == "/healthz" || p == "/readyz" {
+		s.mux.ServeHTTP(w, r) // probes carry no credentials
+		return
+	}
 	if s.cfg.Auth != "" {
 		u, p, ok := r.BasicAuth()
 		want := []byte(s.cfg.Auth)

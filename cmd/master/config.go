@@ -60,6 +60,12 @@ type Config struct {
 	WebInsecure      bool
 	WebCacheRuns     int
 	WebCacheTTL      time.Duration
+	Token            string
+	TLSCert          string
+	TLSKey           string
+	TLSCA            string
+	MaxWorkers       int
+	MinWorkers       int
 }
 
 // headerList collects repeated --header "Name: value" flags.
@@ -108,7 +114,7 @@ func defaultConfig() Config {
 	return Config{Users: 1, SpawnRate: 1, Method: http.MethodGet, Wait: "none", LocalWorkers: -1,
 		DB: "stampede.db", Listen: "127.0.0.1:5557", ExitCodeOnError: 1,
 		HeartbeatTimeout: 3 * time.Second, StopWait: 20 * time.Second, LogLevel: "warn",
-		WebListen: "127.0.0.1:8089", WebCacheRuns: 16, WebCacheTTL: 10 * time.Minute}
+		WebListen: "127.0.0.1:8089", WebCacheRuns: 16, WebCacheTTL: 10 * time.Minute, MaxWorkers: 1000}
 }
 
 func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
@@ -148,6 +154,12 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "a worker silent this long is lost and its users move to the others")
 	fs.DurationVar(&cfg.StopWait, "stop-wait", cfg.StopWait, "how long to wait for the workers' final reports at the end")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&cfg.Token, "token", cfg.Token, "shared token every worker must present (prefer the STAMPEDE_TOKEN variable)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "serve workers over TLS with this certificate")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "private key of --tls-cert")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", cfg.TLSCA, "CA that signs worker certificates: require mutual TLS")
+	fs.IntVar(&cfg.MaxWorkers, "max-workers", cfg.MaxWorkers, "refuse workers beyond this many")
+	fs.IntVar(&cfg.MinWorkers, "min-workers", cfg.MinWorkers, "abort a running test when fewer workers than this remain (0: never)")
 	fs.StringVar(&cfg.HTML, "html", cfg.HTML, "headless: write the run's self-contained HTML report to this file")
 	fs.StringVar(&cfg.WebListen, "web-listen", cfg.WebListen, "address of the web dashboard (without --headless)")
 	fs.StringVar(&cfg.WebAuth, "web-auth", cfg.WebAuth, "user:password the dashboard asks for (HTTP basic auth)")
@@ -225,7 +237,16 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if err := checkListen(c.Listen, c.Insecure); err != nil {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.TLSCA != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("--tls-ca (mutual TLS) needs --tls-cert and --tls-key"))
+	}
+	if c.MaxWorkers < 1 || c.MinWorkers < 0 {
+		errs = append(errs, errors.New("--max-workers must be >= 1 and --min-workers >= 0"))
+	}
+	if err := checkListen(c.Listen, c.Insecure || c.Token != "" || c.TLSCA != ""); err != nil {
 		errs = append(errs, err)
 	}
 	if !c.Headless && c.DryRun == 0 {
@@ -278,14 +299,14 @@ func checkWebListen(addr, auth string, insecure bool) error {
 }
 
 // checkListen refuses a non-loopback listener without authentication unless the user
-// opted out with --insecure.
-func checkListen(addr string, insecure bool) error {
+// opted out with --insecure; authenticated is true with a token or mutual TLS.
+func checkListen(addr string, authenticated bool) error {
 	local, err := loopback(addr)
 	if err != nil {
 		return fmt.Errorf("--listen %w", err)
 	}
-	if !local && !insecure {
-		return fmt.Errorf("--listen %q is reachable beyond this machine and workers are not authenticated: anyone who connects could run load from here; listen on 127.0.0.1 or pass --insecure on a trusted network", addr)
+	if !local && !authenticated {
+		return fmt.Errorf("--listen %q is reachable beyond this machine and workers are not authenticated: anyone who connects could run load from here; give --token (or STAMPEDE_TOKEN), or mutual TLS (--tls-cert, --tls-key, --tls-ca), listen on 127.0.0.1, or pass --insecure on a trusted network", addr)
 	}
 	return nil
 }

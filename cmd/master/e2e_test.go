@@ -285,3 +285,63 @@ func TestEnvAndConfigFilePrecedence(t *testing.T) {
 		t.Errorf("got users %d, spawn rate %v, host %q; want env 40, flag 7, file host", cfg.Users, cfg.SpawnRate, cfg.Host)
 	}
 }
+
+func TestWorkerDrainsOnSIGTERM(t *testing.T) {
+	masterBin, workerBin := binaries(t)
+	target := &requestLog{}
+	ts := httptest.NewServer(target)
+	defer ts.Close()
+	addr := freePort(t)
+	db := filepath.Join(t.TempDir(), "runs.db")
+	m := start(t, masterBin, "--headless", "-u", "10", "-r", "20", "-t", "8s", "-H", ts.URL+"/x",
+		"--wait", "20ms", "--expect-workers", "2", "--listen", addr, "--db", db, "--exit-code-on-error", "0", "--token", "t0k")
+	start(t, workerBin, "--master", addr, "--id", "p1", "--log-level", "error", "--token", "t0k")
+	w2 := start(t, workerBin, "--master", addr, "--id", "p2", "--log-level", "error", "--token", "t0k")
+	waitFor(t, 20*time.Second, "load", func() bool { n, _ := target.read(); return n > 200 })
+	w2.Process.Signal(syscall.SIGTERM)
+	drained := make(chan error, 1)
+	go func() { drained <- w2.Wait() }()
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Errorf("drained worker exited with %v, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not finish draining in 30 s")
+	}
+	if err := m.Wait(); err != nil {
+		t.Fatalf("master: %v", err)
+	}
+	served, _ := target.read()
+	s, err := store.Open(db, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	runs, _ := s.Runs()
+	if len(runs) != 1 {
+		t.Fatalf("runs %+v", runs)
+	}
+	// Nothing lost: the drained worker's last interval is in the totals.
+	if got := runs[0].Summary.Requests; got != uint64(served) {
+		t.Errorf("stored %d requests, target served %d", got, served)
+	}
+	events, _ := s.Events(runs[0].ID)
+	kinds := map[string]bool{}
+	for _, e := range events {
+		if e.Worker == "p2" {
+			kinds[e.Kind] = true
+		}
+	}
+	if !kinds["worker_draining"] || kinds["worker_lost"] {
+		t.Errorf("events of p2: %v, want worker_draining and no worker_lost", kinds)
+	}
+	ivs, _ := s.Intervals(runs[0].ID)
+	restored := false
+	for _, iv := range ivs {
+		restored = restored || (iv.Workers == 1 && iv.Users == 10)
+	}
+	if !restored {
+		t.Errorf("users not moved to the remaining worker: %s", usersSeries(ivs))
+	}
+}

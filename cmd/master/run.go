@@ -16,6 +16,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	grpchealth "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/stampede-load/stampede/pkg/agent"
 	"github.com/stampede-load/stampede/pkg/cluster"
@@ -112,21 +116,75 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		m.close()
 		return nil, exitFailure, fmt.Errorf("listen for workers: %w", err)
 	}
-	srv := cluster.NewServer(cluster.ServerConfig{Logger: log, Version: version, HeartbeatTimeout: cfg.HeartbeatTimeout})
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
-	srv.RegisterOn(gs)
+	srv := cluster.NewServer(cluster.ServerConfig{Logger: log, Version: version, HeartbeatTimeout: cfg.HeartbeatTimeout,
+		Token: cfg.Token, MaxWorkers: cfg.MaxWorkers})
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(64 << 20),
+		// A peer that pings more often than this is misbehaving and is cut off.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxConcurrentStreams(16),
+	}
+	plain := grpc.NewServer(opts...) // loopback only: local workers (and all workers without TLS)
+	gs := plain
+	if cfg.TLSCert != "" {
+		tc, err := cluster.ServerTLS(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA)
+		if err != nil {
+			m.close()
+			return nil, exitUsage, err
+		}
+		gs = grpc.NewServer(append(opts, grpc.Creds(credentials.NewTLS(tc)))...)
+	}
+	health := grpchealth.NewServer()
+	servers := []*grpc.Server{gs}
+	if gs != plain {
+		servers = append(servers, plain)
+	}
+	for _, g := range servers {
+		srv.RegisterOn(g)
+		healthpb.RegisterHealthServer(g, health)
+	}
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	m.g, m.gctx = g, gctx
 	workersCtx, stopWorkers := context.WithCancel(gctx)
 	g.Go(func() error { return gs.Serve(lis) })
 	m.cleanup = append(m.cleanup, func() {
+		health.Shutdown()
 		stopWorkers()
+		// Let queued commands (the workers' quit) reach the workers; a worker that
+		// does not hang up in time is cut off.
+		stopped := make(chan struct{})
+		go func() {
+			for _, g := range servers {
+				g.GracefulStop()
+			}
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(3 * time.Second):
+			srv.Close()
+			for _, g := range servers {
+				g.Stop()
+			}
+			<-stopped
+		}
 		srv.Close()
-		gs.Stop()
 		if err := g.Wait(); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("shutdown", "err", err)
 		}
 	})
+	m.addr = lis.Addr().String()
+	localAddr := m.addr
+	if gs != plain && cfg.localWorkers() > 0 {
+		// In-process workers talk plaintext to a loopback listener of their own.
+		llis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			m.close()
+			return nil, exitFailure, err
+		}
+		localAddr = llis.Addr().String()
+		g.Go(func() error { return plain.Serve(llis) })
+	}
 
 	if m.scenario.Builtin == demo.Name && cfg.Host == "" {
 		base, stop, err := demo.NewTarget(demo.TargetConfig{Seed: uint64(time.Now().UnixNano()), LatencyScale: 1}).Start(gctx, "127.0.0.1:0")
@@ -139,7 +197,6 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		fmt.Fprintf(stdout, "demo target listening on %s\n", base)
 	}
 
-	m.addr = lis.Addr().String()
 	host, _ := os.Hostname()
 	for i := range cfg.localWorkers() {
 		info := cluster.WorkerInfo{ID: fmt.Sprintf("local-%d", i+1), Hostname: host, Version: version, Cores: runtime.NumCPU(),
@@ -147,10 +204,11 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		sampler := telemetry.NewSampler(telemetry.Options{NoGPU: i > 0})       // one GPU reader per process is enough
 		m.cleanup = append([]func(){func() { sampler.Close() }}, m.cleanup...) // after the workers stopped
 		g.Go(func() error {
-			return agent.Run(workersCtx, agent.Config{Master: m.addr, Info: info, Resolve: resolve, Logger: log, Sampler: sampler})
+			return agent.Run(workersCtx, agent.Config{Master: localAddr, Info: info, Resolve: resolve, Logger: log, Sampler: sampler,
+				Token: cfg.Token})
 		})
 	}
-	m.ctl = controller.New(srv, m.db, controller.Options{Logger: log})
+	m.ctl = controller.New(srv, m.db, controller.Options{Logger: log, MinWorkers: cfg.MinWorkers})
 	return m, exitOK, nil
 }
 

@@ -25,10 +25,18 @@ type Config struct {
 	ConfigFile     string
 	Agent          bool
 	NoGPU          bool
+	Token          string
+	TLSCA          string
+	TLSCert        string
+	TLSKey         string
+	TLSServerName  string
+	DrainTimeout   time.Duration
+	HealthListen   string
 }
 
 func defaultConfig() Config {
-	return Config{Master: "127.0.0.1:5557", SilenceTimeout: 5 * time.Second, StopTimeout: 10 * time.Second, LogLevel: "info"}
+	return Config{Master: "127.0.0.1:5557", SilenceTimeout: 5 * time.Second, StopTimeout: 10 * time.Second, LogLevel: "info",
+		DrainTimeout: 25 * time.Second}
 }
 
 func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
@@ -41,6 +49,13 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", cfg.StopTimeout, "at the end of a run, how long users may take to finish their current task")
 	fs.BoolVar(&cfg.Agent, "agent", cfg.Agent, "run on the system under test: send host and GPU telemetry only, generate no load")
 	fs.BoolVar(&cfg.NoGPU, "no-gpu", cfg.NoGPU, "do not sample NVIDIA GPUs")
+	fs.StringVar(&cfg.Token, "token", cfg.Token, "shared token the master asks for (prefer the STAMPEDE_TOKEN variable)")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", cfg.TLSCA, "CA certificate that signed the master's certificate: connect with TLS")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "this worker's certificate, for mutual TLS")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "this worker's private key, for mutual TLS")
+	fs.StringVar(&cfg.TLSServerName, "tls-server-name", cfg.TLSServerName, "name to verify the master's certificate against (default: the host of --master)")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "on SIGTERM, how long to wait for the master to move this worker's users before stopping anyway")
+	fs.StringVar(&cfg.HealthListen, "health-listen", cfg.HealthListen, "serve /healthz and /readyz (ready = connected to a master) on this address, e.g. :8080")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
@@ -59,8 +74,11 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Master); err != nil {
 		errs = append(errs, fmt.Errorf("--master %q: want host:port", c.Master))
 	}
-	if c.SilenceTimeout <= 0 || c.StopTimeout <= 0 {
-		errs = append(errs, errors.New("--silence-timeout and --stop-timeout must be > 0"))
+	if c.SilenceTimeout <= 0 || c.StopTimeout <= 0 || c.DrainTimeout <= 0 {
+		errs = append(errs, errors.New("--silence-timeout, --stop-timeout and --drain-timeout must be > 0"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
 	if len(c.ID) > 256 {
 		errs = append(errs, errors.New("--id longer than 256 bytes"))

@@ -12,9 +12,21 @@ import (
 // version is stamped in by the Makefile.
 var version = "dev"
 
+// main: the first SIGTERM (or Ctrl-C) drains the worker: its users move to the other
+// workers and it exits after its final report, within --drain-timeout; a second
+// signal stops it at once.
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	drain := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		close(drain)
+		<-sigs
+		cancel()
+	}()
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, drain)
+	cancel()
 	os.Exit(code)
 }

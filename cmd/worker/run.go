@@ -1,10 +1,16 @@
 package main
 
 import (
+	"net"
+	"net/http"
+	"sync/atomic"
+
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"io"
 	"log/slog"
 	"os"
@@ -19,7 +25,7 @@ import (
 )
 
 // run is the whole worker: it returns the process exit code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, drain <-chan struct{}) int {
 	if len(args) > 0 && args[0] == "version" {
 		fmt.Fprintf(stdout, "stampede worker %s (%s)\n", version, runtime.Version())
 		return 0
@@ -44,7 +50,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Cores: runtime.NumCPU(), MemoryBytes: telemetry.TotalMemory(), Role: role}
 	sampler := telemetry.NewSampler(telemetry.Options{NoGPU: cfg.NoGPU})
 	defer sampler.Close()
+	var dial []grpc.DialOption
+	if cfg.TLSCA != "" || cfg.TLSCert != "" {
+		name := cfg.TLSServerName
+		if name == "" {
+			name, _, _ = net.SplitHostPort(cfg.Master)
+		}
+		tc, err := cluster.ClientTLS(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey, name)
+		if err != nil {
+			fmt.Fprintf(stderr, "worker: %v\n", err)
+			return 2
+		}
+		dial = append(dial, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	}
+	// Draining is bounded: past --drain-timeout the worker stops at once.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-drain:
+			log.Info("draining: asking the master to move this worker's users", "timeout", cfg.DrainTimeout)
+			t := time.NewTimer(cfg.DrainTimeout)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				log.Warn("drain timed out: stopping now")
+				cancel()
+			case <-ctx.Done():
+			}
+		case <-ctx.Done():
+		}
+	}()
+	var connected atomic.Bool
+	if cfg.HealthListen != "" {
+		stop, err := serveHealth(cfg.HealthListen, &connected)
+		if err != nil {
+			fmt.Fprintf(stderr, "worker: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	err = agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log, Sampler: loggedSampler{sampler, log},
+		Token: cfg.Token, DialOptions: dial, Drain: drain, OnConnection: connected.Store,
 		Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
 			return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
 		},
@@ -68,4 +115,25 @@ func (l loggedSampler) Sample(now time.Time) telemetry.Sample {
 		l.log.Info("telemetry", "key", n.Key, "notice", n.Message)
 	}
 	return t
+}
+
+// serveHealth answers the orchestrator's probes: /healthz (the process is alive)
+// and /readyz (connected to a master).
+func serveHealth(addr string, connected *atomic.Bool) (func(), error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--health-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !connected.Load() {
+			http.Error(w, "not connected to a master", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(lis)
+	return func() { srv.Close() }, nil
 }

@@ -28,13 +28,21 @@ type Config struct {
 	// nil resolves with Scenario.Classes(Builtins).
 	Resolve           func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error)
 	Logger            *slog.Logger
-	ReportInterval    time.Duration // default 1 s
-	HeartbeatInterval time.Duration // default 1 s
-	SilenceTimeout    time.Duration // stop all users after this long without a word from the master; default 5 s
-	StopTimeout       time.Duration // how long users may take to finish their task at the end of a run; default 10 s
-	RetryMin          time.Duration // reconnect backoff; default 250 ms
-	RetryMax          time.Duration // default 5 s
-	DialOptions       []grpc.DialOption
+	ReportInterval    time.Duration     // default 1 s
+	HeartbeatInterval time.Duration     // default 1 s
+	SilenceTimeout    time.Duration     // stop all users after this long without a word from the master; default 5 s
+	StopTimeout       time.Duration     // how long users may take to finish their task at the end of a run; default 10 s
+	RetryMin          time.Duration     // reconnect backoff; default 250 ms
+	RetryMax          time.Duration     // default 5 s
+	DialOptions       []grpc.DialOption // e.g. TLS credentials
+	Token             string            // shared token the master asks for
+	// Drain, when closed, starts a graceful exit: the worker tells the master, which
+	// moves its users to the other workers and stops this one; after its final
+	// report Run returns nil. (The caller bounds the wait by cancelling ctx.)
+	Drain <-chan struct{}
+	// OnConnection, when set, is told when the worker connects to and loses its
+	// master (for a readiness probe).
+	OnConnection func(connected bool)
 	// Sampler, when set, is read every HeartbeatInterval in a goroutine of its own
 	// (a slow GPU driver never stalls reports) and its samples go to the master.
 	Sampler Sampler
@@ -85,12 +93,18 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	backoff := cfg.RetryMin
 	for {
-		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.DialOptions...)
+		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.Token, cfg.DialOptions...)
 		if err == nil {
 			log.Info("connected to master", "master", cfg.Master)
 			backoff = cfg.RetryMin
+			if cfg.OnConnection != nil {
+				cfg.OnConnection(true)
+			}
 			err = (&session{cfg: cfg, log: log, s: s, samples: samples}).serve(ctx)
 			s.Close()
+			if cfg.OnConnection != nil {
+				cfg.OnConnection(false)
+			}
 			if errors.Is(err, errQuit) {
 				log.Info("master said quit")
 				return nil
@@ -118,6 +132,7 @@ type session struct {
 	s       *cluster.Session
 	run     *activeRun
 	samples <-chan telemetry.Sample
+	drained bool // the master was told this worker is leaving
 
 	done     chan struct{}  // closed when serve is on its way out
 	stoppers sync.WaitGroup // graceful stoppers, waited for by serve
@@ -199,6 +214,14 @@ func (ss *session) serve(ctx context.Context) error {
 			if err := ss.s.SendHeartbeat(ss.users()); err != nil {
 				return fmt.Errorf("heartbeat to master: %w", err)
 			}
+		case <-ss.drainSignal():
+			ss.drained = true
+			if err := ss.s.SendGoodbye("shutting down (SIGTERM)"); err != nil {
+				return fmt.Errorf("goodbye to master: %w", err)
+			}
+			if ss.run == nil {
+				return errQuit
+			}
 		case t := <-ss.samples:
 			if err := ss.s.SendTelemetry(t); err != nil {
 				return fmt.Errorf("telemetry to master: %w", err)
@@ -213,8 +236,19 @@ func (ss *session) serve(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if ss.drained {
+				return errQuit // drained: the final report is in, leave
+			}
 		}
 	}
+}
+
+// drainSignal is the Drain channel until the worker has said goodbye, then nil.
+func (ss *session) drainSignal() <-chan struct{} {
+	if ss.drained {
+		return nil
+	}
+	return ss.cfg.Drain
 }
 
 func (ss *session) users() int {

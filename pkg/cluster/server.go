@@ -24,6 +24,7 @@ type ServerConfig struct {
 	HeartbeatTimeout  time.Duration // a silent worker is lost after this; default 3 s
 	HelloTimeout      time.Duration // default 5 s
 	MaxWorkers        int           // default 1000
+	Token             string        // shared token every worker must present; empty: none
 }
 
 // Server is the Coordinator service: it accepts worker streams, turns what workers
@@ -124,6 +125,10 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[pb.WorkerMessage, pb.Ma
 	addr := ""
 	if p, ok := peer.FromContext(ctx); ok {
 		addr = p.Addr.String()
+	}
+	if err := checkToken(ctx, s.cfg.Token); err != nil {
+		s.log.Warn("worker rejected", "addr", addr, "err", err)
+		return status.Error(codes.Unauthenticated, err.Error())
 	}
 	info, err := s.hello(stream)
 	if err != nil {
@@ -278,6 +283,10 @@ func (s *Server) handle(ctx context.Context, w WorkerInfo, m *pb.WorkerMessage) 
 			return err
 		}
 		s.emitCtx(ctx, Event{Kind: EventTelemetry, At: time.Now(), Worker: w, Telemetry: t})
+		return nil
+	case *pb.WorkerMessage_Goodbye:
+		s.log.Info("worker draining", "worker_id", w.ID, "reason", b.Goodbye.Reason)
+		s.emitCtx(ctx, Event{Kind: EventDraining, At: time.Now(), Worker: w, Reason: b.Goodbye.Reason})
 		return nil
 	case *pb.WorkerMessage_Hello:
 		return errors.New("second hello on one stream")

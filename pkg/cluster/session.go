@@ -25,16 +25,20 @@ type Session struct {
 
 // Dial connects to the master at addr, says hello and waits for the welcome. The
 // session lives until Close or until ctx ends.
-func Dial(ctx context.Context, addr string, info WorkerInfo, opts ...grpc.DialOption) (*Session, error) {
+//
+// Options: grpc.DialOptions (TLS credentials replace the default plaintext ones) and
+// the shared token, if the master asks for one.
+func Dial(ctx context.Context, addr string, info WorkerInfo, token string, opts ...grpc.DialOption) (*Session, error) {
 	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
 	}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial master %s: %w", addr, err)
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancel(withToken(ctx, token))
 	s := &Session{conn: conn, cancel: cancel}
 	stream, err := pb.NewCoordinatorClient(conn).Connect(sctx)
 	if err != nil {
@@ -91,6 +95,12 @@ func (s *Session) SendTelemetry(t telemetry.Sample) error {
 		return err
 	}
 	return s.stream.Send(&pb.WorkerMessage{Body: &pb.WorkerMessage_Telemetry{Telemetry: p}})
+}
+
+// SendGoodbye tells the master this worker is shutting down and wants its users
+// moved elsewhere.
+func (s *Session) SendGoodbye(reason string) error {
+	return s.stream.Send(&pb.WorkerMessage{Body: &pb.WorkerMessage_Goodbye{Goodbye: &pb.Goodbye{Reason: reason}}})
 }
 
 // Close ends the stream and the connection.

@@ -69,6 +69,7 @@ const (
 	EventReport
 	EventLeft
 	EventTelemetry
+	EventDraining // the worker is shutting down and asks to be drained
 )
 
 // Event is something the master hears from its workers.

@@ -80,6 +80,10 @@ type Options struct {
 	SaturationCPU     float64
 	SchedLagLimit     time.Duration
 	SaturationSamples int
+	// MinWorkers aborts a running test when fewer workers than this remain (0: never).
+	MinWorkers int
+	// TargetCPU is the CPU share per worker the scale hint aims for; default 75 %.
+	TargetCPU float64
 }
 
 // Controller runs load tests over the workers of a Cluster. Serve runs its loop;
@@ -117,6 +121,9 @@ func New(cl Cluster, db *store.DB, opts Options) *Controller {
 	}
 	if opts.SchedLagLimit <= 0 {
 		opts.SchedLagLimit = 50 * time.Millisecond
+	}
+	if opts.TargetCPU <= 0 {
+		opts.TargetCPU = 75
 	}
 	if opts.SaturationSamples <= 0 {
 		opts.SaturationSamples = 3

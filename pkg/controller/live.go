@@ -2,6 +2,7 @@ package controller
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -38,10 +39,41 @@ func (s *state) publish(now time.Time) {
 		}
 		l.Workers = append(l.Workers, row)
 	}
+	l.Scale = s.scale()
 	if r != nil {
 		r.describe(l, now)
 	}
 	s.c.publish(l)
+}
+
+// scale estimates the workers the load needs: the sum of the workers' CPU load
+// spread so that each stays under TargetCPU. Without telemetry it keeps the count.
+func (s *state) scale() report.Scale {
+	sc := report.Scale{TargetCPU: s.c.opts.TargetCPU}
+	total := 0.0
+	for _, w := range s.workers {
+		if w.draining {
+			continue
+		}
+		sc.Workers++
+		if t := w.tele; t != nil {
+			cpu := t.Host.CPUPercent
+			if p := t.Process.GOMAXPROCS; p > 0 {
+				cpu = max(cpu, t.Process.CPUPercent/float64(p))
+			}
+			total += cpu
+			sc.WithSamples++
+		}
+	}
+	if sc.WithSamples == 0 {
+		sc.Wanted = sc.Workers
+		return sc
+	}
+	sc.MeanCPU = total / float64(sc.WithSamples)
+	// Workers without samples are assumed as busy as the mean.
+	load := total + sc.MeanCPU*float64(sc.Workers-sc.WithSamples)
+	sc.Wanted = max(1, int(math.Ceil(load/sc.TargetCPU)))
+	return sc
 }
 
 // hostRow is a worker's or agent's row: identity and its latest telemetry.

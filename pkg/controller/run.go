@@ -121,13 +121,59 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	lost := r.targets[id]
 	delete(r.targets, id)
 	delete(r.final, id)
+	if w.draining {
+		r.event(at, "worker_left", id, "drained")
+		return // its users moved when it started draining
+	}
 	r.event(at, "worker_lost", id, reason)
-	if r.stopping || len(r.s.workers) == 0 {
+	if min := r.c().opts.MinWorkers; min > 0 && !r.stopping && r.liveWorkers() < min {
+		r.fail(fmt.Errorf("aborted: %d workers left, fewer than --min-workers %d", r.liveWorkers(), min))
+		return
+	}
+	if r.stopping || r.liveWorkers() == 0 {
 		return
 	}
 	if err := r.replan(map[string]map[string]int{id: lost}); err != nil {
 		r.fail(err)
 	}
+}
+
+// drain moves a leaving worker's users to the others (at the spawn rate) and stops
+// it; its final report still counts.
+func (r *run) drain(w *worker, at time.Time, reason string) {
+	if !r.began() {
+		return
+	}
+	id := w.info.ID
+	r.event(at, "worker_draining", id, reason)
+	lost, ok := r.targets[id]
+	if !ok {
+		return
+	}
+	delete(r.targets, id)
+	if _, waiting := r.final[id]; waiting {
+		r.final[id] = false // its final report is still to come
+	}
+	if err := r.c().cl.Send(id, cluster.Command{Kind: cluster.CommandStop, RunID: r.id}); err != nil {
+		r.c().log.Warn("could not stop a draining worker", "worker_id", id, "err", err)
+	}
+	if r.stopping || r.liveWorkers() == 0 {
+		return
+	}
+	if err := r.replan(map[string]map[string]int{id: lost}); err != nil {
+		r.fail(err)
+	}
+}
+
+// liveWorkers counts the workers that can take users.
+func (r *run) liveWorkers() int {
+	n := 0
+	for _, w := range r.s.workers {
+		if !w.draining {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
@@ -162,7 +208,12 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 // replan distributes the request over the live workers and sends each its target;
 // lost holds the targets of workers just gone, whose users the others take over.
 func (r *run) replan(lost map[string]map[string]int) error {
-	ids := slices.Sorted(maps.Keys(r.s.workers))
+	var ids []string
+	for _, id := range slices.Sorted(maps.Keys(r.s.workers)) {
+		if !r.s.workers[id].draining {
+			ids = append(ids, id)
+		}
+	}
 	current := scheduler.Assignment{}
 	for id, t := range r.targets {
 		current[id] = t

@@ -28,6 +28,7 @@ type worker struct {
 	target     map[string]int    // planned users per class in the active run
 	users      map[string]int    // last reported users per class
 	tele       *telemetry.Sample // the latest sample, nil until one came
+	draining   bool              // shutting down: gets no users
 	hot        int               // consecutive samples above the saturation limit
 	lagging    int               // consecutive samples with scheduling lag above its limit
 }
@@ -122,6 +123,15 @@ func (s *state) handle(ev cluster.Event) {
 		s.c.log.Info("worker joined", "worker_id", id)
 		if active {
 			r.joined(w, ev.At)
+		}
+	case cluster.EventDraining:
+		w, ok := s.workers[id]
+		if !ok || w.draining {
+			return
+		}
+		w.draining = true
+		if active {
+			r.drain(w, ev.At, ev.Reason)
 		}
 	case cluster.EventTelemetry:
 		w, ok := s.workers[id]

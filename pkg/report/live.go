@@ -35,6 +35,7 @@ type Live struct {
 	Counters    []CounterRow   `json:"counters"`
 	Slowest     []SlowRow      `json:"slowest"`
 	Warnings    []string       `json:"warnings"`
+	Scale       Scale          `json:"scale"`
 	Agents      []WorkerRow    `json:"agents"`
 	Hosts       []HostSeries   `json:"hosts,omitempty"`
 	Series      []Point        `json:"series,omitempty"`
@@ -80,3 +81,13 @@ type Point struct {
 
 // Ms converts a latency to float milliseconds.
 func Ms(d time.Duration) float64 { return ms(d) }
+
+// Scale is the master's hint of how many workers the current load needs, from the
+// workers' CPU: what an autoscaler (or a person) acts on.
+type Scale struct {
+	Workers     int     `json:"workers"`        // connected, able to take users
+	Wanted      int     `json:"wanted"`         // needed to keep each under TargetCPU
+	TargetCPU   float64 `json:"target_cpu"`     // percent per worker
+	MeanCPU     float64 `json:"mean_cpu"`       // percent, over workers with telemetry
+	WithSamples int     `json:"with_telemetry"` // workers that sent telemetry
+}
