@@ -97,9 +97,11 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 	if err != nil {
 		return nil, exitUsage, err
 	}
-	// Validate on the master, before any load: a bad script stops here.
-	m.classes, err = scenarios.Resolve(m.scenario, scenarios.Placement{Index: 0, Count: 1})
-	if err != nil {
+	// Validate on the master, before any load: a bad script stops here. A dashboard
+	// without --host gets the plain user's URL from its start form.
+	if q := m.scenario.Quick; q != nil && q.URL == "" && !cfg.Headless {
+		m.classes = []*userbehavior.Class{{Name: userbehavior.QuickClassName, Weight: 1}}
+	} else if m.classes, err = scenarios.Resolve(m.scenario, scenarios.Placement{Index: 0, Count: 1}); err != nil {
 		return nil, exitUsage, err
 	}
 	m.db, err = store.Open(cfg.DB, store.Options{})

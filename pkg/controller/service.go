@@ -120,7 +120,6 @@ func (s *state) handle(ev cluster.Event) {
 			return
 		}
 		s.workers[id] = w
-		s.c.log.Info("worker joined", "worker_id", id)
 		if active {
 			r.joined(w, ev.At)
 		}
@@ -155,7 +154,11 @@ func (s *state) handle(ev cluster.Event) {
 			return
 		}
 		delete(s.workers, id)
-		s.c.log.Warn("worker left", "worker_id", id, "reason", ev.Reason)
+		if w.draining {
+			s.c.log.Info("drained worker left", "worker_id", id)
+		} else {
+			s.c.log.Warn("worker left", "worker_id", id, "reason", ev.Reason)
+		}
 		if active {
 			r.left(w, ev.At, ev.Reason)
 		}

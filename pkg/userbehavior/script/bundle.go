@@ -53,12 +53,18 @@ func LoadDir(mainPath string) (Bundle, error) {
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
 		fi, err := d.Info()
 		if err != nil {
 			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			// A symlink to a regular file counts (a Kubernetes ConfigMap mounted as a
+			// directory is made of them); to a directory or nothing, it does not.
+			if fi, err = os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+				return nil
+			}
+		} else if !d.Type().IsRegular() {
+			return nil
 		}
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
