@@ -237,8 +237,28 @@ func (ss *session) serve(ctx context.Context) error {
 				return err
 			}
 			if ss.drained {
-				return errQuit // drained: the final report is in, leave
+				return ss.leave(cmds) // drained: leave once the final report is in
 			}
+		}
+	}
+}
+
+// leave half-closes the stream and waits (a few seconds at most) for the master to
+// end it, so the last report is not cut off in flight by closing the connection.
+func (ss *session) leave(cmds <-chan received) error {
+	if err := ss.s.CloseSend(); err != nil {
+		return errQuit
+	}
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case r := <-cmds:
+			if r.err != nil {
+				return errQuit
+			}
+		case <-t.C:
+			return errQuit
 		}
 	}
 }

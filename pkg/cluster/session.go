@@ -103,6 +103,10 @@ func (s *Session) SendGoodbye(reason string) error {
 	return s.stream.Send(&pb.WorkerMessage{Body: &pb.WorkerMessage_Goodbye{Goodbye: &pb.Goodbye{Reason: reason}}})
 }
 
+// CloseSend says this worker will send nothing more; the master then ends the
+// stream, which is how a worker knows its last messages arrived.
+func (s *Session) CloseSend() error { return s.stream.CloseSend() }
+
 // Close ends the stream and the connection.
 func (s *Session) Close() error {
 	s.cancel()
