@@ -25,32 +25,29 @@ type ExceptionKey struct {
 
 // AddCount adds n to the counter name, honouring MaxCounters.
 func (s *Snapshot) AddCount(name string, n uint64) {
-	if n == 0 {
-		return
-	}
-	if s.Counters == nil {
-		s.Counters = make(map[string]uint64)
-	}
-	if _, ok := s.Counters[name]; ok || len(s.Counters) < MaxCounters {
-		s.Counters[name] += n
-		return
-	}
-	s.Counters[OtherCounters] += n
+	addCapped(&s.Counters, name, n, MaxCounters, OtherCounters)
 }
 
 // AddException counts n occurrences of k, honouring MaxErrorKinds.
 func (s *Snapshot) AddException(k ExceptionKey, n uint64) {
+	addCapped(&s.Exceptions, k, n, MaxErrorKinds, ExceptionKey{Message: OtherExceptions})
+}
+
+// addCapped adds n under k in *m, creating the map when needed; a key new to a map
+// that already holds limit keys is counted under overflow instead. n == 0 does
+// nothing.
+func addCapped[K comparable](m *map[K]uint64, k K, n uint64, limit int, overflow K) {
 	if n == 0 {
 		return
 	}
-	if s.Exceptions == nil {
-		s.Exceptions = make(map[ExceptionKey]uint64)
+	if *m == nil {
+		*m = make(map[K]uint64)
 	}
-	if _, ok := s.Exceptions[k]; ok || len(s.Exceptions) < MaxErrorKinds {
-		s.Exceptions[k] += n
+	if _, ok := (*m)[k]; ok || len(*m) < limit {
+		(*m)[k] += n
 		return
 	}
-	s.Exceptions[ExceptionKey{Message: OtherExceptions}] += n
+	(*m)[overflow] += n
 }
 
 // mergeExtras adds o's counters and exceptions to s, in sorted order so the

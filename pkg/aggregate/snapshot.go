@@ -146,17 +146,7 @@ func (s *Snapshot) Clone() *Snapshot {
 // counted under ErrorKey{Endpoint: k.Endpoint, Message: OtherErrors}. n == 0
 // does nothing.
 func (s *Snapshot) AddError(k ErrorKey, n uint64) {
-	if n == 0 {
-		return
-	}
-	if s.Errors == nil {
-		s.Errors = make(map[ErrorKey]uint64)
-	}
-	if _, ok := s.Errors[k]; ok || len(s.Errors) < MaxErrorKinds {
-		s.Errors[k] += n
-		return
-	}
-	s.Errors[ErrorKey{Endpoint: k.Endpoint, Message: OtherErrors}] += n
+	addCapped(&s.Errors, k, n, MaxErrorKinds, ErrorKey{Endpoint: k.Endpoint, Message: OtherErrors})
 }
 
 // Equal reports whether s and o hold the same data: the same Start and End
