@@ -16,7 +16,7 @@ type liveCollector struct {
 	ctl Control
 
 	up, users, target, workers, wanted, rps, failRate *prometheus.Desc
-	requests, failures, latency                       *prometheus.Desc
+	requests, failures, latency, quantile             *prometheus.Desc
 	hostCPU, hostMem, procCPU, gpuUtil                *prometheus.Desc
 }
 
@@ -34,7 +34,8 @@ func newLiveCollector(ctl Control) *liveCollector {
 		failRate: d("failures_per_second", "failed requests per second over the last few seconds"),
 		requests: d("requests_total", "requests of the run, per endpoint", "method", "name"),
 		failures: d("failures_total", "failed requests of the run, per endpoint", "method", "name"),
-		latency:  d("latency_seconds", "latency of the run's requests per endpoint (exact HdrHistogram percentiles)", "method", "name"),
+		latency:  d("latency_seconds", "latency of the run's requests per endpoint (classic buckets from the merged HdrHistograms)", "method", "name"),
+		quantile: d("latency_quantile_seconds", "exact latency percentiles of the run per endpoint (merged HdrHistograms)", "method", "name", "quantile"),
 		hostCPU:  d("host_cpu_percent", "host CPU of a worker or agent, 0..100 of the machine", "host", "role"),
 		hostMem:  d("host_memory_used_bytes", "host memory in use", "host", "role"),
 		procCPU:  d("process_cpu_percent", "the worker process' CPU, percent of one core", "host", "role"),
@@ -44,7 +45,7 @@ func newLiveCollector(ctl Control) *liveCollector {
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.users, c.target, c.workers, c.wanted, c.rps, c.failRate,
-		c.requests, c.failures, c.latency, c.hostCPU, c.hostMem, c.procCPU, c.gpuUtil} {
+		c.requests, c.failures, c.latency, c.quantile, c.hostCPU, c.hostMem, c.procCPU, c.gpuUtil} {
 		ch <- d
 	}
 }
@@ -68,9 +69,16 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range l.Endpoints {
 		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(r.Requests), r.Method, r.Name)
 		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(r.Failures), r.Method, r.Name)
-		ch <- prometheus.MustNewConstSummary(c.latency, r.Requests, r.AvgMs*float64(r.Requests)/1000,
-			map[float64]float64{0.5: r.MedianMs / 1000, 0.9: r.P90Ms / 1000, 0.95: r.P95Ms / 1000, 0.99: r.P99Ms / 1000, 0.999: r.P999Ms / 1000},
-			r.Method, r.Name)
+		if len(r.Buckets) == len(report.LatencyBounds) {
+			buckets := make(map[float64]uint64, len(r.Buckets))
+			for k, b := range report.LatencyBounds {
+				buckets[b.Seconds()] = r.Buckets[k]
+			}
+			ch <- prometheus.MustNewConstHistogram(c.latency, r.Requests, r.AvgMs*float64(r.Requests)/1000, buckets, r.Method, r.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(c.quantile, prometheus.GaugeValue, r.P99Ms/1000, r.Method, r.Name, "0.99")
+		ch <- prometheus.MustNewConstMetric(c.quantile, prometheus.GaugeValue, r.P95Ms/1000, r.Method, r.Name, "0.95")
+		ch <- prometheus.MustNewConstMetric(c.quantile, prometheus.GaugeValue, r.MedianMs/1000, r.Method, r.Name, "0.5")
 	}
 	hosts := append(append([]report.WorkerRow{}, l.Workers...), l.Agents...)
 	for _, h := range hosts {
@@ -109,4 +117,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.cfg.Control.Live().Scale)
+}
+
+// telemetryNames serves the latest telemetry under the stable names thresholds use.
+func (s *Server) telemetryNames(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, report.TelemetryNames(s.cfg.Control.Live()))
 }

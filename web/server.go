@@ -101,6 +101,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/compare", s.compare)
 	m.HandleFunc("GET /download/{file}", s.download)
 	m.HandleFunc("GET /api/scale", s.scale)
+	m.HandleFunc("GET /api/telemetry", s.telemetryNames)
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
 	m.Handle("GET /metrics", metricsHandler(s.cfg.Control))

@@ -392,3 +392,38 @@ func TestRunCacheBoundsAndExpiry(t *testing.T) {
 		t.Errorf("cache holds %d entries, max 1", c.order.Len())
 	}
 }
+
+func TestMetricsAndProbes(t *testing.T) {
+	h := newHarness(t, "admin:pw")
+	h.ctl.publish(&report.Live{State: report.StateRunning, RunID: "r1", Users: 3, UpdatedAt: time.Now(),
+		Endpoints: []report.Row{{Method: "GET", Name: "/x", Requests: 10, Failures: 1, AvgMs: 5, MedianMs: 4, P95Ms: 9, P99Ms: 9,
+			Buckets: []uint64{1, 2, 5, 9, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}}},
+		Workers: []report.WorkerRow{{ID: "w1", CPUPercent: 50}}, Scale: report.Scale{Workers: 1, Wanted: 2}})
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if resp, _ := h.do("GET", p, "", false); resp.StatusCode != 200 {
+			t.Errorf("%s without credentials: %d", p, resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest("GET", h.http.URL+"/metrics", nil)
+	req.SetBasicAuth("admin", "pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`stampede_users 3`, `stampede_workers_wanted 2`, `stampede_requests_total{method="GET",name="/x"} 10`,
+		`stampede_latency_seconds_bucket{method="GET",name="/x",le="0.01"} 9`, `stampede_latency_seconds_count{method="GET",name="/x"} 10`,
+		`stampede_latency_quantile_seconds{method="GET",name="/x",quantile="0.95"} 0.009`, `stampede_host_cpu_percent{host="w1",role="worker"} 50`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	h.ctl.publish(&report.Live{State: report.StateIdle, UpdatedAt: time.Now().Add(-time.Minute)})
+	if resp, _ := h.do("GET", "/readyz", "", false); resp.StatusCode != 503 {
+		t.Errorf("readyz with a stalled controller: %d", resp.StatusCode)
+	}
+}

@@ -437,3 +437,38 @@ func (h *Histogram) countOrZero() int64 {
 	}
 	return h.total
 }
+
+// CountsAtOrBelow returns, for each bound (ascending), how many recorded latencies
+// lie in buckets whose every value is at or below it: the cumulative buckets of a
+// classic Prometheus histogram. A bucket straddling a bound counts for the next one.
+func (h *Histogram) CountsAtOrBelow(bounds []time.Duration) []uint64 {
+	delta := make([]uint64, len(bounds)+1)
+	add := func(idx int, c int64) {
+		v := duration(highestAt(idx))
+		k, _ := slices.BinarySearch(bounds, v) // first bound >= v
+		delta[k] += uint64(c)
+	}
+	if h.pages == nil {
+		for _, b := range h.sparse {
+			add(int(b.idx), int64(b.count))
+		}
+	} else {
+		for pn, p := range h.pages {
+			if p == nil {
+				continue
+			}
+			for j, c := range p {
+				if c != 0 {
+					add(pn<<pageBits+j, c)
+				}
+			}
+		}
+	}
+	out := make([]uint64, len(bounds))
+	var run uint64
+	for k := range bounds {
+		run += delta[k]
+		out[k] = run
+	}
+	return out
+}

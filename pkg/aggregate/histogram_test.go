@@ -236,3 +236,25 @@ func TestHistogramEqual(t *testing.T) {
 		})
 	}
 }
+
+func TestCountsAtOrBelow(t *testing.T) {
+	for _, dense := range []bool{false, true} {
+		h := NewHistogram()
+		n := 100
+		if dense {
+			n = 5000 // enough distinct buckets to take the paged form
+		}
+		for i := 1; i <= n; i++ {
+			h.Record(time.Duration(i) * 100 * time.Microsecond) // 0.1 ms .. n/10 ms
+		}
+		bounds := []time.Duration{time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, time.Hour}
+		got := h.CountsAtOrBelow(bounds)
+		want := []uint64{10, 50, 100, uint64(n)}
+		for k := range bounds {
+			// Bucket edges are within 0.1 %: a value equal to a bound may fall either side.
+			if d := int64(got[k]) - int64(want[k]); d < -1 || d > 1 {
+				t.Errorf("dense=%v: at or below %v: %d, want %d", dense, bounds[k], got[k], want[k])
+			}
+		}
+	}
+}

@@ -140,7 +140,11 @@ func (r *run) describe(l *report.Live, now time.Time) {
 		cur = aggregate.NewSnapshot(now)
 	}
 	for i := range rows {
-		if st := cur.Endpoints[aggregate.Endpoint{Method: rows[i].Method, Name: rows[i].Name}]; st != nil {
+		ep := aggregate.Endpoint{Method: rows[i].Method, Name: rows[i].Name}
+		if st := cum.Endpoints[ep]; st != nil && st.Latency != nil {
+			rows[i].Buckets = st.Latency.CountsAtOrBelow(report.LatencyBounds)
+		}
+		if st := cur.Endpoints[ep]; st != nil {
 			rows[i].CurrentRPS = float64(st.Requests) / secs
 			rows[i].CurrentFailPerS = float64(st.Failures) / secs
 		}

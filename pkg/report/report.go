@@ -32,7 +32,15 @@ type Row struct {
 	// Live only: over the last few seconds.
 	CurrentRPS      float64 `json:"current_rps,omitempty"`
 	CurrentFailPerS float64 `json:"current_fail_per_s,omitempty"`
+	// Live only: cumulative counts at or below each of LatencyBounds (Prometheus).
+	Buckets []uint64 `json:"-"`
 }
+
+// LatencyBounds are the bucket bounds of the latency histograms /metrics serves.
+var LatencyBounds = []time.Duration{time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond,
+	5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute}
 
 // ErrorRow is one group of failures.
 type ErrorRow struct {
