@@ -141,6 +141,7 @@ func TestMutualTLSRejectsForeignCertificates(t *testing.T) {
 	ca.issue(t, dir, "master", true)
 	ca.issue(t, dir, "worker", false)
 	foreign.issue(t, dir, "stranger", false)
+	ca.issueExpired(t, dir, "expired")
 	stc, err := ServerTLS(filepath.Join(dir, "master.crt"), filepath.Join(dir, "master.key"), filepath.Join(dir, "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +165,9 @@ func TestMutualTLSRejectsForeignCertificates(t *testing.T) {
 	}
 	if err := dial("stranger"); err == nil {
 		t.Error("worker with a foreign certificate accepted")
+	}
+	if err := dial("expired"); err == nil {
+		t.Error("worker with an expired certificate accepted")
 	}
 	// Plaintext to a TLS master fails too.
 	if s, err := Dial(ctx, addr, WorkerInfo{ID: "plain"}, ""); err == nil {
@@ -202,6 +206,21 @@ func (ca *testCA) issue(t *testing.T, dir, name string, server bool) {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
 	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, name+".crt"), "CERTIFICATE", der)
+	kb, _ := x509.MarshalECPrivateKey(key)
+	writePEM(t, filepath.Join(dir, name+".key"), "EC PRIVATE KEY", kb)
+}
+
+func (ca *testCA) issueExpired(t *testing.T, dir, name string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
