@@ -154,8 +154,8 @@ func (s *state) handle(ev cluster.Event) {
 			return
 		}
 		delete(s.workers, id)
-		if w.draining {
-			s.c.log.Info("drained worker left", "worker_id", id)
+		if w.draining || !active {
+			s.c.log.Info("worker left", "worker_id", id, "reason", ev.Reason)
 		} else {
 			s.c.log.Warn("worker left", "worker_id", id, "reason", ev.Reason)
 		}
