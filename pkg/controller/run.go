@@ -35,6 +35,7 @@ type run struct {
 	total    *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
 	running  *aggregate.Snapshot // total plus the open interval: what the live view shows
 	stale    bool                // reports arrived since the last publish
+	ivPeak   int                 // most users seen in reports during the open interval
 	seq      uint64
 	peak     int
 	stopping bool
@@ -195,7 +196,9 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 	}
 	w.users = rep.Users
 	if !rep.Final {
-		r.peak = max(r.peak, r.users()) // a short run may end before an interval closes with users in it
+		u := r.users()
+		r.peak = max(r.peak, u) // a short run may end before an interval closes with users in it
+		r.ivPeak = max(r.ivPeak, u)
 	}
 	r.interval.Merge(rep.Snapshot)
 	r.running.Merge(rep.Snapshot)
@@ -450,7 +453,10 @@ func (r *run) closeInterval(now time.Time) {
 	iv := r.interval
 	iv.End = now
 	r.seq++
-	users := r.users()
+	// The interval's users: the most seen in it (the count at its end would read 0
+	// for the last interval of a run, when every worker has stopped).
+	users := max(r.users(), r.ivPeak)
+	r.ivPeak = 0
 	r.peak = max(r.peak, users)
 	if err := r.c().db.AppendInterval(r.id, store.Interval{Seq: r.seq, At: now, Users: users,
 		Workers: len(r.targets), Snapshot: iv}); err != nil {
