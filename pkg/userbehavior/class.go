@@ -88,10 +88,14 @@ func newTaskPicker(c *Class) taskPicker {
 	return p
 }
 
-func (p *taskPicker) pick(rnd *rand.Rand) *Task {
+func (p *taskPicker) pick(rnd *rand.Rand) *Task { return p.pickNext(rnd, &p.next) }
+
+// pickNext is pick with the position in sequential tasks kept by the caller, so that
+// the users of a class can share one picker.
+func (p *taskPicker) pickNext(rnd *rand.Rand, next *int) *Task {
 	if p.sequential || len(p.tasks) == 1 {
-		t := &p.tasks[p.next]
-		p.next = (p.next + 1) % len(p.tasks)
+		t := &p.tasks[*next]
+		*next = (*next + 1) % len(p.tasks)
 		return t
 	}
 	n := rnd.IntN(p.cumulative[len(p.cumulative)-1])

@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
@@ -209,24 +210,47 @@ func (c *HTTPClient) resolve(req *Request) (*url.URL, error) {
 	return u, nil
 }
 
-// netHTTP sends with net/http: one *http.Client per user (its cookie jar) over the
-// worker's shared, tuned *http.Transport.
+// netHTTP sends with net/http: one http.Client per user (its cookie jar) over the
+// worker's shared, tuned *http.Transport. Every user has one, so it is kept small:
+// one allocation, and a jar only once a response sets a cookie.
 type netHTTP struct {
-	follow   *http.Client
-	noFollow *http.Client
+	client http.Client // follows redirects; a copy with noRedirects does not
+	jar    lazyJar
 }
 
 func newNetHTTP(t *http.Transport) (*netHTTP, error) {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		return nil, err
+	n := &netHTTP{}
+	n.client = http.Client{Transport: t, Jar: &n.jar}
+	return n, nil
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// lazyJar is a user's cookie jar, made when the first cookie is set: most users of a
+// load test never get one, and an empty cookiejar.Jar costs every user ~200 bytes.
+type lazyJar struct {
+	jar atomic.Pointer[cookiejar.Jar]
+}
+
+func (j *lazyJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	jar := j.jar.Load()
+	if jar == nil {
+		if len(cookies) == 0 {
+			return
+		}
+		jar, _ = cookiejar.New(nil) // fails only with a PublicSuffixList
+		if !j.jar.CompareAndSwap(nil, jar) {
+			jar = j.jar.Load()
+		}
 	}
-	return &netHTTP{
-		follow: &http.Client{Transport: t, Jar: jar},
-		noFollow: &http.Client{Transport: t, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}},
-	}, nil
+	jar.SetCookies(u, cookies)
+}
+
+func (j *lazyJar) Cookies(u *url.URL) []*http.Cookie {
+	if jar := j.jar.Load(); jar != nil {
+		return jar.Cookies(u)
+	}
+	return nil
 }
 
 func (n *netHTTP) send(ctx context.Context, req *Request, target *url.URL, resp *Response) error {
@@ -247,9 +271,11 @@ func (n *netHTTP) send(ctx context.Context, req *Request, target *url.URL, resp 
 	if h := req.Header.Get("Host"); h != "" {
 		hr.Host = h
 	}
-	client := n.follow
+	client := &n.client
 	if req.NoRedirects {
-		client = n.noFollow
+		c := n.client
+		c.CheckRedirect = noRedirects
+		client = &c
 	}
 	hresp, err := client.Do(hr)
 	if err != nil {

@@ -7,8 +7,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
@@ -27,6 +30,7 @@ type RunnerConfig struct {
 // concurrent use.
 type Runner struct {
 	classes   map[string]*Class
+	pickers   map[string]*taskPicker // per class, shared by its users
 	base      *url.URL
 	collector *aggregate.Collector
 	transport *http.Transport
@@ -34,15 +38,51 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running map[string][]*handle // not retired, per class, oldest first
-	live    map[*handle]struct{} // every user goroutine not yet exited
+	live    map[*handle]struct{} // every user not yet exited
+	groups  map[any]*ctxGroup    // by parent context
+	shards  int                  // contexts per group at most
 	nextID  int
 	wg      sync.WaitGroup
 }
 
-// handle is the Runner's grip on one user goroutine.
+// handle is the Runner's grip on one user. A user runs its tasks on a goroutine of
+// its own; while it waits between tasks it has none: its timer starts one when the
+// wait is over, or wake does when the user is retired or stopped. An idle user thus
+// costs a few small structs, not a goroutine and its stack.
+//
+// One goroutine at most runs a user at any time: a goroutine that begins a wait sets
+// waiting, and only the one that swaps it back to running (the timer's or wake's)
+// goes on. The swap also orders what the previous goroutine did to the user before
+// what the next one does.
 type handle struct {
-	retire chan struct{}      // closed: stop after the current task
-	cancel context.CancelFunc // hard stop: abort what is in flight
+	r      *Runner
+	u      *User
+	picker *taskPicker
+	next   int // the picker's position, for sequential tasks
+	// ctx is what the user's tasks run under, a shard of grp: kept here because a user
+	// between two tasks has no call stack to carry it.
+	ctx     context.Context
+	grp     *ctxGroup
+	timer   *time.Timer // the wait between tasks; calls fire
+	retired atomic.Bool // stop after the current task
+	waiting atomic.Bool // no goroutine runs the user
+}
+
+// ctxGroup holds the contexts of the users spawned with one parent context. They
+// share a few cancellable children of the parent (shards) instead of one each: a
+// context of its own, with its done channel and children map, cost an idle user
+// ~700 bytes, a third of it. A few shards rather than one keep the child contexts
+// every request makes (its timeout) from contending on a single lock.
+type ctxGroup struct {
+	key      any // in Runner.groups: the parent context
+	shards   []shard
+	users    int         // live users holding a shard
+	stopWake func() bool // unregisters the group's wake from parent; nil when parent never ends
+}
+
+type shard struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // NewRunner checks the classes and returns a Runner with no users.
@@ -55,11 +95,14 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	}
 	r := &Runner{
 		classes:   make(map[string]*Class, len(cfg.Classes)),
+		pickers:   make(map[string]*taskPicker, len(cfg.Classes)),
 		collector: cfg.Collector,
 		transport: cfg.Transport,
 		timeout:   cfg.Timeout,
 		running:   make(map[string][]*handle),
 		live:      make(map[*handle]struct{}),
+		groups:    make(map[any]*ctxGroup),
+		shards:    4 * runtime.GOMAXPROCS(0),
 	}
 	var errs []error
 	for i, c := range cfg.Classes {
@@ -75,6 +118,8 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 			errs = append(errs, fmt.Errorf("user class %q defined twice", c.Name))
 		}
 		r.classes[c.Name] = c
+		p := newTaskPicker(c)
+		r.pickers[c.Name] = &p
 	}
 	if cfg.Host != "" {
 		u, err := url.Parse(cfg.Host)
@@ -116,24 +161,96 @@ func (r *Runner) Spawn(ctx context.Context, class string) error {
 	if err != nil {
 		return err
 	}
-	uctx, cancel := context.WithCancel(ctx)
-	h := &handle{retire: make(chan struct{}), cancel: cancel}
+	h := &handle{r: r, u: u, picker: r.pickers[class]}
+	h.timer = time.AfterFunc(time.Hour, h.fire)
+	h.timer.Stop()
 	r.mu.Lock()
+	h.grp = r.group(ctx)
+	g := h.grp
+	if len(g.shards) < r.shards {
+		sctx, cancel := context.WithCancel(ctx)
+		g.shards = append(g.shards, shard{sctx, cancel})
+	}
+	h.ctx = g.shards[g.users%len(g.shards)].ctx
+	g.users++
 	r.running[class] = append(r.running[class], h)
 	r.live[h] = struct{}{}
 	r.wg.Add(1)
 	r.mu.Unlock()
-	go func() {
-		defer r.wg.Done()
-		defer func() {
-			cancel()
-			r.mu.Lock()
-			delete(r.live, h)
-			r.mu.Unlock()
-		}()
-		r.lifetime(uctx, u, h)
-	}()
+	go r.start(h.ctx, h)
 	return nil
+}
+
+// group returns the context group of parent, making it if need be. The caller holds
+// r.mu.
+func (r *Runner) group(parent context.Context) *ctxGroup {
+	// A context whose type cannot be a map key (none of the standard library's) gets
+	// a group of its own.
+	var key any = parent
+	if !reflect.TypeOf(parent).Comparable() {
+		key = new(ctxKey)
+	}
+	if g := r.groups[key]; g != nil {
+		return g
+	}
+	g := &ctxGroup{key: key}
+	if parent.Done() != nil {
+		g.stopWake = context.AfterFunc(parent, func() { r.parentDone(g) })
+	}
+	r.groups[key] = g
+	return g
+}
+
+// ctxKey stands for a context that cannot be a map key.
+type ctxKey struct{ _ int }
+
+// parentDone wakes the waiting users of g, whose parent context ended, so that they
+// stop now rather than at the end of their wait. Their shards ended with the parent.
+func (r *Runner) parentDone(g *ctxGroup) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dropGroup(g)
+	for h := range r.live {
+		if h.grp == g {
+			h.wake()
+		}
+	}
+}
+
+// dropGroup forgets g, so that later users of its parent get a new group, and ends its
+// shards: every user of g sees its context end. The caller holds r.mu.
+func (r *Runner) dropGroup(g *ctxGroup) {
+	if r.groups[g.key] == g {
+		delete(r.groups, g.key)
+	}
+	if g.stopWake != nil {
+		g.stopWake()
+	}
+	for _, s := range g.shards {
+		s.cancel()
+	}
+}
+
+// retire asks the user to stop after its current task, or at once when it waits.
+func (h *handle) retire() {
+	h.retired.Store(true)
+	h.wake()
+}
+
+// fire ends a wait: the timer calls it on a goroutine of its own.
+func (h *handle) fire() {
+	if h.waiting.CompareAndSwap(true, false) {
+		h.r.run(h.ctx, h)
+	}
+}
+
+// wake ends a wait at once, for the user to stop: it was retired or its context
+// ended. A user that is not waiting sees that itself before its next task or wait.
+func (h *handle) wake() {
+	if h.waiting.CompareAndSwap(true, false) {
+		h.timer.Stop()
+		go h.r.run(h.ctx, h)
+	}
 }
 
 // newUser makes a user of class c with its own HTTP session and recorder.
@@ -172,30 +289,31 @@ func (r *Runner) setup(ctx context.Context, u *User) bool {
 	return ok
 }
 
-// lifetime is a user's life: on_start, tasks and waits until retired, on_stop.
-func (r *Runner) lifetime(ctx context.Context, u *User, h *handle) {
-	defer u.rec.Flush()
-	c := u.Class
+// start begins a user's life: setup and on_start, then its tasks.
+func (r *Runner) start(ctx context.Context, h *handle) {
+	u := h.u
 	if !r.setup(ctx, u) {
+		r.exit(h)
 		return
 	}
-	if c.OnStart != nil {
-		r.guard(ctx, u, "on_start", c.OnStart)
+	if u.Class.OnStart != nil {
+		r.guard(ctx, u, "on_start", u.Class.OnStart)
 	}
-	picker := newTaskPicker(c)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-loop:
-	for {
-		select {
-		case <-h.retire:
-			break loop
-		case <-ctx.Done():
+	r.run(ctx, h)
+}
+
+// run is the rest of a user's life from the top of its task loop: tasks and waits
+// until it is retired (then on_stop) or its context ends. When a wait begins it
+// returns, leaving the user to its timer: the goroutine that fire or wake starts
+// calls run again.
+func (r *Runner) run(ctx context.Context, h *handle) {
+	u, c := h.u, h.u.Class
+	for !h.retired.Load() {
+		if ctx.Err() != nil {
+			r.exit(h)
 			return
-		default:
 		}
-		t := picker.pick(u.Rand)
+		t := h.picker.pickNext(u.Rand, &h.next)
 		start := time.Now()
 		r.guard(ctx, u, t.Name, t.Fn)
 		d := c.Wait.Delay(start, time.Now(), u.Rand)
@@ -203,18 +321,37 @@ loop:
 			continue
 		}
 		u.rec.Flush()
-		timer.Reset(d)
-		select {
-		case <-timer.C:
-		case <-h.retire:
-			break loop
-		case <-ctx.Done():
-			return
+		// From here this goroutine leaves the user alone unless it swaps waiting back.
+		h.waiting.Store(true)
+		h.timer.Reset(d)
+		if !h.retired.Load() && ctx.Err() == nil {
+			return // nothing of this user runs until fire or wake
 		}
+		// Retired or stopped while the wait began: a wake may have come before the
+		// timer was armed and found nothing to stop.
+		if !h.waiting.CompareAndSwap(true, false) {
+			return // fire or wake won: its goroutine goes on
+		}
+		h.timer.Stop()
 	}
 	if c.OnStop != nil && ctx.Err() == nil {
 		r.guard(ctx, u, "on_stop", c.OnStop)
 	}
+	r.exit(h)
+}
+
+// exit ends a user: what it recorded is flushed and the Runner forgets it. The last
+// user of a context group ends the group.
+func (r *Runner) exit(h *handle) {
+	h.u.rec.Flush()
+	h.timer.Stop()
+	r.mu.Lock()
+	delete(r.live, h)
+	if h.grp.users--; h.grp.users == 0 {
+		r.dropGroup(h.grp)
+	}
+	r.mu.Unlock()
+	r.wg.Done()
 }
 
 // guard runs fn and records a fault (an error or a panic of the task) in the
@@ -251,7 +388,7 @@ func (r *Runner) Retire(class string) bool {
 	}
 	h := hs[len(hs)-1]
 	r.running[class] = hs[:len(hs)-1]
-	close(h.retire)
+	h.retire()
 	return true
 }
 
@@ -274,7 +411,7 @@ func (r *Runner) StopAll(ctx context.Context) {
 	r.mu.Lock()
 	for class, hs := range r.running {
 		for _, h := range hs {
-			close(h.retire)
+			h.retire()
 		}
 		delete(r.running, class)
 	}
@@ -303,11 +440,15 @@ func (r *Runner) Kill() {
 	r.wg.Wait()
 }
 
-// abort cancels every user goroutine still alive, retired or not.
+// abort cancels every user still alive, retired or not; users spawned later get new
+// contexts.
 func (r *Runner) abort() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, g := range r.groups {
+		r.dropGroup(g)
+	}
 	for h := range r.live {
-		h.cancel()
+		h.wake()
 	}
 }

@@ -33,6 +33,9 @@ A = user(tasks=[take])
 
 func userIDs(t *testing.T, u *session) []string {
 	t.Helper()
+	if u.user.vars == nil { // u.vars is made on first use
+		return nil
+	}
 	v, found, _ := u.user.vars.Get(starlark.String("ids"))
 	if !found {
 		return nil

@@ -16,13 +16,21 @@ import (
 )
 
 // httpValue is u.http: the user's HTTP session (cookies, connections) as methods.
-type httpValue struct {
-	s       *session
-	methods [len(httpMethodNames)]*starlark.Builtin // bound on first use
-}
+// Every user shares the one value, userHTTP, and its methods: they act for the user
+// whose task runs on the calling thread, the only user that can reach them.
+type httpValue struct{}
 
-// httpMethodNames lists u.http's methods; the index is the position in methods.
+var userHTTP = &httpValue{}
+
+// httpMethodNames lists u.http's methods, sorted; httpMethods has them in this order.
 var httpMethodNames = [...]string{"delete", "get", "head", "options", "patch", "post", "put", "request", "stream"}
+
+var httpMethods = func() (m [len(httpMethodNames)]*starlark.Builtin) {
+	for i, name := range httpMethodNames {
+		m[i] = starlark.NewBuiltin(name, httpCall).BindReceiver(userHTTP)
+	}
+	return m
+}()
 
 func (h *httpValue) String() string        { return "<http>" }
 func (h *httpValue) Type() string          { return "http" }
@@ -36,10 +44,7 @@ func (h *httpValue) Attr(name string) (starlark.Value, error) {
 	if !ok {
 		return nil, nil
 	}
-	if h.methods[i] == nil {
-		h.methods[i] = starlark.NewBuiltin(name, h.call).BindReceiver(h)
-	}
-	return h.methods[i], nil
+	return httpMethods[i], nil
 }
 
 // requestArgs are the parameters every request method takes after its URL.
@@ -50,10 +55,10 @@ type requestArgs struct {
 	redirects, sse                                   bool
 }
 
-// call implements every method of u.http.
-func (h *httpValue) call(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	s := h.s
-	if s.ctx == nil {
+// httpCall implements every method of u.http.
+func httpCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, _ := thread.Local(localSession).(*session)
+	if s == nil || s.ctx == nil {
 		return nil, fmt.Errorf("http.%s: requests may only be made while a user runs a task", b.Name())
 	}
 	a := requestArgs{redirects: true}

@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -50,6 +51,7 @@ type Program struct {
 	classes     []*userbehavior.Class
 	modules     map[string]starlark.StringDict
 	predeclared starlark.StringDict
+	threads     sync.Pool // of *starlark.Thread for users' calls; see newThread
 }
 
 // Classes returns the user classes in name order, ready for a userbehavior.Runner.
@@ -64,6 +66,7 @@ func Compile(b Bundle, opts Options) (*Program, error) {
 		return nil, err
 	}
 	p := &Program{opts: opts, budget: opts.StepBudget, modules: map[string]starlark.StringDict{}}
+	p.threads.New = p.newThread
 	if p.budget == 0 {
 		p.budget = DefaultStepBudget
 	}

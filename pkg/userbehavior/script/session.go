@@ -14,15 +14,16 @@ import (
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
-// session is one user's script state: its Starlark thread, the user value its
-// functions get, and the response whose verdict may still change. It belongs to the
-// user's goroutine.
+// session is one user's script state: the user value its functions get and the
+// response whose verdict may still change. It is used by one goroutine at a time, the
+// one running the user. It is kept small, as every user of a worker has one: the
+// Starlark thread a call runs on comes from the Program's pool for the call only, and
+// u.vars is made on first use.
 type session struct {
 	p      *Program
 	u      *userbehavior.User
-	thread starlark.Thread
-	user   *userValue
-	http   *httpValue
+	thread *starlark.Thread // while a call runs; nil between calls
+	user   userValue
 
 	// ctx is the context of the script call in progress, nil between calls: built-ins
 	// have no other way to reach it. It never outlives the call.
@@ -31,10 +32,10 @@ type session struct {
 	pending *responseValue // last response, recorded when the next request starts or the call ends
 	timers  []*timerValue  // started and not stopped in this call
 
-	args     starlark.Tuple  // (user,): the arguments of every call
-	callCtx  context.Context // ctx of the last call, for onCancel; kept until the next call
-	onCancel func()          // cancels the thread when callCtx ends
-	cancels  sync.WaitGroup  // onCancel running or due
+	args     [1]starlark.Value // (user,): the arguments of every call
+	callCtx  context.Context   // ctx of the last call, for onCancel; kept until the next call
+	onCancel func()            // cancels the thread when callCtx ends
+	cancels  sync.WaitGroup    // onCancel running or due
 }
 
 // setup is Class.Setup: it gives a starting user its session.
@@ -42,14 +43,8 @@ func (p *Program) setup(u *userbehavior.User) { u.State = p.newSession(u) }
 
 func (p *Program) newSession(u *userbehavior.User) *session {
 	s := &session{p: p, u: u}
-	s.thread.Name = fmt.Sprintf("%s#%d", className(u), u.ID)
-	s.thread.Load = p.load
-	s.thread.Print = func(*starlark.Thread, string) {}
-	s.thread.OnMaxSteps = func(t *starlark.Thread) { t.Cancel(p.overBudget) }
-	s.thread.SetLocal(localSession, s)
-	s.http = &httpValue{s: s}
-	s.user = &userValue{s: s, vars: starlark.NewDict(0)}
-	s.args = starlark.Tuple{s.user}
+	s.user.s = s
+	s.args[0] = &s.user
 	s.onCancel = func() {
 		defer s.cancels.Done()
 		s.thread.Cancel(s.stopReason(s.callCtx))
@@ -62,6 +57,14 @@ func className(u *userbehavior.User) string {
 		return "user"
 	}
 	return u.Class.Name
+}
+
+// newThread makes a thread for users' calls; the pool keeps it between calls.
+func (p *Program) newThread() any {
+	th := &starlark.Thread{Name: "user", Load: p.load, Print: func(*starlark.Thread, string) {}}
+	th.OnMaxSteps = func(t *starlark.Thread) { t.Cancel(p.overBudget) }
+	th.SetLocal(localSession, (*session)(nil))
+	return th
 }
 
 // load serves load() on a user's thread: modules all ran at Compile.
@@ -101,9 +104,11 @@ func (s *session) call(ctx context.Context, fn starlark.Callable) error {
 	if s.ctx != nil {
 		return errors.New("script call while another runs on the same user")
 	}
-	th := &s.thread
+	th := s.p.threads.Get().(*starlark.Thread)
+	th.SetLocal(localSession, s)
 	th.Uncancel()
 	th.SetMaxExecutionSteps(th.ExecutionSteps() + s.p.budget)
+	s.thread = th
 	if t := s.p.opts.TaskTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
@@ -116,14 +121,17 @@ func (s *session) call(ctx context.Context, fn starlark.Callable) error {
 		stop = context.AfterFunc(ctx, s.onCancel)
 	}
 	s.ctx = ctx
-	_, err := starlark.Call(th, fn, s.args, nil)
+	_, err := starlark.Call(th, fn, s.args[:], nil)
 	s.ctx = nil
 	if stop != nil {
 		if stop() {
 			s.cancels.Done()
 		}
-		s.cancels.Wait() // a Cancel racing with the end of the call lands before the next Uncancel
+		s.cancels.Wait() // a Cancel racing with the end of the call lands before the thread is reused
 	}
+	s.thread = nil
+	th.SetLocal(localSession, (*session)(nil))
+	s.p.threads.Put(th)
 	s.finish(err)
 	if err != nil {
 		return taskError(err)
@@ -171,7 +179,7 @@ func (s *session) commit() {
 // ("class" is a reserved word of Starlark).
 type userValue struct {
 	s    *session
-	vars *starlark.Dict
+	vars *starlark.Dict // made on first use: most users never touch it
 }
 
 func (v *userValue) String() string        { return fmt.Sprintf("<user %s#%d>", className(v.s.u), v.s.u.ID) }
@@ -184,10 +192,13 @@ func (v *userValue) AttrNames() []string   { return []string{"class_name", "http
 func (v *userValue) Attr(name string) (starlark.Value, error) {
 	switch name {
 	case "http":
-		return v.s.http, nil
+		return userHTTP, nil
 	case "id":
 		return starlark.MakeInt(v.s.u.ID), nil
 	case "vars":
+		if v.vars == nil {
+			v.vars = starlark.NewDict(0)
+		}
 		return v.vars, nil
 	case "class_name":
 		return starlark.String(className(v.s.u)), nil
