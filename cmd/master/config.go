@@ -66,6 +66,8 @@ type Config struct {
 	TLSCA            string
 	MaxWorkers       int
 	MinWorkers       int
+	SaturationCPU    float64
+	SchedLagLimit    time.Duration
 }
 
 // headerList collects repeated --header "Name: value" flags.
@@ -114,7 +116,8 @@ func defaultConfig() Config {
 	return Config{Users: 1, SpawnRate: 1, Method: http.MethodGet, Wait: "none", LocalWorkers: -1,
 		DB: "stampede.db", Listen: "127.0.0.1:5557", ExitCodeOnError: 1,
 		HeartbeatTimeout: 3 * time.Second, StopWait: 20 * time.Second, LogLevel: "warn",
-		WebListen: "127.0.0.1:8089", WebCacheRuns: 16, WebCacheTTL: 10 * time.Minute, MaxWorkers: 1000}
+		WebListen: "127.0.0.1:8089", WebCacheRuns: 16, WebCacheTTL: 10 * time.Minute, MaxWorkers: 1000,
+		SaturationCPU: 90, SchedLagLimit: 50 * time.Millisecond}
 }
 
 func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
@@ -160,6 +163,8 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.TLSCA, "tls-ca", cfg.TLSCA, "CA that signs worker certificates: require mutual TLS")
 	fs.IntVar(&cfg.MaxWorkers, "max-workers", cfg.MaxWorkers, "refuse workers beyond this many")
 	fs.IntVar(&cfg.MinWorkers, "min-workers", cfg.MinWorkers, "abort a running test when fewer workers than this remain (0: never)")
+	fs.Float64Var(&cfg.SaturationCPU, "saturation-cpu", cfg.SaturationCPU, "warn when a worker's CPU stays above this percent (its latency is not trustworthy)")
+	fs.DurationVar(&cfg.SchedLagLimit, "sched-lag-limit", cfg.SchedLagLimit, "warn when a worker's user goroutines wait longer than this (p99) to run")
 	fs.StringVar(&cfg.HTML, "html", cfg.HTML, "headless: write the run's self-contained HTML report to this file")
 	fs.StringVar(&cfg.WebListen, "web-listen", cfg.WebListen, "address of the web dashboard (without --headless)")
 	fs.StringVar(&cfg.WebAuth, "web-auth", cfg.WebAuth, "user:password the dashboard asks for (HTTP basic auth)")
@@ -242,6 +247,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TLSCA != "" && c.TLSCert == "" {
 		errs = append(errs, errors.New("--tls-ca (mutual TLS) needs --tls-cert and --tls-key"))
+	}
+	if !(c.SaturationCPU > 0 && c.SaturationCPU <= 100) || c.SchedLagLimit <= 0 {
+		errs = append(errs, errors.New("--saturation-cpu must be in (0, 100] and --sched-lag-limit > 0"))
 	}
 	if c.MaxWorkers < 1 || c.MinWorkers < 0 {
 		errs = append(errs, errors.New("--max-workers must be >= 1 and --min-workers >= 0"))

@@ -210,7 +210,8 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 				Token: cfg.Token})
 		})
 	}
-	m.ctl = controller.New(srv, m.db, controller.Options{Logger: log, MinWorkers: cfg.MinWorkers})
+	m.ctl = controller.New(srv, m.db, controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,
+		SaturationCPU: cfg.SaturationCPU, SchedLagLimit: cfg.SchedLagLimit})
 	return m, exitOK, nil
 }
 

@@ -19,7 +19,7 @@
   const CSRF = csrfMeta ? csrfMeta.getAttribute('content') || '' : '';
 
   const ACTIVE_STATES = new Set(['running', 'spawning', 'ramping']);
-  const TABS = ['stats', 'charts', 'failures', 'slowest', 'workers', 'runs', 'compare'];
+  const TABS = ['stats', 'charts', 'failures', 'exceptions', 'slowest', 'workers', 'runs', 'compare'];
 
   const app = {
     live: null, // last Live object (without series)
@@ -158,7 +158,11 @@
     $('btn-new').disabled = active || state === 'stopping';
     if (!active && !$('form-edit').hidden) $('form-edit').hidden = true;
 
-    const fc = (live.errors || []).length + (live.exceptions || []).length;
+    const ec = (live.exceptions || []).length;
+    const ecEl = $('exceptions-count');
+    setText(ecEl, String(ec));
+    ecEl.hidden = ec === 0;
+    const fc = (live.errors || []).length;
     const fcEl = $('failures-count');
     setText(fcEl, String(fc));
     fcEl.hidden = fc === 0;
@@ -183,13 +187,11 @@
     if (app.tab === 'stats') S.renderStatsTable($('stats-table'), live.endpoints, live.total, { current: true });
     else if (app.tab === 'failures') {
       S.renderFailuresTable($('failures-table'), live.errors);
-      const ex = live.exceptions || [];
-      $('exceptions-section').hidden = ex.length === 0;
-      if (ex.length) S.renderExceptionsTable($('exceptions-table'), ex);
       const cs = live.counters || [];
       $('counters-section').hidden = cs.length === 0;
       if (cs.length) S.renderCountersTable($('counters-table'), cs);
     }
+    else if (app.tab === 'exceptions') S.renderExceptionsTable($('exceptions-table'), live.exceptions || []);
     else if (app.tab === 'slowest') S.renderSlowestTable($('slowest-table'), live.slowest);
     else if (app.tab === 'workers') {
       S.renderWorkersTable($('workers-table'), live.workers);
