@@ -52,8 +52,6 @@ func (e *encoded) of(l *report.Live) ([]byte, error) {
 	return b, nil
 }
 
-var sse encoded
-
 // stream pushes every new live view as a Server-Sent Event. A slow client only
 // misses intermediate views: it always gets the latest.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +68,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
 	send := func() bool {
-		b, err := sse.of(s.cfg.Control.Live())
+		b, err := s.sse.of(s.cfg.Control.Live())
 		if err != nil {
 			s.log.Error("encode live view", "err", err)
 			return false
@@ -129,11 +127,12 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 
 // parseRunTime reads 90s, 20m, 1h30m or plain seconds.
 func parseRunTime(v string) (time.Duration, error) {
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+	const limit = 30 * 24 * time.Hour
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 && n <= limit.Seconds() {
 		return time.Duration(n * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
+	if err != nil || d < 0 || d > limit {
 		return 0, fmt.Errorf("%w: run time %q: want 90s, 20m or 1h30m", ErrBadRequest, v)
 	}
 	return d, nil

@@ -59,6 +59,7 @@ type Server struct {
 	index *template.Template
 	cache *runCache
 	mux   *http.ServeMux
+	sse   encoded // the SSE payload of the latest view, built once for every client
 }
 
 // NewServer builds the handler.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -101,6 +102,9 @@ func (r runTime) String() string {
 
 func (r runTime) Set(v string) error {
 	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(n) || n < 0 || n > 30*24*3600 {
+			return errors.New("want a duration between 0 and 30 days")
+		}
 		*r.d = time.Duration(n * float64(time.Second))
 		return nil
 	}
@@ -178,10 +182,18 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 // parseConfig reads defaults < config file < STAMPEDE_* < flags.
 func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	cfg := defaultConfig()
-	fs := newFlagSet(&cfg, usage)
+	// Parse quietly: a bad flag is one line on stderr (the caller prints it), not
+	// the whole usage; -h prints the usage.
+	fs := newFlagSet(&cfg, io.Discard)
 	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(usage)
+		fmt.Fprintln(usage, "usage: master [flags]   (master runs|report|check|version: sub-commands)")
+		fs.PrintDefaults()
 		return cfg, err
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("%w (master -h lists the flags)", err)
 	}
 	if len(rest) > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", rest[0])
@@ -192,14 +204,17 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 // Validate returns every problem at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Users < 0 {
-		errs = append(errs, fmt.Errorf("--users must be >= 0, got %d", c.Users))
+	if c.Users < 0 || c.Users > 1_000_000 {
+		errs = append(errs, fmt.Errorf("--users must be 0..1000000, got %d", c.Users))
 	}
 	if !(c.SpawnRate > 0) || c.SpawnRate > 1e6 {
 		errs = append(errs, fmt.Errorf("--spawn-rate must be > 0, got %v", c.SpawnRate))
 	}
-	if c.RunTime < 0 {
-		errs = append(errs, fmt.Errorf("--run-time must be >= 0, got %v", c.RunTime))
+	if c.RunTime < 0 || c.RunTime > 30*24*time.Hour {
+		errs = append(errs, fmt.Errorf("--run-time must be between 0 and 30 days, got %v", c.RunTime))
+	}
+	if c.ExpectWorkersMax < 0 {
+		errs = append(errs, fmt.Errorf("--expect-workers-max-wait must be >= 0, got %v", c.ExpectWorkersMax))
 	}
 	if c.Host == "" && !c.Demo && c.Script == "" && (c.Headless || c.DryRun > 0) {
 		errs = append(errs, errors.New("--host is required (or --demo, or --script)"))

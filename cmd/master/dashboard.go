@@ -51,11 +51,28 @@ func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writ
 	case <-ctx.Done():
 	case err = <-served:
 		return exitFailure, fmt.Errorf("dashboard: %w", err)
+	case <-loopDone:
+		hs.Close()
+		return exitFailure, errors.New("the run controller stopped")
+	case <-m.gctx.Done():
+		hs.Close()
+		return exitFailure, fmt.Errorf("worker listener stopped: %w", context.Cause(m.gctx))
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if l := m.ctl.Live(); l.State == report.StateRunning || l.State == report.StateStopping {
-		m.ctl.Stop(sctx, "master shutting down")
+		// Stop gracefully and give the workers' final reports a moment before the
+		// loop goes (which would store the run as interrupted).
+		if err := m.ctl.Stop(sctx, "master shutting down"); err == nil {
+			updates, cancel := m.ctl.Subscribe()
+			for m.ctl.Live().State != report.StateStopped && sctx.Err() == nil {
+				select {
+				case <-updates:
+				case <-sctx.Done():
+				}
+			}
+			cancel()
+		}
 	}
 	hs.Shutdown(sctx)
 	return exitOK, nil

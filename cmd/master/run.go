@@ -124,6 +124,8 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		grpc.MaxRecvMsgSize(64 << 20),
 		// A peer that pings more often than this is misbehaving and is cut off.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// The master pings idle transports too, so a dead peer's connection is found.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 5 * time.Second, Timeout: cfg.HeartbeatTimeout}),
 		grpc.MaxConcurrentStreams(16),
 	}
 	plain := grpc.NewServer(opts...) // loopback only: local workers (and all workers without TLS)
@@ -171,6 +173,7 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 			<-stopped
 		}
 		srv.Close()
+		srv.Wait()
 		if err := g.Wait(); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("shutdown", "err", err)
 		}
@@ -271,6 +274,11 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 			return exitFailure, err
 		}
 		fmt.Fprintf(stdout, "HTML report written to %s\n", cfg.HTML)
+	}
+	if ctx.Err() != nil {
+		// Stopped by a signal (Ctrl-C, or a CI job's timeout): what was measured is
+		// stored and printed, but the run did not finish, and the exit code says so.
+		return exitFailure, errors.New("the run was stopped before its end")
 	}
 	if r.Summary.Failures > 0 {
 		return cfg.ExitCodeOnError, nil

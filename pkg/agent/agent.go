@@ -8,9 +8,12 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
 	"github.com/stampede-load/stampede/pkg/cluster"
@@ -113,12 +116,19 @@ func Run(ctx context.Context, cfg Config) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		switch status.Code(err) {
+		case codes.Unauthenticated, codes.PermissionDenied, codes.InvalidArgument:
+			return fmt.Errorf("the master refused this worker: %w", err) // retrying cannot help
+		}
 		log.Warn("no master; retrying", "err", err, "in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
+		case <-cfg.Drain:
+			t.Stop()
+			return nil // draining with no master: nothing to hand over
 		case <-t.C:
 		}
 		backoff = min(2*backoff, cfg.RetryMax)
@@ -158,11 +168,26 @@ type received struct {
 func (ss *session) serve(ctx context.Context) error {
 	cmds := make(chan received, 16)
 	rctx, cancel := context.WithCancel(ctx)
+	// The brake: users run under uctx, which a watchdog cancels when nothing has come
+	// from the master for SilenceTimeout. It runs on its own timer, reset by the
+	// reader, so a send blocked on a dead network cannot hold it back.
+	uctx, brake := context.WithCancel(ctx)
+	defer brake()
+	var silent atomic.Bool
+	watchdog := time.AfterFunc(ss.cfg.SilenceTimeout, func() {
+		silent.Store(true)
+		brake()
+		ss.s.Close() // unblocks a send stuck on flow control
+	})
+	defer watchdog.Stop()
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
 		for {
 			c, err := ss.s.Recv()
+			if err == nil {
+				watchdog.Reset(ss.cfg.SilenceTimeout)
+			}
 			select {
 			case cmds <- received{c, err}:
 			case <-rctx.Done():
@@ -188,22 +213,23 @@ func (ss *session) serve(ctx context.Context) error {
 	defer report.Stop()
 	heartbeat := time.NewTicker(ss.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
-	silence := time.NewTimer(ss.cfg.SilenceTimeout)
-	defer silence.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-uctx.Done():
+			if silent.Load() {
+				return fmt.Errorf("nothing heard from the master for %v: stopped all users", ss.cfg.SilenceTimeout)
+			}
 			return ctx.Err()
 		case r := <-cmds:
+			if silent.Load() {
+				return fmt.Errorf("nothing heard from the master for %v: stopped all users", ss.cfg.SilenceTimeout)
+			}
 			if r.err != nil {
 				return fmt.Errorf("stream from master: %w", r.err)
 			}
-			silence.Reset(ss.cfg.SilenceTimeout)
-			if err := ss.handle(ctx, r.cmd, stopped); err != nil {
+			if err := ss.handle(uctx, r.cmd, stopped); err != nil {
 				return err
 			}
-		case <-silence.C:
-			return fmt.Errorf("nothing heard from the master for %v: stopped all users", ss.cfg.SilenceTimeout)
 		case <-report.C:
 			if ss.run != nil {
 				if err := ss.report(false); err != nil {

@@ -21,6 +21,7 @@ const (
 	MaxEndpointsPerReport = 10000
 	MaxErrorsPerReport    = aggregate.MaxErrorKinds + MaxEndpointsPerReport
 	MaxClasses            = 1000
+	MaxUsersPerWorker     = 1_000_000
 )
 
 func helloFromPB(h *pb.Hello) (WorkerInfo, error) {
@@ -84,6 +85,9 @@ func commandToPB(c Command) (*pb.MasterMessage, error) {
 	case CommandStart:
 		users := make(map[string]int32, len(c.Users))
 		for k, v := range c.Users {
+			if v < 0 || v > MaxUsersPerWorker {
+				return nil, fmt.Errorf("start with %d users of %q: at most %d per worker", v, k, MaxUsersPerWorker)
+			}
 			users[k] = int32(v)
 		}
 		sc, err := scenarioToPB(c.Scenario)
@@ -118,11 +122,16 @@ func commandFromPB(m *pb.MasterMessage) (Command, error) {
 			return Command{}, fmt.Errorf("start with spawn rate %v", s.SpawnRate)
 		}
 		users := make(map[string]int, len(s.Users))
+		total := 0
 		for k, v := range s.Users {
 			if v < 0 {
 				return Command{}, fmt.Errorf("start with %d users of %q", v, k)
 			}
 			users[k] = int(v)
+			total += int(v)
+		}
+		if total > MaxUsersPerWorker {
+			return Command{}, fmt.Errorf("start with %d users: at most %d per worker", total, MaxUsersPerWorker)
 		}
 		if s.WorkerCount < 0 || s.WorkerIndex < 0 || (s.WorkerCount > 0 && s.WorkerIndex >= s.WorkerCount) {
 			return Command{}, fmt.Errorf("start places the worker at %d of %d", s.WorkerIndex, s.WorkerCount)

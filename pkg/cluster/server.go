@@ -39,6 +39,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[string]*workerConn
+	wg    sync.WaitGroup // every stream's reader and writer
 }
 
 // workerConn is one connected worker.
@@ -80,6 +81,9 @@ func (s *Server) Events() <-chan Event { return s.events }
 
 // Close makes every stream handler return; call it before grpc.Server.Stop.
 func (s *Server) Close() { s.once.Do(func() { close(s.done) }) }
+
+// Wait waits for every stream's goroutines to end; call it after grpc.Server.Stop.
+func (s *Server) Wait() { s.wg.Wait() }
 
 // Send queues cmd for a worker. A worker too slow to take its commands is dropped.
 func (s *Server) Send(workerID string, cmd Command) error {
@@ -198,11 +202,12 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 
 	heard := make(chan struct{}, 1)
 	recvErr := make(chan error, 1)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Add(2)
+	// The reader and writer may be blocked in Recv or Send on a dead peer; they end
+	// when the handler returns (gRPC then cancels the stream), so serve does not wait
+	// for them: the server's WaitGroup does (Wait).
+	s.wg.Add(2)
 	go func() { // reader
-		defer wg.Done()
+		defer s.wg.Done()
 		for {
 			m, err := stream.Recv()
 			if err != nil {
@@ -221,7 +226,7 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 	}()
 	sendErr := make(chan error, 1)
 	go func() { // writer
-		defer wg.Done()
+		defer s.wg.Done()
 		hb := time.NewTicker(s.cfg.HeartbeatInterval)
 		defer hb.Stop()
 		for {

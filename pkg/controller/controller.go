@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -53,6 +54,10 @@ type Result struct {
 	Final    *aggregate.Snapshot
 	Duration time.Duration // from the first Start to the last final report
 }
+
+// MaxUsers bounds the users of one run: a typo of a few zeros must not make every
+// worker try to allocate for a billion users.
+const MaxUsers = 1_000_000
 
 // Errors callers branch on.
 var (
@@ -162,6 +167,9 @@ func (c *Controller) Run(ctx context.Context, cfg Config) (Result, error) {
 // how it ended.
 func (c *Controller) Start(ctx context.Context, cfg Config) (<-chan struct{}, error) {
 	cfg.defaults()
+	if cfg.Users > MaxUsers {
+		return nil, fmt.Errorf("%d users: at most %d per run", cfg.Users, MaxUsers)
+	}
 	if _, err := scheduler.Distribute(scheduler.Request{Classes: cfg.Classes, Users: cfg.Users, SpawnRate: cfg.SpawnRate},
 		[]string{"check"}, nil); err != nil {
 		return nil, err
@@ -211,6 +219,9 @@ func (c *Controller) Stop(ctx context.Context, reason string) error {
 
 // Edit changes the active run's user count and spawn rate.
 func (c *Controller) Edit(ctx context.Context, users int, spawnRate float64) error {
+	if users > MaxUsers {
+		return fmt.Errorf("%d users: at most %d per run", users, MaxUsers)
+	}
 	if _, err := scheduler.Distribute(scheduler.Request{Classes: []scheduler.Class{{Name: "x", Weight: 1}}, Users: users, SpawnRate: spawnRate},
 		[]string{"check"}, nil); err != nil {
 		return err

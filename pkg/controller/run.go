@@ -36,6 +36,7 @@ type run struct {
 	running  *aggregate.Snapshot // total plus the open interval: what the live view shows
 	stale    bool                // reports arrived since the last publish
 	ivPeak   int                 // most users seen in reports during the open interval
+	storeErr bool                // a store write failed during the run
 	seq      uint64
 	peak     int
 	stopping bool
@@ -396,6 +397,18 @@ func (r *run) users() int {
 	return n
 }
 
+// storeFailed puts the first storage failure of a run on the run itself (warnings,
+// terminal), so an incomplete stored series never goes unnoticed.
+func (r *run) storeFailed(what string, err error) {
+	if r.storeErr {
+		return
+	}
+	r.storeErr = true
+	msg := fmt.Sprintf("the store could not keep the run's %s (%v): the stored series is incomplete", what, err)
+	r.warnings = append(r.warnings, msg)
+	r.printf("WARNING: %s\n", msg)
+}
+
 // warn records a warning on the run: an event, a line in the progress output and
 // in the live view.
 func (r *run) warn(at time.Time, kind, workerID, detail string) {
@@ -445,6 +458,7 @@ func (r *run) storeTelemetry(seq uint64, at time.Time) {
 	add(r.s.agents, cluster.RoleAgent)
 	if err := r.c().db.AppendTelemetry(r.id, recs); err != nil {
 		r.c().log.Error("store telemetry", "run_id", r.id, "err", err)
+		r.storeFailed("telemetry", err)
 	}
 }
 
@@ -461,6 +475,7 @@ func (r *run) closeInterval(now time.Time) {
 	if err := r.c().db.AppendInterval(r.id, store.Interval{Seq: r.seq, At: now, Users: users,
 		Workers: len(r.targets), Snapshot: iv}); err != nil {
 		r.c().log.Error("store interval", "run_id", r.id, "seq", r.seq, "err", err)
+		r.storeFailed("interval", err)
 	}
 	r.total.Merge(iv)
 	r.window = append(r.window, windowEntry{at: now, snap: iv})
