@@ -107,8 +107,10 @@ func (p *taskPicker) pickNext(rnd *rand.Rand, next *int) *Task {
 	return &p.tasks[len(p.tasks)-1]
 }
 
-// User is one simulated user, handed to every task it runs. It belongs to the user's
-// goroutine: tasks may keep state in Vars without locking.
+// User is one simulated user, handed to every task it runs. Its tasks run one at a
+// time (each stretch between two waits on a goroutine the Runner starts, after the
+// previous one has handed the user over): tasks may keep state in Vars without
+// locking.
 type User struct {
 	ID    int // unique on this worker, from 1
 	Class *Class
