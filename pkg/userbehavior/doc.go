@@ -8,10 +8,11 @@
 // package aggregate, to record.
 //
 // Concurrency: a Class is immutable once handed to a Runner and is shared by all its
-// users. Each user runs in its own goroutine and owns its User value, its HTTPClient
-// and its aggregate.Recorder, so recording takes no lock. Runner methods are safe for
-// concurrent use; every user goroutine is owned by the Runner and stopped by Retire,
-// StopAll or Kill.
+// users. Each user runs its tasks one at a time on goroutines the Runner starts;
+// between tasks an idle user holds no goroutine, only a timer that resumes it. A user
+// owns its User value, its HTTPClient and its aggregate.Recorder, so recording takes
+// no lock. Runner methods are safe for concurrent use; every user is owned by the
+// Runner and stopped by Retire, StopAll or Kill.
 //
 // The engine that runs a task is a plain Go function (Task.Fn), so a script engine
 // plugs in by producing Classes whose task functions call into the script.
