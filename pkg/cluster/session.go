@@ -47,8 +47,13 @@ func Dial(ctx context.Context, addr string, info WorkerInfo, token string, opts 
 	}
 	s.stream = stream
 	if err := stream.Send(&pb.WorkerMessage{Body: &pb.WorkerMessage_Hello{Hello: helloToPB(info)}}); err != nil {
+		// A master that turned the stream down (wrong token) may have closed it
+		// already: the reason is in the status that Recv returns, not in Send's EOF.
+		if _, rerr := stream.Recv(); rerr != nil {
+			err = rerr
+		}
 		s.Close()
-		return nil, fmt.Errorf("hello to master %s: %w", addr, err)
+		return nil, fmt.Errorf("master %s refused: %w", addr, err)
 	}
 	m, err := stream.Recv()
 	if err != nil {
