@@ -179,16 +179,11 @@ func TestWorkerProcessKilledUsersMove(t *testing.T) {
 	if err := w1.Wait(); err != nil {
 		t.Errorf("surviving worker after the run: %v, want a clean exit", err)
 	}
-	s, err := store.Open(db, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
+	s, run := storedRun(t, db)
+	if run.Status != store.StatusCompleted {
+		t.Fatalf("run %+v", run)
 	}
-	defer s.Close()
-	runs, _ := s.Runs()
-	if len(runs) != 1 || runs[0].Status != store.StatusCompleted {
-		t.Fatalf("runs %+v", runs)
-	}
-	events, _ := s.Events(runs[0].ID)
+	events, _ := s.Events(run.ID)
 	lostAt := time.Time{}
 	for _, e := range events {
 		if e.Kind == "worker_lost" && e.Worker == "p2" {
@@ -201,7 +196,7 @@ func TestWorkerProcessKilledUsersMove(t *testing.T) {
 	if d := lostAt.Sub(killed); d > 3*time.Second {
 		t.Errorf("p2 marked lost %v after the kill, want <= 3 s", d)
 	}
-	ivs, _ := s.Intervals(runs[0].ID)
+	ivs, _ := s.Intervals(run.ID)
 	restored := false
 	for _, iv := range ivs {
 		if iv.At.After(lostAt) && iv.Workers == 1 && iv.Users == 10 {
@@ -211,6 +206,22 @@ func TestWorkerProcessKilledUsersMove(t *testing.T) {
 	if !restored {
 		t.Errorf("users not restored to 10 on the survivor: %v", usersSeries(ivs))
 	}
+}
+
+// storedRun opens the store a finished master left (read-only, closed when the test
+// ends) and returns it with its only run.
+func storedRun(t *testing.T, db string) (*store.DB, store.Run) {
+	t.Helper()
+	s, err := store.Open(db, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	runs, err := s.Runs()
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("want one stored run, got %+v (%v)", runs, err)
+	}
+	return s, runs[0]
 }
 
 func usersSeries(ivs []store.Interval) string {
@@ -315,20 +326,12 @@ func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 		t.Fatalf("master: %v", err)
 	}
 	served, _ := target.read()
-	s, err := store.Open(db, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	runs, _ := s.Runs()
-	if len(runs) != 1 {
-		t.Fatalf("runs %+v", runs)
-	}
+	s, run := storedRun(t, db)
 	// Nothing lost: the drained worker's last interval is in the totals.
-	if got := runs[0].Summary.Requests; got != uint64(served) {
+	if got := run.Summary.Requests; got != uint64(served) {
 		t.Errorf("stored %d requests, target served %d", got, served)
 	}
-	events, _ := s.Events(runs[0].ID)
+	events, _ := s.Events(run.ID)
 	kinds := map[string]bool{}
 	for _, e := range events {
 		if e.Worker == "p2" {
@@ -338,7 +341,7 @@ func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 	if !kinds["worker_draining"] || kinds["worker_lost"] {
 		t.Errorf("events of p2: %v, want worker_draining and no worker_lost", kinds)
 	}
-	ivs, _ := s.Intervals(runs[0].ID)
+	ivs, _ := s.Intervals(run.ID)
 	restored := false
 	for _, iv := range ivs {
 		restored = restored || (iv.Workers == 1 && iv.Users == 10)

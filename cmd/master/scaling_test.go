@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/stampede-load/stampede/pkg/store"
 )
 
 // lines collects a process's output line by line, safe to read while it runs.
@@ -108,13 +106,8 @@ func TestScalingDuringARun(t *testing.T) {
 	if err := m.Wait(); err != nil {
 		t.Fatalf("master: %v", err)
 	}
-	s, err := store.Open(db, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	runs, _ := s.Runs()
-	events, _ := s.Events(runs[0].ID)
+	s, run := storedRun(t, db)
+	events, _ := s.Events(run.ID)
 	kinds := map[string]string{}
 	for _, e := range events {
 		kinds[e.Worker] += e.Kind + " "
@@ -124,7 +117,7 @@ func TestScalingDuringARun(t *testing.T) {
 	}
 	// Nothing but the killed worker's last unreported second may be missing.
 	served, _ := target.read()
-	stored := runs[0].Summary.Requests
+	stored := run.Summary.Requests
 	perWorkerSecond := uint64(300 / 4 * 4) // 75 users at 4 req/s each
 	if stored > uint64(served) || uint64(served)-stored > 2*perWorkerSecond {
 		t.Errorf("stored %d requests of %d served (more than the killed worker's last interval missing)", stored, served)
