@@ -532,8 +532,10 @@ type Start struct {
 	SpawnRate float64 `protobuf:"fixed64,5,opt,name=spawn_rate,json=spawnRate,proto3" json:"spawn_rate,omitempty"`
 	// This worker's place among the run's workers (0-based), for sharing out data
 	// such as unique feeder rows.
-	WorkerIndex   int32 `protobuf:"varint,6,opt,name=worker_index,json=workerIndex,proto3" json:"worker_index,omitempty"`
-	WorkerCount   int32 `protobuf:"varint,7,opt,name=worker_count,json=workerCount,proto3" json:"worker_count,omitempty"`
+	WorkerIndex int32 `protobuf:"varint,6,opt,name=worker_index,json=workerIndex,proto3" json:"worker_index,omitempty"`
+	WorkerCount int32 `protobuf:"varint,7,opt,name=worker_count,json=workerCount,proto3" json:"worker_count,omitempty"`
+	// Set for open-model runs: users becomes the pool this worker pre-allocates.
+	Arrival       *Arrival `protobuf:"bytes,8,opt,name=arrival,proto3" json:"arrival,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -617,6 +619,220 @@ func (x *Start) GetWorkerCount() int32 {
 	return 0
 }
 
+func (x *Start) GetArrival() *Arrival {
+	if x != nil {
+		return x.Arrival
+	}
+	return nil
+}
+
+// Arrival is an open-model plan: iterations arrive at a rate that follows stages,
+// cluster-wide; iteration k (0-based) is due when the rate's integral reaches k+1,
+// and this worker runs the iterations k >= from with k % count == index.
+type Arrival struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StartRate     float64                `protobuf:"fixed64,1,opt,name=start_rate,json=startRate,proto3" json:"start_rate,omitempty"`         // iterations per second at the start of the first stage
+	Stages        []*RateStage           `protobuf:"bytes,2,rep,name=stages,proto3" json:"stages,omitempty"`                                  // the rate ramps linearly to each stage's target
+	ElapsedNanos  int64                  `protobuf:"varint,3,opt,name=elapsed_nanos,json=elapsedNanos,proto3" json:"elapsed_nanos,omitempty"` // the arrival clock when the master sent this
+	From          int64                  `protobuf:"varint,4,opt,name=from,proto3" json:"from,omitempty"`
+	Index         int32                  `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	Count         int32                  `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	MaxUsers      int32                  `protobuf:"varint,7,opt,name=max_users,json=maxUsers,proto3" json:"max_users,omitempty"` // this worker's pool may grow to this many users
+	Classes       []*ClassWeight         `protobuf:"bytes,8,rep,name=classes,proto3" json:"classes,omitempty"`                    // which class iteration k runs: by weight, in this order
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Arrival) Reset() {
+	*x = Arrival{}
+	mi := &file_stampede_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Arrival) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Arrival) ProtoMessage() {}
+
+func (x *Arrival) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Arrival.ProtoReflect.Descriptor instead.
+func (*Arrival) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Arrival) GetStartRate() float64 {
+	if x != nil {
+		return x.StartRate
+	}
+	return 0
+}
+
+func (x *Arrival) GetStages() []*RateStage {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+func (x *Arrival) GetElapsedNanos() int64 {
+	if x != nil {
+		return x.ElapsedNanos
+	}
+	return 0
+}
+
+func (x *Arrival) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *Arrival) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Arrival) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *Arrival) GetMaxUsers() int32 {
+	if x != nil {
+		return x.MaxUsers
+	}
+	return 0
+}
+
+func (x *Arrival) GetClasses() []*ClassWeight {
+	if x != nil {
+		return x.Classes
+	}
+	return nil
+}
+
+type RateStage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DurationNanos int64                  `protobuf:"varint,1,opt,name=duration_nanos,json=durationNanos,proto3" json:"duration_nanos,omitempty"`
+	Target        float64                `protobuf:"fixed64,2,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateStage) Reset() {
+	*x = RateStage{}
+	mi := &file_stampede_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateStage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateStage) ProtoMessage() {}
+
+func (x *RateStage) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateStage.ProtoReflect.Descriptor instead.
+func (*RateStage) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RateStage) GetDurationNanos() int64 {
+	if x != nil {
+		return x.DurationNanos
+	}
+	return 0
+}
+
+func (x *RateStage) GetTarget() float64 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
+type ClassWeight struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Weight        int32                  `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClassWeight) Reset() {
+	*x = ClassWeight{}
+	mi := &file_stampede_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClassWeight) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClassWeight) ProtoMessage() {}
+
+func (x *ClassWeight) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClassWeight.ProtoReflect.Descriptor instead.
+func (*ClassWeight) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClassWeight) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClassWeight) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
 // Scenario says what the users do.
 type Scenario struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -634,7 +850,7 @@ type Scenario struct {
 
 func (x *Scenario) Reset() {
 	*x = Scenario{}
-	mi := &file_stampede_proto_msgTypes[7]
+	mi := &file_stampede_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +862,7 @@ func (x *Scenario) String() string {
 func (*Scenario) ProtoMessage() {}
 
 func (x *Scenario) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[7]
+	mi := &file_stampede_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +875,7 @@ func (x *Scenario) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scenario.ProtoReflect.Descriptor instead.
 func (*Scenario) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{7}
+	return file_stampede_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Scenario) GetHost() string {
@@ -742,7 +958,7 @@ type ScriptBundle struct {
 
 func (x *ScriptBundle) Reset() {
 	*x = ScriptBundle{}
-	mi := &file_stampede_proto_msgTypes[8]
+	mi := &file_stampede_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +970,7 @@ func (x *ScriptBundle) String() string {
 func (*ScriptBundle) ProtoMessage() {}
 
 func (x *ScriptBundle) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[8]
+	mi := &file_stampede_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +983,7 @@ func (x *ScriptBundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScriptBundle.ProtoReflect.Descriptor instead.
 func (*ScriptBundle) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{8}
+	return file_stampede_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ScriptBundle) GetMain() string {
@@ -819,7 +1035,7 @@ type QuickHTTP struct {
 
 func (x *QuickHTTP) Reset() {
 	*x = QuickHTTP{}
-	mi := &file_stampede_proto_msgTypes[9]
+	mi := &file_stampede_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +1047,7 @@ func (x *QuickHTTP) String() string {
 func (*QuickHTTP) ProtoMessage() {}
 
 func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[9]
+	mi := &file_stampede_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +1060,7 @@ func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuickHTTP.ProtoReflect.Descriptor instead.
 func (*QuickHTTP) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{9}
+	return file_stampede_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *QuickHTTP) GetMethod() string {
@@ -892,7 +1108,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_stampede_proto_msgTypes[10]
+	mi := &file_stampede_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +1120,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[10]
+	mi := &file_stampede_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1133,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{10}
+	return file_stampede_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Header) GetName() string {
@@ -948,7 +1164,7 @@ type Wait struct {
 
 func (x *Wait) Reset() {
 	*x = Wait{}
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1176,7 @@ func (x *Wait) String() string {
 func (*Wait) ProtoMessage() {}
 
 func (x *Wait) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1189,7 @@ func (x *Wait) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wait.ProtoReflect.Descriptor instead.
 func (*Wait) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{11}
+	return file_stampede_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Wait) GetKind() string {
@@ -1015,7 +1231,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1243,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1256,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{12}
+	return file_stampede_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Stop) GetRunId() string {
@@ -1060,7 +1276,7 @@ type Quit struct {
 
 func (x *Quit) Reset() {
 	*x = Quit{}
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1288,7 @@ func (x *Quit) String() string {
 func (*Quit) ProtoMessage() {}
 
 func (x *Quit) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1301,7 @@ func (x *Quit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quit.ProtoReflect.Descriptor instead.
 func (*Quit) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{13}
+	return file_stampede_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Quit) GetReason() string {
@@ -1123,7 +1339,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1351,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1364,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{14}
+	return file_stampede_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Report) GetRunId() string {
@@ -1256,7 +1472,7 @@ type SlowRequest struct {
 
 func (x *SlowRequest) Reset() {
 	*x = SlowRequest{}
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1484,7 @@ func (x *SlowRequest) String() string {
 func (*SlowRequest) ProtoMessage() {}
 
 func (x *SlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1497,7 @@ func (x *SlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowRequest.ProtoReflect.Descriptor instead.
 func (*SlowRequest) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{15}
+	return file_stampede_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SlowRequest) GetMethod() string {
@@ -1336,7 +1552,7 @@ type Counter struct {
 
 func (x *Counter) Reset() {
 	*x = Counter{}
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1564,7 @@ func (x *Counter) String() string {
 func (*Counter) ProtoMessage() {}
 
 func (x *Counter) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1577,7 @@ func (x *Counter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counter.ProtoReflect.Descriptor instead.
 func (*Counter) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{16}
+	return file_stampede_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Counter) GetName() string {
@@ -1390,7 +1606,7 @@ type ExceptionCount struct {
 
 func (x *ExceptionCount) Reset() {
 	*x = ExceptionCount{}
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1618,7 @@ func (x *ExceptionCount) String() string {
 func (*ExceptionCount) ProtoMessage() {}
 
 func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1631,7 @@ func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExceptionCount.ProtoReflect.Descriptor instead.
 func (*ExceptionCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{17}
+	return file_stampede_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExceptionCount) GetMessage() string {
@@ -1448,14 +1664,18 @@ type EndpointStats struct {
 	Bytes          uint64                 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	TotalTimeNanos int64                  `protobuf:"varint,6,opt,name=total_time_nanos,json=totalTimeNanos,proto3" json:"total_time_nanos,omitempty"`
 	// Latency HdrHistogram in aggregate's compact lossless encoding.
-	Histogram     []byte `protobuf:"bytes,7,opt,name=histogram,proto3" json:"histogram,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Histogram []byte `protobuf:"bytes,7,opt,name=histogram,proto3" json:"histogram,omitempty"`
+	// Open model: latency above is from the due time; this is from sending.
+	ServiceHistogram []byte `protobuf:"bytes,8,opt,name=service_histogram,json=serviceHistogram,proto3" json:"service_histogram,omitempty"`
+	// Closed model with a pace: latency corrected for coordinated omission.
+	CorrectedHistogram []byte `protobuf:"bytes,9,opt,name=corrected_histogram,json=correctedHistogram,proto3" json:"corrected_histogram,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *EndpointStats) Reset() {
 	*x = EndpointStats{}
-	mi := &file_stampede_proto_msgTypes[18]
+	mi := &file_stampede_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1687,7 @@ func (x *EndpointStats) String() string {
 func (*EndpointStats) ProtoMessage() {}
 
 func (x *EndpointStats) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[18]
+	mi := &file_stampede_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1700,7 @@ func (x *EndpointStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointStats.ProtoReflect.Descriptor instead.
 func (*EndpointStats) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{18}
+	return file_stampede_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EndpointStats) GetMethod() string {
@@ -1532,6 +1752,20 @@ func (x *EndpointStats) GetHistogram() []byte {
 	return nil
 }
 
+func (x *EndpointStats) GetServiceHistogram() []byte {
+	if x != nil {
+		return x.ServiceHistogram
+	}
+	return nil
+}
+
+func (x *EndpointStats) GetCorrectedHistogram() []byte {
+	if x != nil {
+		return x.CorrectedHistogram
+	}
+	return nil
+}
+
 type ErrorCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Method        string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
@@ -1544,7 +1778,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_stampede_proto_msgTypes[19]
+	mi := &file_stampede_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1790,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[19]
+	mi := &file_stampede_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1803,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{19}
+	return file_stampede_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ErrorCount) GetMethod() string {
@@ -1613,7 +1847,7 @@ type Telemetry struct {
 
 func (x *Telemetry) Reset() {
 	*x = Telemetry{}
-	mi := &file_stampede_proto_msgTypes[20]
+	mi := &file_stampede_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1859,7 @@ func (x *Telemetry) String() string {
 func (*Telemetry) ProtoMessage() {}
 
 func (x *Telemetry) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[20]
+	mi := &file_stampede_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1872,7 @@ func (x *Telemetry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Telemetry.ProtoReflect.Descriptor instead.
 func (*Telemetry) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{20}
+	return file_stampede_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Telemetry) GetSampleJson() []byte {
@@ -1680,7 +1914,7 @@ const file_stampede_proto_rawDesc = "" +
 	"\x0emaster_version\x18\x01 \x01(\tR\rmasterVersion\">\n" +
 	"\tHeartbeat\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x14\n" +
-	"\x05users\x18\x02 \x01(\x05R\x05users\"\xc8\x02\n" +
+	"\x05users\x18\x02 \x01(\x05R\x05users\"\xf8\x02\n" +
 	"\x05Start\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12!\n" +
 	"\fplan_version\x18\x02 \x01(\x04R\vplanVersion\x121\n" +
@@ -1689,11 +1923,28 @@ const file_stampede_proto_rawDesc = "" +
 	"\n" +
 	"spawn_rate\x18\x05 \x01(\x01R\tspawnRate\x12!\n" +
 	"\fworker_index\x18\x06 \x01(\x05R\vworkerIndex\x12!\n" +
-	"\fworker_count\x18\a \x01(\x05R\vworkerCount\x1a8\n" +
+	"\fworker_count\x18\a \x01(\x05R\vworkerCount\x12.\n" +
+	"\aarrival\x18\b \x01(\v2\x14.stampede.v1.ArrivalR\aarrival\x1a8\n" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xa7\x01\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x8e\x02\n" +
+	"\aArrival\x12\x1d\n" +
+	"\n" +
+	"start_rate\x18\x01 \x01(\x01R\tstartRate\x12.\n" +
+	"\x06stages\x18\x02 \x03(\v2\x16.stampede.v1.RateStageR\x06stages\x12#\n" +
+	"\relapsed_nanos\x18\x03 \x01(\x03R\felapsedNanos\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\x03R\x04from\x12\x14\n" +
+	"\x05index\x18\x05 \x01(\x05R\x05index\x12\x14\n" +
+	"\x05count\x18\x06 \x01(\x05R\x05count\x12\x1b\n" +
+	"\tmax_users\x18\a \x01(\x05R\bmaxUsers\x122\n" +
+	"\aclasses\x18\b \x03(\v2\x18.stampede.v1.ClassWeightR\aclasses\"J\n" +
+	"\tRateStage\x12%\n" +
+	"\x0eduration_nanos\x18\x01 \x01(\x03R\rdurationNanos\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\x01R\x06target\"9\n" +
+	"\vClassWeight\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x05R\x06weight\"\xa7\x01\n" +
 	"\bScenario\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12.\n" +
 	"\x05quick\x18\x02 \x01(\v2\x16.stampede.v1.QuickHTTPH\x00R\x05quick\x12\x1a\n" +
@@ -1769,7 +2020,7 @@ const file_stampede_proto_rawDesc = "" +
 	"\x0eExceptionCount\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1c\n" +
 	"\ttraceback\x18\x02 \x01(\tR\ttraceback\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\x04R\x05count\"\xd1\x01\n" +
+	"\x05count\x18\x03 \x01(\x04R\x05count\"\xaf\x02\n" +
 	"\rEndpointStats\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -1777,7 +2028,9 @@ const file_stampede_proto_rawDesc = "" +
 	"\bfailures\x18\x04 \x01(\x04R\bfailures\x12\x14\n" +
 	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\x12(\n" +
 	"\x10total_time_nanos\x18\x06 \x01(\x03R\x0etotalTimeNanos\x12\x1c\n" +
-	"\thistogram\x18\a \x01(\fR\thistogram\"h\n" +
+	"\thistogram\x18\a \x01(\fR\thistogram\x12+\n" +
+	"\x11service_histogram\x18\b \x01(\fR\x10serviceHistogram\x12/\n" +
+	"\x13corrected_histogram\x18\t \x01(\fR\x12correctedHistogram\"h\n" +
 	"\n" +
 	"ErrorCount\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
@@ -1802,7 +2055,7 @@ func file_stampede_proto_rawDescGZIP() []byte {
 	return file_stampede_proto_rawDescData
 }
 
-var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_stampede_proto_goTypes = []any{
 	(*WorkerMessage)(nil),  // 0: stampede.v1.WorkerMessage
 	(*Goodbye)(nil),        // 1: stampede.v1.Goodbye
@@ -1811,57 +2064,63 @@ var file_stampede_proto_goTypes = []any{
 	(*Welcome)(nil),        // 4: stampede.v1.Welcome
 	(*Heartbeat)(nil),      // 5: stampede.v1.Heartbeat
 	(*Start)(nil),          // 6: stampede.v1.Start
-	(*Scenario)(nil),       // 7: stampede.v1.Scenario
-	(*ScriptBundle)(nil),   // 8: stampede.v1.ScriptBundle
-	(*QuickHTTP)(nil),      // 9: stampede.v1.QuickHTTP
-	(*Header)(nil),         // 10: stampede.v1.Header
-	(*Wait)(nil),           // 11: stampede.v1.Wait
-	(*Stop)(nil),           // 12: stampede.v1.Stop
-	(*Quit)(nil),           // 13: stampede.v1.Quit
-	(*Report)(nil),         // 14: stampede.v1.Report
-	(*SlowRequest)(nil),    // 15: stampede.v1.SlowRequest
-	(*Counter)(nil),        // 16: stampede.v1.Counter
-	(*ExceptionCount)(nil), // 17: stampede.v1.ExceptionCount
-	(*EndpointStats)(nil),  // 18: stampede.v1.EndpointStats
-	(*ErrorCount)(nil),     // 19: stampede.v1.ErrorCount
-	(*Telemetry)(nil),      // 20: stampede.v1.Telemetry
-	nil,                    // 21: stampede.v1.Start.UsersEntry
-	nil,                    // 22: stampede.v1.ScriptBundle.FilesEntry
-	nil,                    // 23: stampede.v1.ScriptBundle.VarsEntry
-	nil,                    // 24: stampede.v1.Report.UsersEntry
+	(*Arrival)(nil),        // 7: stampede.v1.Arrival
+	(*RateStage)(nil),      // 8: stampede.v1.RateStage
+	(*ClassWeight)(nil),    // 9: stampede.v1.ClassWeight
+	(*Scenario)(nil),       // 10: stampede.v1.Scenario
+	(*ScriptBundle)(nil),   // 11: stampede.v1.ScriptBundle
+	(*QuickHTTP)(nil),      // 12: stampede.v1.QuickHTTP
+	(*Header)(nil),         // 13: stampede.v1.Header
+	(*Wait)(nil),           // 14: stampede.v1.Wait
+	(*Stop)(nil),           // 15: stampede.v1.Stop
+	(*Quit)(nil),           // 16: stampede.v1.Quit
+	(*Report)(nil),         // 17: stampede.v1.Report
+	(*SlowRequest)(nil),    // 18: stampede.v1.SlowRequest
+	(*Counter)(nil),        // 19: stampede.v1.Counter
+	(*ExceptionCount)(nil), // 20: stampede.v1.ExceptionCount
+	(*EndpointStats)(nil),  // 21: stampede.v1.EndpointStats
+	(*ErrorCount)(nil),     // 22: stampede.v1.ErrorCount
+	(*Telemetry)(nil),      // 23: stampede.v1.Telemetry
+	nil,                    // 24: stampede.v1.Start.UsersEntry
+	nil,                    // 25: stampede.v1.ScriptBundle.FilesEntry
+	nil,                    // 26: stampede.v1.ScriptBundle.VarsEntry
+	nil,                    // 27: stampede.v1.Report.UsersEntry
 }
 var file_stampede_proto_depIdxs = []int32{
 	3,  // 0: stampede.v1.WorkerMessage.hello:type_name -> stampede.v1.Hello
-	14, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
+	17, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
 	5,  // 2: stampede.v1.WorkerMessage.heartbeat:type_name -> stampede.v1.Heartbeat
-	20, // 3: stampede.v1.WorkerMessage.telemetry:type_name -> stampede.v1.Telemetry
+	23, // 3: stampede.v1.WorkerMessage.telemetry:type_name -> stampede.v1.Telemetry
 	1,  // 4: stampede.v1.WorkerMessage.goodbye:type_name -> stampede.v1.Goodbye
 	4,  // 5: stampede.v1.MasterMessage.welcome:type_name -> stampede.v1.Welcome
 	6,  // 6: stampede.v1.MasterMessage.start:type_name -> stampede.v1.Start
-	12, // 7: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
-	13, // 8: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
+	15, // 7: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
+	16, // 8: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
 	5,  // 9: stampede.v1.MasterMessage.heartbeat:type_name -> stampede.v1.Heartbeat
-	7,  // 10: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
-	21, // 11: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
-	9,  // 12: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
-	8,  // 13: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
-	22, // 14: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
-	23, // 15: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
-	10, // 16: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
-	11, // 17: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
-	18, // 18: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
-	19, // 19: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
-	24, // 20: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
-	16, // 21: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
-	17, // 22: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
-	15, // 23: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
-	0,  // 24: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
-	2,  // 25: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
-	25, // [25:26] is the sub-list for method output_type
-	24, // [24:25] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	10, // 10: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
+	24, // 11: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
+	7,  // 12: stampede.v1.Start.arrival:type_name -> stampede.v1.Arrival
+	8,  // 13: stampede.v1.Arrival.stages:type_name -> stampede.v1.RateStage
+	9,  // 14: stampede.v1.Arrival.classes:type_name -> stampede.v1.ClassWeight
+	12, // 15: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
+	11, // 16: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
+	25, // 17: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
+	26, // 18: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
+	13, // 19: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
+	14, // 20: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
+	21, // 21: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
+	22, // 22: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
+	27, // 23: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
+	19, // 24: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
+	20, // 25: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
+	18, // 26: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
+	0,  // 27: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
+	2,  // 28: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
+	28, // [28:29] is the sub-list for method output_type
+	27, // [27:28] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_stampede_proto_init() }
@@ -1883,7 +2142,7 @@ func file_stampede_proto_init() {
 		(*MasterMessage_Quit)(nil),
 		(*MasterMessage_Heartbeat)(nil),
 	}
-	file_stampede_proto_msgTypes[7].OneofWrappers = []any{
+	file_stampede_proto_msgTypes[10].OneofWrappers = []any{
 		(*Scenario_Quick)(nil),
 		(*Scenario_Builtin)(nil),
 		(*Scenario_Script)(nil),
@@ -1894,7 +2153,7 @@ func file_stampede_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stampede_proto_rawDesc), len(file_stampede_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

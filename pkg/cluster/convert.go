@@ -96,7 +96,7 @@ func commandToPB(c Command) (*pb.MasterMessage, error) {
 		}
 		return &pb.MasterMessage{Body: &pb.MasterMessage_Start{Start: &pb.Start{
 			RunId: c.RunID, PlanVersion: c.PlanVersion, Scenario: sc, Users: users, SpawnRate: c.SpawnRate,
-			WorkerIndex: int32(c.WorkerIndex), WorkerCount: int32(c.WorkerCount),
+			WorkerIndex: int32(c.WorkerIndex), WorkerCount: int32(c.WorkerCount), Arrival: arrivalToPB(c.Arrival),
 		}}}, nil
 	case CommandStop:
 		return &pb.MasterMessage{Body: &pb.MasterMessage_Stop{Stop: &pb.Stop{RunId: c.RunID}}}, nil
@@ -140,9 +140,13 @@ func commandFromPB(m *pb.MasterMessage) (Command, error) {
 		if err != nil {
 			return Command{}, err
 		}
+		arr, err := arrivalFromPB(s.Arrival)
+		if err != nil {
+			return Command{}, err
+		}
 		return Command{Kind: CommandStart, RunID: s.RunId, PlanVersion: s.PlanVersion,
 			Scenario: sc, Users: users, SpawnRate: s.SpawnRate,
-			WorkerIndex: int(s.WorkerIndex), WorkerCount: int(s.WorkerCount)}, nil
+			WorkerIndex: int(s.WorkerIndex), WorkerCount: int(s.WorkerCount), Arrival: arr}, nil
 	case *pb.MasterMessage_Stop:
 		return Command{Kind: CommandStop, RunID: b.Stop.RunId}, nil
 	case *pb.MasterMessage_Quit:
@@ -226,6 +230,64 @@ func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second))
 }
 
+// MaxRateStages bounds the stages of an arrival plan; MaxRate its rate (iterations
+// per second, cluster-wide).
+const (
+	MaxRateStages = 1000
+	MaxRate       = 10_000_000
+)
+
+func arrivalToPB(a *Arrival) *pb.Arrival {
+	if a == nil {
+		return nil
+	}
+	out := &pb.Arrival{StartRate: a.StartRate, ElapsedNanos: int64(a.Elapsed), From: a.From,
+		Index: int32(a.Index), Count: int32(a.Count), MaxUsers: int32(a.MaxUsers)}
+	for _, st := range a.Stages {
+		out.Stages = append(out.Stages, &pb.RateStage{DurationNanos: int64(st.Duration), Target: st.Target})
+	}
+	for _, c := range a.Classes {
+		out.Classes = append(out.Classes, &pb.ClassWeight{Name: c.Name, Weight: int32(c.Weight)})
+	}
+	return out
+}
+
+// arrivalFromPB converts and checks an arrival plan: a bad one must not make a
+// worker spin or fire without bound.
+func arrivalFromPB(a *pb.Arrival) (*Arrival, error) {
+	if a == nil {
+		return nil, nil
+	}
+	rateOK := func(r float64) bool { return !math.IsNaN(r) && r >= 0 && r <= MaxRate }
+	switch {
+	case len(a.Stages) == 0 || len(a.Stages) > MaxRateStages:
+		return nil, fmt.Errorf("arrival plan with %d stages (1 to %d)", len(a.Stages), MaxRateStages)
+	case !rateOK(a.StartRate):
+		return nil, fmt.Errorf("arrival plan starts at rate %v", a.StartRate)
+	case a.Count < 1 || a.Index < 0 || a.Index >= a.Count || a.From < 0 || a.ElapsedNanos < 0:
+		return nil, fmt.Errorf("arrival plan places the worker at %d of %d from iteration %d", a.Index, a.Count, a.From)
+	case a.MaxUsers < 1 || a.MaxUsers > MaxUsersPerWorker:
+		return nil, fmt.Errorf("arrival plan with a pool of %d users (1 to %d)", a.MaxUsers, MaxUsersPerWorker)
+	case len(a.Classes) == 0 || len(a.Classes) > MaxClasses:
+		return nil, fmt.Errorf("arrival plan with %d classes", len(a.Classes))
+	}
+	out := &Arrival{StartRate: a.StartRate, Elapsed: time.Duration(a.ElapsedNanos), From: a.From,
+		Index: int(a.Index), Count: int(a.Count), MaxUsers: int(a.MaxUsers)}
+	for i, st := range a.Stages {
+		if st.DurationNanos < 0 || !rateOK(st.Target) {
+			return nil, fmt.Errorf("arrival stage %d: %v to rate %v", i, time.Duration(st.DurationNanos), st.Target)
+		}
+		out.Stages = append(out.Stages, RateStage{Duration: time.Duration(st.DurationNanos), Target: st.Target})
+	}
+	for _, c := range a.Classes {
+		if c.Weight < 1 || c.Weight > 1000 {
+			return nil, fmt.Errorf("arrival class %q with weight %d (1 to 1000)", c.Name, c.Weight)
+		}
+		out.Classes = append(out.Classes, ClassWeight{Name: c.Name, Weight: int(c.Weight)})
+	}
+	return out, nil
+}
+
 func reportToPB(r Report) (*pb.Report, error) {
 	out := &pb.Report{RunId: r.RunID, Seq: r.Seq, PlanVersion: r.PlanVersion, Final: r.Final, Fatal: r.Fatal,
 		Users: make(map[string]int32, len(r.Users))}
@@ -241,9 +303,16 @@ func reportToPB(r Report) (*pb.Report, error) {
 			if err != nil {
 				return nil, fmt.Errorf("encode histogram of %s %s: %w", ep.Method, ep.Name, err)
 			}
-			out.Endpoints = append(out.Endpoints, &pb.EndpointStats{Method: ep.Method, Name: ep.Name,
+			pe := &pb.EndpointStats{Method: ep.Method, Name: ep.Name,
 				Requests: st.Requests, Failures: st.Failures, Bytes: st.Bytes,
-				TotalTimeNanos: int64(st.TotalTime), Histogram: h})
+				TotalTimeNanos: int64(st.TotalTime), Histogram: h}
+			if st.Service.Count() > 0 {
+				pe.ServiceHistogram, _ = st.Service.MarshalBinary()
+			}
+			if st.Corrected.Count() > 0 {
+				pe.CorrectedHistogram, _ = st.Corrected.MarshalBinary()
+			}
+			out.Endpoints = append(out.Endpoints, pe)
 		}
 		for k, n := range s.Errors {
 			out.Errors = append(out.Errors, &pb.ErrorCount{Method: k.Method, Name: k.Name, Message: k.Message, Count: n})
@@ -260,6 +329,22 @@ func reportToPB(r Report) (*pb.Report, error) {
 		}
 	}
 	return out, nil
+}
+
+// optionalHistogram decodes an optional histogram (nil when absent); a positive
+// want is the count it must hold.
+func optionalHistogram(b []byte, want uint64) (*aggregate.Histogram, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	h := aggregate.NewHistogram()
+	if err := h.UnmarshalBinary(b); err != nil {
+		return nil, err
+	}
+	if want > 0 && uint64(h.Count()) != want {
+		return nil, fmt.Errorf("holds %d samples for %d requests", h.Count(), want)
+	}
+	return h, nil
 }
 
 // reportFromPB converts and checks a worker's report: it is outside input.
@@ -288,6 +373,13 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 		ep := aggregate.Endpoint{Method: e.Method, Name: e.Name}
 		st := &aggregate.Stats{Requests: e.Requests, Failures: e.Failures, Bytes: e.Bytes,
 			TotalTime: time.Duration(e.TotalTimeNanos), Latency: h}
+		var err error
+		if st.Service, err = optionalHistogram(e.ServiceHistogram, e.Requests); err != nil {
+			return nil, fmt.Errorf("report: service histogram of %s %s: %w", e.Method, e.Name, err)
+		}
+		if st.Corrected, err = optionalHistogram(e.CorrectedHistogram, 0); err != nil {
+			return nil, fmt.Errorf("report: corrected histogram of %s %s: %w", e.Method, e.Name, err)
+		}
 		if old, dup := snap.Endpoints[ep]; dup {
 			old.Merge(st)
 		} else {

@@ -47,6 +47,37 @@ type Command struct {
 	WorkerIndex int // this worker's place among the run's workers, 0-based
 	WorkerCount int
 	Reason      string // CommandQuit
+	// Arrival, on CommandStart, makes the run open-model: Users is then the pool of
+	// users this worker pre-allocates, and iterations arrive as the plan says.
+	Arrival *Arrival
+}
+
+// Arrival is an open-model plan. The rate (iterations per second, cluster-wide)
+// starts at StartRate and ramps linearly to each stage's Target over its Duration;
+// iteration k (0-based) is due when the rate's integral reaches k+1. The worker runs
+// the iterations k >= From with k % Count == Index, and keeps its earlier assignment
+// for those before From.
+type Arrival struct {
+	StartRate float64
+	Stages    []RateStage
+	Elapsed   time.Duration // the plan's clock when the master sent it
+	From      int64
+	Index     int
+	Count     int
+	MaxUsers  int           // the worker's pool may grow to this many users
+	Classes   []ClassWeight // iteration k runs a class chosen by weight, deterministically from k
+}
+
+// RateStage is one stage of an arrival plan.
+type RateStage struct {
+	Duration time.Duration
+	Target   float64
+}
+
+// ClassWeight is a class and its share of the iterations.
+type ClassWeight struct {
+	Name   string
+	Weight int
 }
 
 // Report is one report interval of a worker.
