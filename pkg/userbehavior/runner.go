@@ -292,6 +292,7 @@ func (r *Runner) setup(ctx context.Context, u *User) bool {
 // start begins a user's life: setup and on_start, then its tasks.
 func (r *Runner) start(ctx context.Context, h *handle) {
 	u := h.u
+	u.rec.SetPace(u.Class.Wait.Pace())
 	if !r.setup(ctx, u) {
 		r.exit(h)
 		return
