@@ -14,6 +14,7 @@ const module = "github.com/stampede-load/stampede"
 // A package missing here may import nothing of ours except what its row says.
 var allowed = map[string][]string{
 	"pkg/aggregate":           {},
+	"pkg/aggregate/threshold": {"pkg/aggregate"},
 	"pkg/scheduler":           {},
 	"pkg/telemetry":           {},
 	"pkg/flagenv":             {},
