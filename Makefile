@@ -34,6 +34,9 @@ test: web ## go vet, the race-enabled suite and the end-to-end tests (browser te
 	./scripts/ensure-debian.sh chromium
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	@# Latency-accuracy tests compare timings with a target's own clock: the race detector's
+	@# slowdown would be measured too, so they are built only without -race.
+	$(GO) test -count=1 -run 'TestOpenModelLatency' ./pkg/controller/
 
 bench: build ## benchmarks: record/merge/encode/store and the generator against wrk (see docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...

@@ -156,8 +156,43 @@ type activeRun struct {
 	runner      *userbehavior.Runner
 	seq         uint64
 	cancelUsers context.CancelFunc // hard stop of every user
-	pacer       *pacer
+	pacer       *pacer             // closed model: moves the users toward the plan
+	open        *openRun           // open model (arrival rate), instead of pacer
 	stopping    bool
+}
+
+// openRun is an open-model run's pool of users and the loop that feeds it.
+type openRun struct {
+	pool *userbehavior.Arrivals
+	loop *arrivalLoop
+	prep chan struct{} // closed when the pool's preparation in progress is done
+}
+
+// counts returns the run's users per class.
+func (r *activeRun) counts() map[string]int {
+	if r.open != nil {
+		return r.open.pool.Counts()
+	}
+	return r.runner.Counts()
+}
+
+// halt stops starting work: the pacer, or the arrival loop.
+func (r *activeRun) halt() {
+	if r.open != nil {
+		r.open.loop.stop()
+		return
+	}
+	r.pacer.stop()
+}
+
+// stopUsers ends the users, waiting until ctx ends, then aborting them.
+func (r *activeRun) stopUsers(ctx context.Context) {
+	if r.open != nil {
+		<-r.open.prep
+		r.open.pool.Stop(ctx)
+		return
+	}
+	r.runner.StopAll(ctx)
 }
 
 type received struct {
@@ -302,7 +337,7 @@ func (ss *session) users() int {
 		return 0
 	}
 	n := 0
-	for _, v := range ss.run.runner.Counts() {
+	for _, v := range ss.run.counts() {
 		n += v
 	}
 	return n
@@ -361,9 +396,13 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 		}
 		uctx, cancel := context.WithCancel(ctx) // users end with the run, or with the agent
 		ss.run = &activeRun{id: c.RunID, collector: col, runner: runner, cancelUsers: cancel}
-		ss.log.Info("run started", "run_id", c.RunID)
-		ss.run.pacer = startPacer(uctx, runner, ss.knownUsers(c.RunID, runner, c.Users), c.SpawnRate)
+		ss.log.Info("run started", "run_id", c.RunID, "open_model", c.Arrival != nil)
 		ss.run.planVersion = c.PlanVersion
+		if c.Arrival != nil {
+			ss.run.open = ss.startOpen(uctx, runner, c)
+			return nil
+		}
+		ss.run.pacer = startPacer(uctx, runner, ss.knownUsers(c.RunID, runner, c.Users), c.SpawnRate)
 		return nil
 	}
 	r := ss.run
@@ -371,10 +410,54 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 		return nil
 	}
 	r.planVersion = c.PlanVersion
+	if r.open != nil {
+		if c.Arrival != nil {
+			r.open.loop.update(c.Arrival)
+			r.open.pool.SetLimit(c.Arrival.MaxUsers)
+			ss.prepare(r.open, ss.knownUsers(c.RunID, r.runner, c.Users))
+		}
+		return nil
+	}
 	r.pacer.stop()
 	uctx := r.pacer.ctx
 	r.pacer = startPacer(uctx, r.runner, ss.knownUsers(c.RunID, r.runner, c.Users), c.SpawnRate)
 	return nil
+}
+
+// startOpen begins an open-model run: the pool is prepared in the background while
+// the arrival loop already runs (an iteration finding no idle user grows the pool).
+func (ss *session) startOpen(uctx context.Context, runner *userbehavior.Runner, c cluster.Command) *openRun {
+	o := &openRun{pool: runner.NewArrivals(uctx, c.Arrival.MaxUsers), prep: make(chan struct{})}
+	close(o.prep)
+	o.loop = newArrivalLoop(realClock{}, c.Arrival, arrivalDue(c.Arrival), o.pool.Iterate)
+	ss.prepare(o, ss.knownUsers(c.RunID, runner, c.Users))
+	o.loop.start(uctx)
+	return o
+}
+
+// prepare grows the pool to the plan's users per class, in the background, after any
+// preparation still in progress.
+func (ss *session) prepare(o *openRun, users map[string]int) {
+	prev, done := o.prep, make(chan struct{})
+	o.prep = done
+	go func() {
+		defer close(done)
+		<-prev
+		for _, class := range slices.Sorted(maps.Keys(users)) {
+			if err := o.pool.Prepare(class, users[class]); err != nil {
+				ss.log.Warn("cannot prepare users", "class", class, "err", err)
+			}
+		}
+	}()
+}
+
+// arrivalDue is the plan's due time of iteration k.
+func arrivalDue(a *cluster.Arrival) func(int64) (time.Duration, bool) {
+	stages := make(scheduler.Stages, len(a.Stages))
+	for i, st := range a.Stages {
+		stages[i] = scheduler.Stage{Duration: st.Duration, Target: st.Target}
+	}
+	return stages.Due
 }
 
 // knownUsers drops from target the classes the run's scenario does not have, with a
@@ -407,7 +490,7 @@ func (ss *session) stop(stopped chan<- *activeRun) {
 		return
 	}
 	r.stopping = true
-	r.pacer.stop()
+	r.halt()
 	timeout := ss.cfg.StopTimeout
 	done := ss.done
 	ss.stoppers.Add(1)
@@ -415,7 +498,7 @@ func (ss *session) stop(stopped chan<- *activeRun) {
 		defer ss.stoppers.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		r.runner.StopAll(ctx)
+		r.stopUsers(ctx)
 		select {
 		case stopped <- r:
 		case <-done: // serve is gone (and stopped may hold an older run's)
@@ -430,9 +513,12 @@ func (ss *session) kill() {
 		return
 	}
 	ss.run = nil
-	r.pacer.stop()
-	r.runner.Kill()
+	r.halt()
 	r.cancelUsers()
+	if r.open != nil {
+		r.stopUsers(context.Background()) // their context is cancelled: at once
+	}
+	r.runner.Kill()
 	ss.log.Warn("run aborted: all users stopped", "run_id", r.id)
 }
 
@@ -440,7 +526,7 @@ func (ss *session) report(final bool) error {
 	r := ss.run
 	r.seq++
 	rep := cluster.Report{RunID: r.id, Seq: r.seq, PlanVersion: r.planVersion, Final: final,
-		Snapshot: r.collector.Swap(time.Now()), Users: r.runner.Counts()}
+		Snapshot: r.collector.Swap(time.Now()), Users: r.counts()}
 	if err := ss.s.SendReport(rep); err != nil {
 		return fmt.Errorf("report to master: %w", err)
 	}

@@ -241,7 +241,7 @@ func arrivalToPB(a *Arrival) *pb.Arrival {
 	if a == nil {
 		return nil
 	}
-	out := &pb.Arrival{StartRate: a.StartRate, ElapsedNanos: int64(a.Elapsed), From: a.From,
+	out := &pb.Arrival{ElapsedNanos: int64(a.Elapsed), From: a.From,
 		Index: int32(a.Index), Count: int32(a.Count), MaxUsers: int32(a.MaxUsers)}
 	for _, st := range a.Stages {
 		out.Stages = append(out.Stages, &pb.RateStage{DurationNanos: int64(st.Duration), Target: st.Target})
@@ -262,8 +262,6 @@ func arrivalFromPB(a *pb.Arrival) (*Arrival, error) {
 	switch {
 	case len(a.Stages) == 0 || len(a.Stages) > MaxRateStages:
 		return nil, fmt.Errorf("arrival plan with %d stages (1 to %d)", len(a.Stages), MaxRateStages)
-	case !rateOK(a.StartRate):
-		return nil, fmt.Errorf("arrival plan starts at rate %v", a.StartRate)
 	case a.Count < 1 || a.Index < 0 || a.Index >= a.Count || a.From < 0 || a.ElapsedNanos < 0:
 		return nil, fmt.Errorf("arrival plan places the worker at %d of %d from iteration %d", a.Index, a.Count, a.From)
 	case a.MaxUsers < 1 || a.MaxUsers > MaxUsersPerWorker:
@@ -271,7 +269,7 @@ func arrivalFromPB(a *pb.Arrival) (*Arrival, error) {
 	case len(a.Classes) == 0 || len(a.Classes) > MaxClasses:
 		return nil, fmt.Errorf("arrival plan with %d classes", len(a.Classes))
 	}
-	out := &Arrival{StartRate: a.StartRate, Elapsed: time.Duration(a.ElapsedNanos), From: a.From,
+	out := &Arrival{Elapsed: time.Duration(a.ElapsedNanos), From: a.From,
 		Index: int(a.Index), Count: int(a.Count), MaxUsers: int(a.MaxUsers)}
 	for i, st := range a.Stages {
 		if st.DurationNanos < 0 || !rateOK(st.Target) {

@@ -130,7 +130,7 @@ func TestCommandRoundTrip(t *testing.T) {
 			Scenario: userbehavior.Scenario{Host: "http://h", Builtin: "demo"}},
 		{Kind: CommandStart, RunID: "r", PlanVersion: 4, SpawnRate: 10, Users: map[string]int{"A": 5},
 			Scenario: userbehavior.Scenario{Host: "http://h", Builtin: "demo"},
-			Arrival: &Arrival{StartRate: 0, Stages: []RateStage{{Duration: 30 * time.Second, Target: 200}, {Duration: time.Minute, Target: 200}},
+			Arrival: &Arrival{Stages: []RateStage{{Duration: 30 * time.Second, Target: 200}, {Duration: time.Minute, Target: 200}},
 				Elapsed: 1500 * time.Millisecond, From: 17, Index: 1, Count: 3, MaxUsers: 50,
 				Classes: []ClassWeight{{Name: "A", Weight: 3}, {Name: "B", Weight: 1}}}},
 		{Kind: CommandStop, RunID: "r"},

@@ -53,19 +53,19 @@ type Command struct {
 }
 
 // Arrival is an open-model plan. The rate (iterations per second, cluster-wide)
-// starts at StartRate and ramps linearly to each stage's Target over its Duration;
+// starts at 0 and ramps linearly to each stage's Target over its Duration (a stage
+// of Duration 0 is a jump), as scheduler.Stages;
 // iteration k (0-based) is due when the rate's integral reaches k+1. The worker runs
 // the iterations k >= From with k % Count == Index, and keeps its earlier assignment
 // for those before From.
 type Arrival struct {
-	StartRate float64
-	Stages    []RateStage
-	Elapsed   time.Duration // the plan's clock when the master sent it
-	From      int64
-	Index     int
-	Count     int
-	MaxUsers  int           // the worker's pool may grow to this many users
-	Classes   []ClassWeight // iteration k runs a class chosen by weight, deterministically from k
+	Stages   []RateStage
+	Elapsed  time.Duration // the plan's clock when the master sent it
+	From     int64
+	Index    int
+	Count    int
+	MaxUsers int           // the worker's pool may grow to this many users
+	Classes  []ClassWeight // iteration k runs a class chosen by weight, deterministically from k
 }
 
 // RateStage is one stage of an arrival plan.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -48,6 +49,7 @@ type run struct {
 
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
+	shapeTick                    *time.Ticker // the users follow a shape: re-plan each tick
 }
 
 type windowEntry struct {
@@ -97,9 +99,65 @@ func (r *run) begin() {
 	if r.cfg.RunTime > 0 {
 		r.runEnd = time.After(r.cfg.RunTime)
 	}
+	if r.cfg.shaped() {
+		r.shapeTick = time.NewTicker(time.Second)
+		if !r.reshape(now) {
+			return
+		}
+	}
 	if err := r.replan(nil); err != nil {
 		r.fail(err)
 	}
+}
+
+// reshape sets the users the shape asks for at now; false when the run is over.
+func (r *run) reshape(now time.Time) bool {
+	elapsed := now.Sub(r.started)
+	var users int
+	var rate float64
+	switch {
+	case r.cfg.Stages != nil:
+		var done bool
+		users, rate, done = r.cfg.Stages.UsersAt(elapsed)
+		if done {
+			r.requestStop("the load shape is over")
+			return false
+		}
+	default:
+		var ok bool
+		var err error
+		users, rate, ok, err = r.cfg.Shape(elapsed)
+		if err != nil {
+			r.fail(fmt.Errorf("shape(): %w", err))
+			return false
+		}
+		if !ok {
+			r.requestStop("shape() ended the run")
+			return false
+		}
+	}
+	users = min(max(users, 0), MaxUsers)
+	if rate <= 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		rate = max(float64(abs(users-r.cfg.Users)), 1)
+	}
+	if users == r.cfg.Users && rate == r.cfg.SpawnRate {
+		return true
+	}
+	r.cfg.Users, r.cfg.SpawnRate = users, rate
+	if r.version > 0 { // begin plans the first time itself
+		if err := r.replan(nil); err != nil {
+			r.fail(err)
+			return false
+		}
+	}
+	return true
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func (r *run) joined(w *worker, at time.Time) {
@@ -232,20 +290,53 @@ func (r *run) replan(lost map[string]map[string]int) error {
 		return fmt.Errorf("plan: %w", err)
 	}
 	r.version++
+	arrival := r.arrivalPlan(len(ids))
 	for i, id := range ids {
 		wp := plan.Workers[id]
 		r.targets[id] = wp.Users
 		if _, ok := r.final[id]; !ok {
 			r.final[id] = false
 		}
-		err := r.c().cl.Send(id, cluster.Command{Kind: cluster.CommandStart, RunID: r.id, PlanVersion: r.version,
-			Scenario: r.cfg.Scenario, Users: wp.Users, SpawnRate: wp.SpawnRate, WorkerIndex: i, WorkerCount: len(ids)})
+		cmd := cluster.Command{Kind: cluster.CommandStart, RunID: r.id, PlanVersion: r.version,
+			Scenario: r.cfg.Scenario, Users: wp.Users, SpawnRate: wp.SpawnRate, WorkerIndex: i, WorkerCount: len(ids)}
+		if arrival != nil {
+			a := *arrival
+			a.Index = i
+			cmd.Arrival = &a
+		}
+		err := r.c().cl.Send(id, cmd)
 		if err != nil {
 			// The worker is going; its departure re-plans without it.
 			r.c().log.Warn("could not send plan", "run_id", r.id, "worker_id", id, "err", err)
 		}
 	}
 	return nil
+}
+
+// arrivalLead is how far ahead of now a re-plan of an open-model run takes effect:
+// the iterations due before then stay with the workers that had them, so none is
+// run twice or skipped by workers that hear of the new plan a little late.
+const arrivalLead = 250 * time.Millisecond
+
+// arrivalPlan is the open-model plan for count workers (Index left 0), or nil.
+func (r *run) arrivalPlan(count int) *cluster.Arrival {
+	if r.cfg.Arrival == nil || count == 0 {
+		return nil
+	}
+	elapsed := time.Since(r.started)
+	a := &cluster.Arrival{Elapsed: elapsed, Count: count, MaxUsers: (r.cfg.MaxPool + count - 1) / count}
+	if r.version > 1 {
+		a.From = r.cfg.Arrival.Count(elapsed + arrivalLead)
+	}
+	for _, st := range r.cfg.Arrival {
+		a.Stages = append(a.Stages, cluster.RateStage{Duration: st.Duration, Target: st.Target})
+	}
+	for _, c := range r.cfg.Classes {
+		if c.Weight > 0 || c.FixedCount > 0 {
+			a.Classes = append(a.Classes, cluster.ClassWeight{Name: c.Name, Weight: min(max(c.Weight, c.FixedCount, 1), 1000)})
+		}
+	}
+	return a
 }
 
 func (r *run) edit(users int, rate float64) error {
@@ -382,6 +473,9 @@ func (r *run) end(res Result, err error) {
 	r.runEnd, r.stopWait, r.expectWait = nil, nil, nil
 	if r.progress != nil {
 		r.progress.Stop()
+	}
+	if r.shapeTick != nil {
+		r.shapeTick.Stop()
 	}
 	r.s.retire(r)
 	close(r.done)

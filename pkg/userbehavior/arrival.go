@@ -28,11 +28,11 @@ type Arrivals struct {
 	r      *Runner
 	ctx    context.Context
 	cancel context.CancelFunc
-	rec *aggregate.Recorder // drops; guarded by mu
+	rec    *aggregate.Recorder // drops; guarded by mu
 
 	mu      sync.Mutex
 	idle    map[string][]*poolUser // per class
-	users   map[string]int     // per class: idle and busy
+	users   map[string]int         // per class: idle and busy
 	total   int
 	limit   int
 	stopped bool
