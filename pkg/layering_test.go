@@ -20,14 +20,14 @@ var allowed = map[string][]string{
 	"pkg/flagenv":             {},
 	"pkg/store":               {"pkg/aggregate"},
 	"pkg/userbehavior":        {"pkg/aggregate"},
-	"pkg/report":              {"pkg/aggregate", "pkg/store", "pkg/telemetry"},
+	"pkg/report":              {"pkg/aggregate", "pkg/aggregate/threshold", "pkg/store", "pkg/telemetry"},
 	"pkg/demo":                {"pkg/userbehavior", "pkg/aggregate"},
 	"pkg/userbehavior/script": {"pkg/userbehavior", "pkg/aggregate"},
-	"web":                     {"pkg/aggregate", "pkg/store", "pkg/report", "pkg/telemetry"},
+	"web":                     {"pkg/aggregate", "pkg/aggregate/threshold", "pkg/store", "pkg/report", "pkg/telemetry"},
 	"pkg/scenarios":           {"pkg/userbehavior", "pkg/userbehavior/script", "pkg/demo", "pkg/aggregate"},
 	"pkg/cluster":             {"proto", "pkg/aggregate", "pkg/userbehavior", "pkg/telemetry"},
 	"pkg/agent":               {"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/scheduler", "pkg/telemetry"},
-	"pkg/controller": {"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/scheduler",
+	"pkg/controller": {"pkg/cluster", "proto", "pkg/aggregate", "pkg/aggregate/threshold", "pkg/userbehavior", "pkg/scheduler",
 		"pkg/store", "pkg/report", "pkg/telemetry"},
 }
 

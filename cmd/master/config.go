@@ -69,6 +69,7 @@ type Config struct {
 	MinWorkers       int
 	SaturationCPU    float64
 	SchedLagLimit    time.Duration
+	Load             loadFlags // load shape, open model, thresholds, baseline, JUnit
 }
 
 // headerList collects repeated --header "Name: value" flags.
@@ -175,6 +176,7 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.WebInsecure, "web-insecure", cfg.WebInsecure, "allow --web-listen beyond loopback without --web-auth")
 	fs.IntVar(&cfg.WebCacheRuns, "web-cache-runs", cfg.WebCacheRuns, "stored runs the dashboard keeps decoded in memory")
 	fs.DurationVar(&cfg.WebCacheTTL, "web-cache-ttl", cfg.WebCacheTTL, "how long the dashboard keeps a decoded stored run")
+	cfg.Load.register(fs)
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	return fs
 }
@@ -283,6 +285,7 @@ func (c *Config) Validate() error {
 	if c.WebCacheRuns < 1 || c.WebCacheTTL <= 0 {
 		errs = append(errs, errors.New("--web-cache-runs must be >= 1 and --web-cache-ttl > 0"))
 	}
+	errs = append(errs, c.Load.validate(c)...)
 	return errors.Join(errs...)
 }
 

@@ -220,13 +220,15 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 
 // runConfig is the controller's view of a run the flags (and the dashboard's form)
 // ask for.
-func (m *master) runConfig(cfg Config, scenario userbehavior.Scenario) controller.Config {
+func (m *master) runConfig(cfg Config, scenario userbehavior.Scenario, progress io.Writer) (controller.Config, error) {
 	settings, _ := json.Marshal(cfg.settings(scenario))
-	return controller.Config{
+	rc := controller.Config{
 		Scenario: scenario, Classes: schedulerClasses(m.classes), Users: cfg.Users, SpawnRate: cfg.SpawnRate,
 		RunTime: cfg.RunTime, ExpectWorkers: cfg.expectWorkers(), ExpectWait: cfg.ExpectWorkersMax,
-		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings,
+		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings, Progress: progress,
 	}
+	err := cfg.Load.apply(&cfg, &rc, m.db)
+	return rc, err
 }
 
 // headless runs one load test from the command line.
@@ -248,8 +250,11 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	}
 	defer m.close()
 	fmt.Fprintf(stdout, "master listening for workers on %s; waiting for %d\n", m.addr, cfg.expectWorkers())
-	rc := m.runConfig(cfg, m.scenario)
-	rc.Progress, rc.QuitWorkers = stdout, true
+	rc, err := m.runConfig(cfg, m.scenario, stdout)
+	if err != nil {
+		return exitUsage, err
+	}
+	rc.QuitWorkers = true
 	res, err := m.ctl.Run(ctx, rc)
 	if err != nil {
 		return exitFailure, err
@@ -265,6 +270,7 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	}
 	if cfg.JSON != "" {
 		sum := report.NewSummary(r.ID, string(r.Status), r.Reason, r.StartedAt, r.EndedAt, cfg.Users, r.Summary.PeakUsers, res.Final)
+		sum.Thresholds, sum.Passed = r.Summary.Thresholds, r.Summary.ThresholdsPassed()
 		if err := writeJSONFile(cfg.JSON, sum); err != nil {
 			return exitFailure, err
 		}
@@ -275,10 +281,17 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		}
 		fmt.Fprintf(stdout, "HTML report written to %s\n", cfg.HTML)
 	}
+	code, err = cfg.Load.verdict(stdout, res)
+	if err != nil {
+		return code, err
+	}
 	if ctx.Err() != nil {
 		// Stopped by a signal (Ctrl-C, or a CI job's timeout): what was measured is
 		// stored and printed, but the run did not finish, and the exit code says so.
-		return exitFailure, errors.New("the run was stopped before its end")
+		return exitAborted, errors.New("the run was stopped before its end")
+	}
+	if code != exitOK {
+		return code, nil
 	}
 	if r.Summary.Failures > 0 {
 		return cfg.ExitCodeOnError, nil

@@ -20,6 +20,10 @@ const MaxErrorKinds = 1000
 // OtherErrors is the message under which errors beyond MaxErrorKinds are counted.
 const OtherErrors = "(other errors: too many distinct messages)"
 
+// DroppedCounter is the counter of open-model iterations that were due but found no
+// free user: counted, never silently skipped.
+const DroppedCounter = "dropped_iterations"
+
 // ErrorKey groups failures by endpoint and message.
 type ErrorKey struct {
 	Endpoint

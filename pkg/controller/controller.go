@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/aggregate/threshold"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scheduler"
@@ -48,6 +49,11 @@ type Config struct {
 	// Shape does the same from a function (a script's shape()), asked each second:
 	// users and spawn rate, or ok false to end the run.
 	Shape func(elapsed time.Duration) (users int, spawnRate float64, ok bool, err error)
+	// Thresholds are evaluated on the merged data each second and at the end; one
+	// with ";abort" stops the run when it fails. Baseline is the stored run that
+	// thresholds such as p95<=baseline*1.10 compare with.
+	Thresholds []threshold.Threshold
+	Baseline   *threshold.Input
 }
 
 func (c *Config) defaults() {
@@ -79,6 +85,10 @@ type Result struct {
 	Run      store.Run
 	Final    *aggregate.Snapshot
 	Duration time.Duration // from the first Start to the last final report
+	// Thresholds are the verdicts at the end, in the order of Config.Thresholds.
+	Thresholds []threshold.Result
+	// Aborted: the run was stopped before its end by a failing ";abort" threshold.
+	Aborted bool
 }
 
 // MaxUsers bounds the users of one run: a typo of a few zeros must not make every

@@ -164,6 +164,8 @@ func (r *run) describe(l *report.Live, now time.Time) {
 		l.Hosts = append(l.Hosts, *r.hosts[id])
 	}
 	l.Series = r.series
+	l.Thresholds = report.Verdicts(r.verdicts)
+	l.OpenModel = r.cfg.Arrival != nil
 }
 
 func scenarioName(r *run) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/aggregate/threshold"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scheduler"
@@ -50,6 +51,8 @@ type run struct {
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
 	shapeTick                    *time.Ticker // the users follow a shape: re-plan each tick
+	verdicts                     []threshold.Result
+	aborted                      bool // by a threshold
 }
 
 type windowEntry struct {
@@ -447,14 +450,19 @@ func (r *run) store(status store.Status, reason string, cause error) {
 	now := time.Now()
 	r.closeInterval(now)
 	r.total.End = now
+	if len(r.cfg.Thresholds) > 0 {
+		// The final verdicts, on everything the workers' final reports held.
+		r.verdicts = threshold.EvalAll(r.cfg.Thresholds, r.thresholdInput(now), r.cfg.Baseline)
+	}
 	sum := r.summary(now)
+	sum.Thresholds = report.Verdicts(r.verdicts)
 	db := r.c().db
 	err := db.FinishRun(r.id, status, reason, now, sum, r.total)
 	var res Result
 	if err == nil {
 		var stored store.Run
 		stored, err = db.Run(r.id)
-		res = Result{Run: stored, Final: r.total, Duration: now.Sub(r.started)}
+		res = Result{Run: stored, Final: r.total, Duration: now.Sub(r.started), Thresholds: r.verdicts, Aborted: r.aborted}
 	}
 	if err != nil {
 		err = fmt.Errorf("store final: %w", err)
@@ -587,6 +595,46 @@ func (r *run) closeInterval(now time.Time) {
 	r.series = append(r.series, p)
 	r.storeTelemetry(r.seq, now)
 	r.interval = aggregate.NewSnapshot(now)
+	r.checkThresholds(now)
+}
+
+// thresholdInput is what thresholds are evaluated on at now.
+func (r *run) thresholdInput(now time.Time) threshold.Input {
+	in := threshold.Input{Snapshot: r.total, Elapsed: now.Sub(r.started), Users: r.users(),
+		Dropped: r.total.Counters[aggregate.DroppedCounter]}
+	for _, t := range r.cfg.Thresholds {
+		if t.Role != "" { // telemetry: built only when a threshold reads it
+			hosts := make([]report.HostSeries, 0, len(r.hosts))
+			for _, id := range slices.Sorted(maps.Keys(r.hosts)) {
+				hosts = append(hosts, *r.hosts[id])
+			}
+			in.Telemetry = report.ThresholdTelemetry(hosts, r.started)
+			break
+		}
+	}
+	return in
+}
+
+// checkThresholds evaluates the thresholds on what has been merged; a failing one
+// that asks to abort stops the run.
+func (r *run) checkThresholds(now time.Time) {
+	if len(r.cfg.Thresholds) == 0 {
+		return
+	}
+	r.verdicts = threshold.EvalAll(r.cfg.Thresholds, r.thresholdInput(now), r.cfg.Baseline)
+	if r.stopping {
+		return
+	}
+	for _, v := range r.verdicts {
+		if v.Abort {
+			r.aborted = true
+			reason := fmt.Sprintf("threshold %s failed (observed %s): aborted", v.Threshold, v.ObservedText)
+			r.event(now, "threshold_abort", "", reason)
+			r.printf("ABORT: %s\n", reason)
+			r.requestStop(reason)
+			return
+		}
+	}
 }
 
 func (r *run) summary(now time.Time) store.Summary {

@@ -1,6 +1,10 @@
 package report
 
-import "time"
+import (
+	"time"
+
+	"github.com/stampede-load/stampede/pkg/store"
+)
 
 // States of the master as the dashboard shows them.
 const (
@@ -39,6 +43,10 @@ type Live struct {
 	Agents      []WorkerRow    `json:"agents"`
 	Hosts       []HostSeries   `json:"hosts,omitempty"`
 	Series      []Point        `json:"series,omitempty"`
+	// Thresholds are the run's criteria as last evaluated (each second while it runs).
+	Thresholds []store.Verdict `json:"thresholds,omitempty"`
+	// OpenModel: latency is from each iteration's due time; rows carry service time too.
+	OpenModel bool `json:"open_model,omitempty"`
 }
 
 // WorkerRow is one connected worker.

@@ -12,7 +12,7 @@ import (
 // DroppedCounter is the counter under which an open-model worker counts the
 // iterations that were due while every user of its pool was busy and the pool
 // could not grow: they were not run, and they are not silently skipped.
-const DroppedCounter = "dropped_iterations"
+const DroppedCounter = aggregate.DroppedCounter
 
 // Arrivals runs open-model iterations: work arrives on a schedule (the caller's),
 // not when a user is ready for it. Each iteration borrows an idle user of its class
