@@ -62,6 +62,7 @@ type Result struct {
 	ObservedText string  // Observed for people, with its unit: "523.1ms", "0.42%", "212.3/s"
 	Limit        float64 // what Observed was compared with: Value, or the baseline's figure times Value
 	LimitText    string
+	BaselineText string // with a baseline: the baseline run's figure, for people
 	Host         string // telemetry: the host the verdict is about (for *, the worst one)
 	Pass         bool
 	// Abort is true when the threshold failed on data, asks to abort (";abort") and its grace
@@ -96,7 +97,7 @@ func (t Threshold) Eval(in Input, baseline *Input) Result {
 			r.Err = "baseline: " + err
 			return r
 		}
-		r.Limit = b * t.Value
+		r.Limit, r.BaselineText = b*t.Value, t.format(sp, b)
 	}
 	r.LimitText = t.format(sp, r.Limit)
 	r.Pass = t.Op.holds(r.Observed, r.Limit)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -34,12 +35,12 @@ func (e *ParseError) Unwrap() error { return ErrInvalid }
 
 // Request metrics and their kinds. Latencies are percentiles "pNN" and these.
 var requestMetrics = map[string]kind{
-	"avg": duration, "med": duration, "min": duration, "max": duration,
-	"error_rate": fraction, "failures": count, "requests": count, "rps": rate,
+	"avg": kindDuration, "med": kindDuration, "min": kindDuration, "max": kindDuration,
+	"error_rate": kindFraction, "failures": kindCount, "requests": kindCount, "rps": kindRate,
 }
 
 // runMetrics take no filter.
-var runMetrics = map[string]kind{"users": count, "dropped": count}
+var runMetrics = map[string]kind{"users": kindCount, "dropped": kindCount}
 
 // funcs reduce a telemetry series to one value.
 var funcs = map[string]bool{"avg": true, "min": true, "max": true, "last": true}
@@ -61,7 +62,7 @@ func (t Threshold) spec() spec {
 		return spec{kind: s.kind, telemetry: true, slope: base != t.Series, scale: s.scale}
 	}
 	if t.Percentile > 0 {
-		return spec{kind: duration, request: true}
+		return spec{kind: kindDuration, request: true}
 	}
 	if k, ok := requestMetrics[t.Metric]; ok {
 		return spec{kind: k, request: true}
@@ -110,7 +111,24 @@ type parser struct {
 
 func (p *parser) fail(at int, format string, args ...any) error {
 	at = min(max(at, 0), len(p.src))
-	return &ParseError{Expr: p.src, Col: utf8.RuneCountInString(p.src[:at]) + 1, Msg: fmt.Sprintf(format, args...)}
+	return &ParseError{Expr: p.src, Col: utf8.RuneCountInString(p.src[:at]) + 1, Msg: printable(fmt.Sprintf(format, args...))}
+}
+
+// printable escapes control characters (as Go does in strings) so a message stays on one line.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func (p *parser) rest() string { return p.src[p.pos:] }
@@ -139,6 +157,14 @@ func (p *parser) threshold() (Threshold, error) {
 	t := Threshold{Source: p.src}
 	if len(p.src) > MaxLength {
 		return t, p.fail(MaxLength, "longer than %d bytes", MaxLength)
+	}
+	for i, r := range p.src {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(p.src[i:], "\uFFFD"):
+			return t, p.fail(i, "not valid UTF-8")
+		case unicode.IsControl(r) && r != '\t':
+			return t, p.fail(i, "control character %q", r)
+		}
 	}
 	p.skipSpace()
 	if p.pos == len(p.src) {
@@ -468,12 +494,12 @@ func (p *parser) unitScale(t *Threshold, sp spec, at int) (float64, error) {
 func (p *parser) kindScale(k kind, unit, what string, at int, number float64) (float64, error) {
 	zero := number == 0
 	switch k {
-	case count:
+	case kindCount:
 		if unit != "" {
 			return 0, p.fail(at, "%s is %s and takes no unit, not %q", what, kindName[k], unit)
 		}
 		return 1, nil
-	case rate:
+	case kindRate:
 		if unit != "" && unit != "/s" {
 			return 0, p.fail(at, "%s is %s: write a plain number or /s, not %q", what, kindName[k], unit)
 		}
@@ -483,7 +509,7 @@ func (p *parser) kindScale(k kind, unit, what string, at int, number float64) (f
 		switch {
 		case zero:
 			return 1, nil
-		case k == fraction && number <= 1:
+		case k == kindFraction && number <= 1:
 			return 0, p.fail(at, "%s is %s and needs %%: for the fraction %s write %s%%", what, kindName[k],
 				formatNumber(number), formatNumber(number*100))
 		}

@@ -171,6 +171,8 @@ func TestParseErrors(t *testing.T) {
 		{"p95<100ms;abort=-5s", `column 17: abort grace "-5s": want a duration such as 30s`},
 		{"p95<100ms;abort=30s junk", `column 21: unexpected "junk" after the value`},
 		{"p95<" + strings.Repeat("1", MaxLength) + "ms", `column 1001: longer than 1000 bytes`},
+		{"p95{name=/x\ny}<1s", `column 12: control character '\n'`},
+		{"p95{name=\xff}<1s", `column 10: not valid UTF-8`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -179,7 +181,7 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("Parse(%q) = %v, want an error", tt.in, got)
 			}
 			want := `threshold "` + tt.in + `", ` + tt.want
-			if strings.Contains(tt.in, `"`) || len(tt.in) > MaxLength {
+			if strings.ContainsAny(tt.in, "\"\n\xff") || len(tt.in) > MaxLength {
 				want = tt.want // quoted differently or too long to repeat: compare the tail
 				if !strings.HasSuffix(err.Error(), want) {
 					t.Errorf("Parse(%q) error\n got: %s\nwant: …%s", tt.in, err, want)

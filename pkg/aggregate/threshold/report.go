@@ -11,10 +11,11 @@ import (
 )
 
 // Verdict describes r in one line: what was observed against what limit, or why there is no
-// verdict. "observed 523.1ms, limit 100ms (p95<100ms)".
+// verdict: "observed 523.1ms, limit 100ms", "observed 91% on w2, limit 85%",
+// "observed 2ms, limit 2.2ms (baseline 2ms × 1.1)", "no data for name=/login".
 func (r Result) Verdict() string {
 	if r.Err != "" {
-		return r.Err + " (" + r.Threshold.String() + ")"
+		return r.Err
 	}
 	var b strings.Builder
 	b.WriteString("observed " + r.ObservedText)
@@ -23,7 +24,7 @@ func (r Result) Verdict() string {
 	}
 	b.WriteString(", limit " + r.LimitText)
 	if r.Threshold.Baseline {
-		b.WriteString(" (baseline×" + formatNumber(r.Threshold.Number) + ")")
+		b.WriteString(" (baseline " + r.BaselineText + " × " + formatNumber(r.Threshold.Number) + ")")
 	}
 	return b.String()
 }
@@ -114,11 +115,7 @@ func Summary(w io.Writer, results []Result) error {
 		if !r.Pass {
 			mark = "FAIL"
 		}
-		verdict := r.Verdict()
-		if r.Err != "" {
-			verdict = r.Err
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", mark, oneLine(r.Threshold.String()), oneLine(verdict))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", mark, oneLine(r.Threshold.String()), oneLine(r.Verdict()))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write summary: %w", err)

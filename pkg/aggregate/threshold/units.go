@@ -10,21 +10,21 @@ import (
 type kind int
 
 const (
-	duration kind = iota + 1 // canonical: nanoseconds
-	fraction                 // canonical: a fraction, written in %
-	bytes                    // canonical: bytes
-	count                    // a plain number
-	rate                     // per second; written plain or with /s
+	kindDuration kind = iota + 1 // canonical: nanoseconds
+	kindFraction                 // canonical: a fraction, written in %
+	kindBytes                    // canonical: bytes
+	kindCount                    // a plain number
+	kindRate                     // per second; written plain or with /s
 )
 
 // kindName names a kind in error messages.
 var kindName = map[kind]string{
-	duration: "a latency", fraction: "a percentage", bytes: "a memory size", count: "a count", rate: "a rate per second",
+	kindDuration: "a latency", kindFraction: "a percentage", kindBytes: "a memory size", kindCount: "a count", kindRate: "a rate per second",
 }
 
 // unitExample is the hint an error gives for a kind.
 var unitExample = map[kind]string{
-	duration: "ms", fraction: "%", bytes: "MiB",
+	kindDuration: "ms", kindFraction: "%", kindBytes: "MiB",
 }
 
 // units maps each unit to its kind and its size in the canonical unit.
@@ -32,11 +32,11 @@ var units = map[string]struct {
 	kind  kind
 	scale float64
 }{
-	"ns": {duration, 1}, "us": {duration, 1e3}, "µs": {duration, 1e3}, "μs": {duration, 1e3},
-	"ms": {duration, 1e6}, "s": {duration, 1e9}, "m": {duration, 60e9}, "h": {duration, 3600e9},
-	"%": {fraction, 0.01},
-	"B": {bytes, 1}, "KiB": {bytes, 1 << 10}, "MiB": {bytes, 1 << 20}, "GiB": {bytes, 1 << 30},
-	"TiB": {bytes, 1 << 40}, "KB": {bytes, 1e3}, "MB": {bytes, 1e6}, "GB": {bytes, 1e9}, "TB": {bytes, 1e12},
+	"ns": {kindDuration, 1}, "us": {kindDuration, 1e3}, "µs": {kindDuration, 1e3}, "μs": {kindDuration, 1e3},
+	"ms": {kindDuration, 1e6}, "s": {kindDuration, 1e9}, "m": {kindDuration, 60e9}, "h": {kindDuration, 3600e9},
+	"%": {kindFraction, 0.01},
+	"B": {kindBytes, 1}, "KiB": {kindBytes, 1 << 10}, "MiB": {kindBytes, 1 << 20}, "GiB": {kindBytes, 1 << 30},
+	"TiB": {kindBytes, 1 << 40}, "KB": {kindBytes, 1e3}, "MB": {kindBytes, 1e6}, "GB": {kindBytes, 1e9}, "TB": {kindBytes, 1e12},
 }
 
 // perUnits are the time units a slope is written per, in seconds.
@@ -45,13 +45,13 @@ var perUnits = map[string]float64{"/s": 1, "/min": 60}
 // unitList is the units of k, for messages.
 func unitList(k kind) string {
 	switch k {
-	case duration:
+	case kindDuration:
 		return "ns, us, µs, ms, s, m, h"
-	case fraction:
+	case kindFraction:
 		return "%"
-	case bytes:
+	case kindBytes:
 		return "B, KiB, MiB, GiB, TiB, KB, MB, GB, TB"
-	case rate:
+	case kindRate:
 		return "/s or none"
 	}
 	return "none"
@@ -64,12 +64,12 @@ var seriesKinds = map[string]struct {
 	kind  kind
 	scale float64
 }{
-	"cpu":          {fraction, 0.01}, // host CPU, 0..100 of the machine
-	"process_cpu":  {fraction, 0.01}, // the Stampede process, % of one core
-	"gpu.util":     {fraction, 0.01}, // mean GPU utilisation
-	"mem":          {bytes, 1},       // bytes in use
-	"mem_total":    {bytes, 1},
-	"sched_lag_ms": {duration, 1e6}, // goroutine scheduling delay, p99, in ms
+	"cpu":          {kindFraction, 0.01}, // host CPU, 0..100 of the machine
+	"process_cpu":  {kindFraction, 0.01}, // the Stampede process, % of one core
+	"gpu.util":     {kindFraction, 0.01}, // mean GPU utilisation
+	"mem":          {kindBytes, 1},       // bytes in use
+	"mem_total":    {kindBytes, 1},
+	"sched_lag_ms": {kindDuration, 1e6}, // goroutine scheduling delay, p99, in ms
 }
 
 // slopeSuffix marks a slope series: "mem_slope" is the slope of "mem".
@@ -79,7 +79,7 @@ const slopeSuffix = "_slope"
 // chosen for the size ("523.1ms", "0.42%", "1.5GiB", "212.3/s").
 func formatValue(k kind, v float64) string {
 	switch k {
-	case duration:
+	case kindDuration:
 		a := math.Abs(v)
 		switch {
 		case a < 1e3:
@@ -93,9 +93,9 @@ func formatValue(k kind, v float64) string {
 		default:
 			return sig(v/60e9) + "m"
 		}
-	case fraction:
+	case kindFraction:
 		return sig(v*100) + "%"
-	case bytes:
+	case kindBytes:
 		a := math.Abs(v)
 		for _, u := range []struct {
 			name string
@@ -106,7 +106,7 @@ func formatValue(k kind, v float64) string {
 			}
 		}
 		return sig(v) + "B"
-	case rate:
+	case kindRate:
 		return sig(v) + "/s"
 	}
 	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
