@@ -12,6 +12,7 @@ import (
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/store"
+	"github.com/stampede-load/stampede/pkg/userbehavior/script"
 )
 
 // Exit codes of a run's verdict (beside exitOK, exitFailure and exitUsage).
@@ -153,8 +154,21 @@ func (l *loadFlags) apply(c *Config, rc *controller.Config, db *store.DB) error 
 	} else {
 		rc.Stages = st
 	}
-	if rc.Thresholds, err = threshold.ParseAll(l.Thresholds); err != nil {
-		return err
+	exprs := []string(l.Thresholds)
+	if sc := rc.Scenario.Script; sc != nil {
+		// The script's own thresholds and shape(), read on the master.
+		prog, err := script.Compile(script.Bundle{Main: sc.Main, Files: sc.Files},
+			script.Options{Vars: sc.Vars, Tags: sc.Tags, ExcludeTags: sc.ExcludeTags})
+		if err != nil {
+			return err
+		}
+		exprs = append(exprs, prog.Thresholds()...)
+		if prog.HasShape() && st == nil && !l.open() {
+			rc.Shape = prog.Shape
+		}
+	}
+	if rc.Thresholds, err = threshold.ParseAll(exprs); err != nil {
+		return fmt.Errorf("thresholds: %w", err)
 	}
 	if l.Baseline != "" {
 		in, id, err := loadBaseline(db, l.Baseline)
