@@ -630,15 +630,16 @@ func (x *Start) GetArrival() *Arrival {
 // cluster-wide; iteration k (0-based) is due when the rate's integral reaches k+1,
 // and this worker runs the iterations k >= from with k % count == index.
 type Arrival struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StartRate     float64                `protobuf:"fixed64,1,opt,name=start_rate,json=startRate,proto3" json:"start_rate,omitempty"`         // iterations per second at the start of the first stage
-	Stages        []*RateStage           `protobuf:"bytes,2,rep,name=stages,proto3" json:"stages,omitempty"`                                  // the rate ramps linearly to each stage's target
-	ElapsedNanos  int64                  `protobuf:"varint,3,opt,name=elapsed_nanos,json=elapsedNanos,proto3" json:"elapsed_nanos,omitempty"` // the arrival clock when the master sent this
-	From          int64                  `protobuf:"varint,4,opt,name=from,proto3" json:"from,omitempty"`
-	Index         int32                  `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
-	Count         int32                  `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
-	MaxUsers      int32                  `protobuf:"varint,7,opt,name=max_users,json=maxUsers,proto3" json:"max_users,omitempty"` // this worker's pool may grow to this many users
-	Classes       []*ClassWeight         `protobuf:"bytes,8,rep,name=classes,proto3" json:"classes,omitempty"`                    // which class iteration k runs: by weight, in this order
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rate starts at 0 and ramps linearly to each stage's target over its
+	// duration (a stage of duration 0 is a jump).
+	Stages        []*RateStage   `protobuf:"bytes,2,rep,name=stages,proto3" json:"stages,omitempty"`
+	ElapsedNanos  int64          `protobuf:"varint,3,opt,name=elapsed_nanos,json=elapsedNanos,proto3" json:"elapsed_nanos,omitempty"` // the arrival clock when the master sent this
+	From          int64          `protobuf:"varint,4,opt,name=from,proto3" json:"from,omitempty"`
+	Index         int32          `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	Count         int32          `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	MaxUsers      int32          `protobuf:"varint,7,opt,name=max_users,json=maxUsers,proto3" json:"max_users,omitempty"` // this worker's pool may grow to this many users
+	Classes       []*ClassWeight `protobuf:"bytes,8,rep,name=classes,proto3" json:"classes,omitempty"`                    // which class iteration k runs: by weight, in this order
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -671,13 +672,6 @@ func (x *Arrival) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Arrival.ProtoReflect.Descriptor instead.
 func (*Arrival) Descriptor() ([]byte, []int) {
 	return file_stampede_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *Arrival) GetStartRate() float64 {
-	if x != nil {
-		return x.StartRate
-	}
-	return 0
 }
 
 func (x *Arrival) GetStages() []*RateStage {
@@ -1928,17 +1922,15 @@ const file_stampede_proto_rawDesc = "" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x8e\x02\n" +
-	"\aArrival\x12\x1d\n" +
-	"\n" +
-	"start_rate\x18\x01 \x01(\x01R\tstartRate\x12.\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xf5\x01\n" +
+	"\aArrival\x12.\n" +
 	"\x06stages\x18\x02 \x03(\v2\x16.stampede.v1.RateStageR\x06stages\x12#\n" +
 	"\relapsed_nanos\x18\x03 \x01(\x03R\felapsedNanos\x12\x12\n" +
 	"\x04from\x18\x04 \x01(\x03R\x04from\x12\x14\n" +
 	"\x05index\x18\x05 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05count\x18\x06 \x01(\x05R\x05count\x12\x1b\n" +
 	"\tmax_users\x18\a \x01(\x05R\bmaxUsers\x122\n" +
-	"\aclasses\x18\b \x03(\v2\x18.stampede.v1.ClassWeightR\aclasses\"J\n" +
+	"\aclasses\x18\b \x03(\v2\x18.stampede.v1.ClassWeightR\aclassesJ\x04\b\x01\x10\x02\"J\n" +
 	"\tRateStage\x12%\n" +
 	"\x0eduration_nanos\x18\x01 \x01(\x03R\rdurationNanos\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\x01R\x06target\"9\n" +

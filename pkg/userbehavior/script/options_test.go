@@ -48,10 +48,10 @@ def shape(elapsed):
 
 func TestScriptShapeErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ src, want string }{
-		"thresholds not a list": {"thresholds = \"p95<1s\"", "thresholds must be a list of strings"},
+		"thresholds not a list":  {"thresholds = \"p95<1s\"", "thresholds must be a list of strings"},
 		"threshold not a string": {"thresholds = [95]", "thresholds[0] must be a string"},
-		"shape not a function":  {"shape = 3", "shape must be a function of one argument"},
-		"shape two params":      {"def shape(a, b):\n    return None", "shape must be a function of one argument"},
+		"shape not a function":   {"shape = 3", "shape must be a function of one argument"},
+		"shape two params":       {"def shape(a, b):\n    return None", "shape must be a function of one argument"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Compile(files("main.star", "def t(u):\n    pass\nU = user(tasks=[t])\n"+tc.src+"\n"), Options{})

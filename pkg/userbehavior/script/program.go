@@ -51,7 +51,7 @@ type Program struct {
 	classes     []*userbehavior.Class
 	modules     map[string]starlark.StringDict
 	predeclared starlark.StringDict
-	threads     sync.Pool // of *starlark.Thread for users' calls; see newThread
+	threads     sync.Pool          // of *starlark.Thread for users' calls; see newThread
 	thresholds  []string           // the main module's thresholds global
 	shape       *starlark.Function // the main module's shape(elapsed), or nil
 }
