@@ -205,6 +205,24 @@
     { key: 'max_ms', label: 'Max (ms)', f: fmt.ms },
     { key: 'avg_size_bytes', label: 'Avg size', f: fmt.bytes },
   ];
+  // Open-model runs measure latency from each iteration's due time and keep the
+  // service time (from sending) beside it; paced closed-model users also get
+  // latency corrected for coordinated omission. Shown only when measured.
+  const EXTRA_COLS = [
+    { key: 'service_p95_ms', label: 'Service 95%ile (ms)', f: fmt.ms, from: 'service', field: 'p95_ms' },
+    { key: 'service_p99_ms', label: 'Service 99%ile (ms)', f: fmt.ms, from: 'service', field: 'p99_ms' },
+    { key: 'co_p95_ms', label: 'CO-corrected 95%ile (ms)', f: fmt.ms, from: 'co_corrected', field: 'p95_ms' },
+    { key: 'co_p99_ms', label: 'CO-corrected 99%ile (ms)', f: fmt.ms, from: 'co_corrected', field: 'p99_ms' },
+  ];
+
+  /** Copies the nested service / co_corrected figures onto the row as flat keys. */
+  function flattenExtras(r) {
+    if (!r || (!r.service && !r.co_corrected)) return r;
+    const o = Object.assign({}, r);
+    for (const c of EXTRA_COLS) if (r[c.from]) o[c.key] = r[c.from][c.field];
+    return o;
+  }
+
   const CURRENT_COLS = [
     { key: 'current_rps', label: 'Current RPS', f: fmt.rate, current: true },
     { key: 'current_fail_per_s', label: 'Current failures/s', f: fmt.rate, current: true },
@@ -329,7 +347,8 @@
    */
   function renderStatsTable(table, endpoints, total, opts) {
     opts = opts || {};
-    const rows = Array.isArray(endpoints) ? endpoints : [];
+    const rows = (Array.isArray(endpoints) ? endpoints : []).map(flattenExtras);
+    total = flattenExtras(total);
     let st = table._stampedeStats;
     if (!st) {
       st = table._stampedeStats = { sort: null, rows: [], total: null, opts: {}, prev: null };
@@ -338,7 +357,7 @@
           const th = ev.target && ev.target.closest ? ev.target.closest('th[data-key]') : null;
           if (!th) return;
           const key = th.getAttribute('data-key');
-          const col = STAT_COLS.concat(CURRENT_COLS, OVERALL_COLS).find((c) => c.key === key);
+          const col = STAT_COLS.concat(EXTRA_COLS, CURRENT_COLS, OVERALL_COLS).find((c) => c.key === key);
           if (st.sort && st.sort.key === key) st.sort = { key, dir: -st.sort.dir, text: st.sort.text };
           else st.sort = { key, dir: col && col.text ? 1 : -1, text: !!(col && col.text) };
           renderStatsTable(table, st.rows, st.total, st.opts);
@@ -351,7 +370,7 @@
 
     let showCurrent = opts.current;
     if (showCurrent === undefined) showCurrent = anyHas(rows, total, 'current_rps');
-    let cols = STAT_COLS;
+    let cols = STAT_COLS.concat(EXTRA_COLS.filter((c) => anyHas(rows, total, c.key)));
     if (showCurrent) cols = cols.concat(CURRENT_COLS);
     else if (anyHas(rows, total, 'rps')) cols = cols.concat(OVERALL_COLS);
 
