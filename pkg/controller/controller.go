@@ -54,6 +54,8 @@ type Config struct {
 	// thresholds such as p95<=baseline*1.10 compare with.
 	Thresholds []threshold.Threshold
 	Baseline   *threshold.Input
+
+	endsWithShape bool // RunTime is the length of Stages
 }
 
 func (c *Config) defaults() {
@@ -74,6 +76,7 @@ func (c *Config) defaults() {
 	}
 	if c.Stages != nil && c.RunTime <= 0 {
 		c.RunTime = c.Stages.Duration()
+		c.endsWithShape = true
 	}
 }
 

@@ -90,7 +90,11 @@ func (c *Controller) Serve(ctx context.Context) error {
 			r.reshape(now)
 		case <-runEnd:
 			r.runEnd = nil
-			r.requestStop("")
+			reason := ""
+			if r.cfg.endsWithShape {
+				reason = "the load shape is over"
+			}
+			r.requestStop(reason)
 		case <-stopWait:
 			r.stopWait = nil
 			r.finishWithoutAll()
