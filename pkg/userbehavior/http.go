@@ -118,6 +118,7 @@ type HTTPClient struct {
 	timeout time.Duration
 	opts    *clientOptions // shared by the worker's users; nil: defaults
 	last    *resolved      // the last request's URL, resolved: most tasks repeat theirs
+	scratch *Response      // the response of send, reused
 }
 
 // resolved is a request URL resolved against the host, with its default row name.
@@ -131,6 +132,33 @@ type resolved struct {
 // Do sends req and records it. It never returns nil.
 func (c *HTTPClient) Do(ctx context.Context, req *Request) *Response {
 	resp := &Response{}
+	c.do(ctx, req, resp)
+	return resp
+}
+
+// send is Do for a caller that reads nothing of the response (the plain user): the
+// client reuses one Response, so the request allocates nothing of its own.
+func (c *HTTPClient) send(ctx context.Context, req *Request) {
+	if req.Deferred {
+		c.Do(ctx, req)
+		return
+	}
+	if c.scratch == nil {
+		c.scratch = new(Response)
+	}
+	r := c.scratch
+	*r = Response{chunkTimes: r.chunkTimes[:0]}
+	c.do(ctx, req, r)
+}
+
+// close ends what the client holds for its user: it is gone.
+func (c *HTTPClient) close() {
+	if cl, ok := c.s.(interface{ close() }); ok {
+		cl.close()
+	}
+}
+
+func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
@@ -184,7 +212,6 @@ func (c *HTTPClient) Do(ctx context.Context, req *Request) *Response {
 	if !req.Deferred {
 		resp.Commit()
 	}
-	return resp
 }
 
 // recordTimings records the parts of a request the client saw, each as its own row

@@ -221,7 +221,68 @@ type fastSender struct {
 	// The last target and its string: a plain user asks for the same URL each time.
 	lastTarget *url.URL
 	lastURI    string
+	watch      abortWatch
 }
+
+// abortWatch aborts a sender's request in flight when the context it runs under
+// ends, by setting its connection's deadline in the past. It stays registered with
+// the context across requests (a user runs under one context for its whole life),
+// so a request pays two uncontended lock operations, not a context.AfterFunc.
+type abortWatch struct {
+	mu      sync.Mutex
+	done    <-chan struct{} // of the context watched; nil: none
+	stop    func() bool
+	cur     *fastConn // in flight
+	aborted bool      // the context ended while cur was in flight
+}
+
+// begin watches ctx for the request about to use c.
+func (w *abortWatch) begin(ctx context.Context, c *fastConn) {
+	done := ctx.Done()
+	if done == nil {
+		return // a context that never ends
+	}
+	w.mu.Lock()
+	if done != w.done { // contexts that share a done channel end together
+		if w.stop != nil {
+			w.stop()
+		}
+		w.done, w.stop = done, context.AfterFunc(ctx, w.fire)
+	}
+	w.cur, w.aborted = c, false
+	w.mu.Unlock()
+}
+
+func (w *abortWatch) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done, w.stop = nil, nil // fired: a later request registers again
+	if w.cur != nil {
+		w.aborted = true
+		w.cur.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// end reports whether the request's connection was aborted: it must not be reused.
+func (w *abortWatch) end() bool {
+	w.mu.Lock()
+	aborted := w.aborted
+	w.cur, w.aborted = nil, false
+	w.mu.Unlock()
+	return aborted
+}
+
+// close stops watching: the user is gone.
+func (w *abortWatch) close() {
+	w.mu.Lock()
+	if w.stop != nil {
+		w.stop()
+	}
+	w.done, w.stop = nil, nil
+	w.mu.Unlock()
+}
+
+func (s *fastSender) close() { s.watch.close() }
 
 func newFastSender(p *fastPool, opts *clientOptions) *fastSender {
 	return &fastSender{pool: p, opts: opts}
@@ -382,15 +443,11 @@ func (s *fastSender) exchange(x *fastExchange, h *fastHost, c *fastConn, u *url.
 		c.Close()
 		return 0, reused, transportError(err)
 	}
-	var stop func() bool
-	if x.ctx.Done() != nil {
-		conn := c.Conn
-		stop = context.AfterFunc(x.ctx, func() { conn.SetDeadline(aLongTimeAgo) })
-	}
+	s.watch.begin(x.ctx, c)
 	keep := false
 	defer func() {
-		// A connection whose abort ran (or runs) must not serve another request.
-		if stop != nil && !stop() {
+		// A connection whose abort ran must not serve another request.
+		if s.watch.end() {
 			keep = false
 		}
 		if keep {

@@ -340,6 +340,7 @@ func (r *Runner) run(ctx context.Context, h *handle) {
 // user of a context group ends the group.
 func (r *Runner) exit(h *handle) {
 	h.u.rec.Flush()
+	h.u.HTTP.close()
 	h.timer.Stop()
 	r.mu.Lock()
 	delete(r.live, h)
