@@ -61,7 +61,7 @@ func BenchmarkQuickUser(b *testing.B) {
 // nopSender answers every request at once, without a network.
 type nopSender struct{}
 
-func (nopSender) send(_ context.Context, _ *Request, _ *url.URL, _ time.Duration, resp *Response) error {
+func (nopSender) send(_ context.Context, _ *Request, _ *url.URL, _ time.Time, _ time.Duration, resp *Response) error {
 	resp.Status = http.StatusOK
 	resp.Size = 5
 	return nil

@@ -104,9 +104,9 @@ func (r *Response) Commit() {
 
 // sender sends one request and fills resp: the seam where the HTTP implementation is
 // chosen by measurement, without touching tasks or the recorder. timeout > 0 bounds
-// the whole request; ctx ending aborts it.
+// the whole request from start (when the client began it); ctx ending aborts it.
 type sender interface {
-	send(ctx context.Context, req *Request, target *url.URL, timeout time.Duration, resp *Response) error
+	send(ctx context.Context, req *Request, target *url.URL, start time.Time, timeout time.Duration, resp *Response) error
 }
 
 // HTTPClient is a user's HTTP session: its own cookie jar, keep-alive connections from
@@ -179,7 +179,7 @@ func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 			if t == 0 {
 				t = c.timeout
 			}
-			err = c.s.send(ctx, req, target, t, resp)
+			err = c.s.send(ctx, req, target, start, t, resp)
 		}
 	}
 	end := time.Now()

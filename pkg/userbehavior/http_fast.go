@@ -292,6 +292,7 @@ func newFastSender(p *fastPool, opts *clientOptions) *fastSender {
 // share while redirects are followed.
 type fastExchange struct {
 	ctx      context.Context
+	start    time.Time
 	deadline time.Time
 	host     string // of the first hop: headers for it only go to it
 	req      *Request
@@ -300,14 +301,14 @@ type fastExchange struct {
 	fresp    *fasthttp.Response
 }
 
-func (s *fastSender) send(ctx context.Context, req *Request, target *url.URL, timeout time.Duration, resp *Response) error {
-	x := fastExchange{ctx: ctx, host: target.Host, req: req, resp: resp, freq: fasthttp.AcquireRequest(), fresp: fasthttp.AcquireResponse()}
+func (s *fastSender) send(ctx context.Context, req *Request, target *url.URL, start time.Time, timeout time.Duration, resp *Response) error {
+	x := fastExchange{ctx: ctx, start: start, host: target.Host, req: req, resp: resp, freq: fasthttp.AcquireRequest(), fresp: fasthttp.AcquireResponse()}
 	defer func() {
 		fasthttp.ReleaseRequest(x.freq)
 		fasthttp.ReleaseResponse(x.fresp)
 	}()
 	if timeout > 0 {
-		x.deadline = time.Now().Add(timeout)
+		x.deadline = start.Add(timeout)
 	}
 	if d, ok := ctx.Deadline(); ok && (x.deadline.IsZero() || d.Before(x.deadline)) {
 		x.deadline = d
@@ -411,7 +412,7 @@ func (s *fastSender) roundTrip(x *fastExchange, u *url.URL, method string) (int,
 		return 0, err
 	}
 	for attempt := 0; ; attempt++ {
-		c := h.get(time.Now())
+		c := h.get(x.start)
 		if c == nil {
 			if c, err = s.pool.dial(x.ctx, h, x.deadline, &x.resp.conn); err != nil {
 				return 0, transportError(ctxErr(x.ctx, err))
@@ -451,7 +452,7 @@ func (s *fastSender) exchange(x *fastExchange, h *fastHost, c *fastConn, u *url.
 			keep = false
 		}
 		if keep {
-			h.put(c, s.pool.maxIdle, time.Now())
+			h.put(c, s.pool.maxIdle, x.resp.headersAt)
 		} else {
 			c.Close()
 		}

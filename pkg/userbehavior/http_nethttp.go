@@ -88,7 +88,7 @@ func newConnTrace(ct *connTimes) *connTrace {
 	return t
 }
 
-func (n *netHTTP) send(ctx context.Context, req *Request, target *url.URL, timeout time.Duration, resp *Response) error {
+func (n *netHTTP) send(ctx context.Context, req *Request, target *url.URL, _ time.Time, timeout time.Duration, resp *Response) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)

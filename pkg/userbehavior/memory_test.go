@@ -188,7 +188,7 @@ func TestLazyCookieJar(t *testing.T) {
 			t.Helper()
 			u, _ := url.Parse(ts.URL + path)
 			var resp Response
-			if err := s.send(ctx, &Request{Method: http.MethodGet, NoRedirects: noRedirects}, u, time.Minute, &resp); err != nil {
+			if err := s.send(ctx, &Request{Method: http.MethodGet, NoRedirects: noRedirects}, u, time.Now(), time.Minute, &resp); err != nil {
 				t.Fatal(err)
 			}
 			return resp.Status
