@@ -565,12 +565,7 @@ func (s *fastSender) wireError(x *fastExchange, c *fastConn, err error) error {
 func (s *fastSender) readMeta(x *fastExchange) {
 	fh := &x.fresp.Header
 	if !x.req.Discard {
-		h := make(http.Header, fh.Len())
-		for k, v := range fh.All() {
-			key := string(k)
-			h[key] = append(h[key], string(v))
-		}
-		x.resp.Header = h
+		x.resp.Header = headerOf(fh)
 	}
 	if !s.opts.server {
 		return
@@ -658,4 +653,36 @@ func (s *fastSender) storeCookies(u *url.URL, fresp *fasthttp.Response) {
 	if len(cookies) > 0 {
 		s.jar.SetCookies(u, cookies)
 	}
+}
+
+// headerOf copies a response header into an http.Header in four allocations, however
+// many fields it has: every name and value is a slice of one string, every field's
+// values a slice of one array.
+func headerOf(fh *fasthttp.ResponseHeader) http.Header {
+	n, size := 0, 0
+	for k, v := range fh.All() {
+		n++
+		size += len(k) + len(v)
+	}
+	buf := make([]byte, 0, size)
+	for k, v := range fh.All() {
+		buf = append(append(buf, k...), v...)
+	}
+	all := string(buf)
+	values := make([]string, n)
+	h := make(http.Header, n)
+	off, i := 0, 0
+	for k, v := range fh.All() {
+		key := all[off : off+len(k)]
+		off += len(k)
+		values[i] = all[off : off+len(v)]
+		off += len(v)
+		if vs, ok := h[key]; ok {
+			h[key] = append(vs, values[i])
+		} else {
+			h[key] = values[i : i+1 : i+1]
+		}
+		i++
+	}
+	return h
 }

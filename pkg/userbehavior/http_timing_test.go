@@ -170,3 +170,35 @@ func TestHTTPClientTLSVerify(t *testing.T) {
 		}
 	})
 }
+
+func TestHTTPClientResponseHeader(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("X-Multi", "a")
+		w.Header().Add("X-Multi", "b")
+		w.Header().Set("Content-Type", "text/x-test")
+		http.SetCookie(w, &http.Cookie{Name: "one", Value: "1"})
+		http.SetCookie(w, &http.Cookie{Name: "two", Value: "2"})
+		fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(ts.Close)
+	eachClient(t, func(t *testing.T, kind string) {
+		c := newTestClient(t, newStack(t, kind), ts.URL)
+		resp := c.Get(context.Background(), "/h")
+		h := resp.Header
+		if got := strings.Join(h.Values("X-Multi"), ","); got != "a,b" {
+			t.Errorf("X-Multi %q, want a,b", got)
+		}
+		if got := h.Get("Content-Type"); got != "text/x-test" {
+			t.Errorf("Content-Type %q", got)
+		}
+		if got := strings.Join(h.Values("Set-Cookie"), "|"); got != "one=1|two=2" {
+			t.Errorf("Set-Cookie %q", got)
+		}
+		if got := h.Get("Content-Length"); got != "2" {
+			t.Errorf("Content-Length %q", got)
+		}
+		if resp := c.Do(context.Background(), &Request{URL: "/h", Discard: true}); resp.Header != nil {
+			t.Errorf("Discard kept the header %v", resp.Header)
+		}
+	})
+}
