@@ -45,6 +45,7 @@ type Config struct {
 	ExpectWorkers    int
 	ExpectWorkersMax time.Duration
 	LocalWorkers     int // -1: automatic
+	HTTPClient       string
 	DB               string
 	Listen           string
 	Insecure         bool
@@ -153,6 +154,7 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.ExpectWorkers, "expect-workers", cfg.ExpectWorkers, "wait for this many workers (local ones included) before starting")
 	fs.DurationVar(&cfg.ExpectWorkersMax, "expect-workers-max-wait", cfg.ExpectWorkersMax, "give up waiting for workers after this long; 0 waits forever")
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", cfg.LocalWorkers, "in-process workers; default 1 when no remote worker is expected, else 0")
+	fs.StringVar(&cfg.HTTPClient, "http-client", cfg.HTTPClient, "HTTP client of local workers' users: fasthttp (default) or nethttp (HTTP/2)")
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "bbolt file that stores every run")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address workers connect to (gRPC)")
 	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "allow --listen beyond loopback without authentication")
@@ -243,6 +245,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ExpectWorkers < 0 {
 		errs = append(errs, fmt.Errorf("--expect-workers must be >= 0, got %d", c.ExpectWorkers))
+	}
+	if err := (userbehavior.HTTPConfig{Client: c.HTTPClient}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--http-client: %w", err))
 	}
 	if c.LocalWorkers < -1 || c.LocalWorkers > 64 {
 		errs = append(errs, fmt.Errorf("--local-workers must be 0..64, got %d", c.LocalWorkers))

@@ -210,7 +210,7 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		m.cleanup = append([]func(){func() { sampler.Close() }}, m.cleanup...) // after the workers stopped
 		g.Go(func() error {
 			return agent.Run(workersCtx, agent.Config{Master: localAddr, Info: info, Resolve: resolve, Logger: log, Sampler: sampler,
-				Token: cfg.Token})
+				Token: cfg.Token, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient}})
 		})
 	}
 	m.ctl = controller.New(srv, m.db, controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,

@@ -49,6 +49,8 @@ type Config struct {
 	// Sampler, when set, is read every HeartbeatInterval in a goroutine of its own
 	// (a slow GPU driver never stalls reports) and its samples go to the master.
 	Sampler Sampler
+	// HTTP is how this worker's users speak HTTP (client, body cap, TLS, timings).
+	HTTP userbehavior.HTTPConfig
 }
 
 // Sampler takes one telemetry sample of the host.
@@ -390,7 +392,7 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}})
 		}
 		col := aggregate.NewCollector(time.Now())
-		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col})
+		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col, HTTP: ss.cfg.HTTP})
 		if err != nil {
 			return fmt.Errorf("run %s: %w", c.RunID, err)
 		}
