@@ -837,7 +837,10 @@ type Scenario struct {
 	//	*Scenario_Quick
 	//	*Scenario_Builtin
 	//	*Scenario_Script
-	Kind          isScenario_Kind `protobuf_oneof:"kind"`
+	Kind isScenario_Kind `protobuf_oneof:"kind"`
+	// How the run's requests are measured and read (the worker's own HTTP settings
+	// apply where these are unset).
+	Http          *HTTPOptions `protobuf:"bytes,5,opt,name=http,proto3" json:"http,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -913,6 +916,13 @@ func (x *Scenario) GetScript() *ScriptBundle {
 	return nil
 }
 
+func (x *Scenario) GetHttp() *HTTPOptions {
+	if x != nil {
+		return x.Http
+	}
+	return nil
+}
+
 type isScenario_Kind interface {
 	isScenario_Kind()
 }
@@ -936,6 +946,74 @@ func (*Scenario_Builtin) isScenario_Kind() {}
 
 func (*Scenario_Script) isScenario_Kind() {}
 
+type HTTPOptions struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Timings            bool                   `protobuf:"varint,1,opt,name=timings,proto3" json:"timings,omitempty"`                                                   // CONNECT, TLS, TTFB and SERVER rows
+	ServerTimeHeader   string                 `protobuf:"bytes,2,opt,name=server_time_header,json=serverTimeHeader,proto3" json:"server_time_header,omitempty"`        // e.g. X-Process-Time or X-Process-Time:ms
+	MaxBody            int64                  `protobuf:"varint,3,opt,name=max_body,json=maxBody,proto3" json:"max_body,omitempty"`                                    // body cap in bytes; 0: the worker's default
+	InsecureSkipVerify bool                   `protobuf:"varint,4,opt,name=insecure_skip_verify,json=insecureSkipVerify,proto3" json:"insecure_skip_verify,omitempty"` // accept any TLS certificate from the target
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *HTTPOptions) Reset() {
+	*x = HTTPOptions{}
+	mi := &file_stampede_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPOptions) ProtoMessage() {}
+
+func (x *HTTPOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPOptions.ProtoReflect.Descriptor instead.
+func (*HTTPOptions) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HTTPOptions) GetTimings() bool {
+	if x != nil {
+		return x.Timings
+	}
+	return false
+}
+
+func (x *HTTPOptions) GetServerTimeHeader() string {
+	if x != nil {
+		return x.ServerTimeHeader
+	}
+	return ""
+}
+
+func (x *HTTPOptions) GetMaxBody() int64 {
+	if x != nil {
+		return x.MaxBody
+	}
+	return 0
+}
+
+func (x *HTTPOptions) GetInsecureSkipVerify() bool {
+	if x != nil {
+		return x.InsecureSkipVerify
+	}
+	return false
+}
+
 // ScriptBundle is a Starlark script and the files beside it.
 type ScriptBundle struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -952,7 +1030,7 @@ type ScriptBundle struct {
 
 func (x *ScriptBundle) Reset() {
 	*x = ScriptBundle{}
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1042,7 @@ func (x *ScriptBundle) String() string {
 func (*ScriptBundle) ProtoMessage() {}
 
 func (x *ScriptBundle) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1055,7 @@ func (x *ScriptBundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScriptBundle.ProtoReflect.Descriptor instead.
 func (*ScriptBundle) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{11}
+	return file_stampede_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ScriptBundle) GetMain() string {
@@ -1029,7 +1107,7 @@ type QuickHTTP struct {
 
 func (x *QuickHTTP) Reset() {
 	*x = QuickHTTP{}
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1119,7 @@ func (x *QuickHTTP) String() string {
 func (*QuickHTTP) ProtoMessage() {}
 
 func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1132,7 @@ func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuickHTTP.ProtoReflect.Descriptor instead.
 func (*QuickHTTP) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{12}
+	return file_stampede_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *QuickHTTP) GetMethod() string {
@@ -1102,7 +1180,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1192,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1205,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{13}
+	return file_stampede_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Header) GetName() string {
@@ -1158,7 +1236,7 @@ type Wait struct {
 
 func (x *Wait) Reset() {
 	*x = Wait{}
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1248,7 @@ func (x *Wait) String() string {
 func (*Wait) ProtoMessage() {}
 
 func (x *Wait) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1261,7 @@ func (x *Wait) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wait.ProtoReflect.Descriptor instead.
 func (*Wait) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{14}
+	return file_stampede_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Wait) GetKind() string {
@@ -1225,7 +1303,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1315,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1328,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{15}
+	return file_stampede_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Stop) GetRunId() string {
@@ -1270,7 +1348,7 @@ type Quit struct {
 
 func (x *Quit) Reset() {
 	*x = Quit{}
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1360,7 @@ func (x *Quit) String() string {
 func (*Quit) ProtoMessage() {}
 
 func (x *Quit) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1373,7 @@ func (x *Quit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quit.ProtoReflect.Descriptor instead.
 func (*Quit) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{16}
+	return file_stampede_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Quit) GetReason() string {
@@ -1333,7 +1411,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1423,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1436,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{17}
+	return file_stampede_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Report) GetRunId() string {
@@ -1466,7 +1544,7 @@ type SlowRequest struct {
 
 func (x *SlowRequest) Reset() {
 	*x = SlowRequest{}
-	mi := &file_stampede_proto_msgTypes[18]
+	mi := &file_stampede_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1556,7 @@ func (x *SlowRequest) String() string {
 func (*SlowRequest) ProtoMessage() {}
 
 func (x *SlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[18]
+	mi := &file_stampede_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1569,7 @@ func (x *SlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowRequest.ProtoReflect.Descriptor instead.
 func (*SlowRequest) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{18}
+	return file_stampede_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SlowRequest) GetMethod() string {
@@ -1546,7 +1624,7 @@ type Counter struct {
 
 func (x *Counter) Reset() {
 	*x = Counter{}
-	mi := &file_stampede_proto_msgTypes[19]
+	mi := &file_stampede_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1636,7 @@ func (x *Counter) String() string {
 func (*Counter) ProtoMessage() {}
 
 func (x *Counter) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[19]
+	mi := &file_stampede_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1649,7 @@ func (x *Counter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counter.ProtoReflect.Descriptor instead.
 func (*Counter) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{19}
+	return file_stampede_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Counter) GetName() string {
@@ -1600,7 +1678,7 @@ type ExceptionCount struct {
 
 func (x *ExceptionCount) Reset() {
 	*x = ExceptionCount{}
-	mi := &file_stampede_proto_msgTypes[20]
+	mi := &file_stampede_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1690,7 @@ func (x *ExceptionCount) String() string {
 func (*ExceptionCount) ProtoMessage() {}
 
 func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[20]
+	mi := &file_stampede_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1703,7 @@ func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExceptionCount.ProtoReflect.Descriptor instead.
 func (*ExceptionCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{20}
+	return file_stampede_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExceptionCount) GetMessage() string {
@@ -1669,7 +1747,7 @@ type EndpointStats struct {
 
 func (x *EndpointStats) Reset() {
 	*x = EndpointStats{}
-	mi := &file_stampede_proto_msgTypes[21]
+	mi := &file_stampede_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1759,7 @@ func (x *EndpointStats) String() string {
 func (*EndpointStats) ProtoMessage() {}
 
 func (x *EndpointStats) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[21]
+	mi := &file_stampede_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +1772,7 @@ func (x *EndpointStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointStats.ProtoReflect.Descriptor instead.
 func (*EndpointStats) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{21}
+	return file_stampede_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EndpointStats) GetMethod() string {
@@ -1772,7 +1850,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_stampede_proto_msgTypes[22]
+	mi := &file_stampede_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1784,7 +1862,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[22]
+	mi := &file_stampede_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1797,7 +1875,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{22}
+	return file_stampede_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ErrorCount) GetMethod() string {
@@ -1841,7 +1919,7 @@ type Telemetry struct {
 
 func (x *Telemetry) Reset() {
 	*x = Telemetry{}
-	mi := &file_stampede_proto_msgTypes[23]
+	mi := &file_stampede_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +1931,7 @@ func (x *Telemetry) String() string {
 func (*Telemetry) ProtoMessage() {}
 
 func (x *Telemetry) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[23]
+	mi := &file_stampede_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +1944,7 @@ func (x *Telemetry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Telemetry.ProtoReflect.Descriptor instead.
 func (*Telemetry) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{23}
+	return file_stampede_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Telemetry) GetSampleJson() []byte {
@@ -1936,13 +2014,19 @@ const file_stampede_proto_rawDesc = "" +
 	"\x06target\x18\x02 \x01(\x01R\x06target\"9\n" +
 	"\vClassWeight\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06weight\x18\x02 \x01(\x05R\x06weight\"\xa7\x01\n" +
+	"\x06weight\x18\x02 \x01(\x05R\x06weight\"\xd5\x01\n" +
 	"\bScenario\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12.\n" +
 	"\x05quick\x18\x02 \x01(\v2\x16.stampede.v1.QuickHTTPH\x00R\x05quick\x12\x1a\n" +
 	"\abuiltin\x18\x03 \x01(\tH\x00R\abuiltin\x123\n" +
-	"\x06script\x18\x04 \x01(\v2\x19.stampede.v1.ScriptBundleH\x00R\x06scriptB\x06\n" +
-	"\x04kind\"\xc1\x02\n" +
+	"\x06script\x18\x04 \x01(\v2\x19.stampede.v1.ScriptBundleH\x00R\x06script\x12,\n" +
+	"\x04http\x18\x05 \x01(\v2\x18.stampede.v1.HTTPOptionsR\x04httpB\x06\n" +
+	"\x04kind\"\xa2\x01\n" +
+	"\vHTTPOptions\x12\x18\n" +
+	"\atimings\x18\x01 \x01(\bR\atimings\x12,\n" +
+	"\x12server_time_header\x18\x02 \x01(\tR\x10serverTimeHeader\x12\x19\n" +
+	"\bmax_body\x18\x03 \x01(\x03R\amaxBody\x120\n" +
+	"\x14insecure_skip_verify\x18\x04 \x01(\bR\x12insecureSkipVerify\"\xc1\x02\n" +
 	"\fScriptBundle\x12\x12\n" +
 	"\x04main\x18\x01 \x01(\tR\x04main\x12:\n" +
 	"\x05files\x18\x02 \x03(\v2$.stampede.v1.ScriptBundle.FilesEntryR\x05files\x127\n" +
@@ -2047,7 +2131,7 @@ func file_stampede_proto_rawDescGZIP() []byte {
 	return file_stampede_proto_rawDescData
 }
 
-var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_stampede_proto_goTypes = []any{
 	(*WorkerMessage)(nil),  // 0: stampede.v1.WorkerMessage
 	(*Goodbye)(nil),        // 1: stampede.v1.Goodbye
@@ -2060,59 +2144,61 @@ var file_stampede_proto_goTypes = []any{
 	(*RateStage)(nil),      // 8: stampede.v1.RateStage
 	(*ClassWeight)(nil),    // 9: stampede.v1.ClassWeight
 	(*Scenario)(nil),       // 10: stampede.v1.Scenario
-	(*ScriptBundle)(nil),   // 11: stampede.v1.ScriptBundle
-	(*QuickHTTP)(nil),      // 12: stampede.v1.QuickHTTP
-	(*Header)(nil),         // 13: stampede.v1.Header
-	(*Wait)(nil),           // 14: stampede.v1.Wait
-	(*Stop)(nil),           // 15: stampede.v1.Stop
-	(*Quit)(nil),           // 16: stampede.v1.Quit
-	(*Report)(nil),         // 17: stampede.v1.Report
-	(*SlowRequest)(nil),    // 18: stampede.v1.SlowRequest
-	(*Counter)(nil),        // 19: stampede.v1.Counter
-	(*ExceptionCount)(nil), // 20: stampede.v1.ExceptionCount
-	(*EndpointStats)(nil),  // 21: stampede.v1.EndpointStats
-	(*ErrorCount)(nil),     // 22: stampede.v1.ErrorCount
-	(*Telemetry)(nil),      // 23: stampede.v1.Telemetry
-	nil,                    // 24: stampede.v1.Start.UsersEntry
-	nil,                    // 25: stampede.v1.ScriptBundle.FilesEntry
-	nil,                    // 26: stampede.v1.ScriptBundle.VarsEntry
-	nil,                    // 27: stampede.v1.Report.UsersEntry
+	(*HTTPOptions)(nil),    // 11: stampede.v1.HTTPOptions
+	(*ScriptBundle)(nil),   // 12: stampede.v1.ScriptBundle
+	(*QuickHTTP)(nil),      // 13: stampede.v1.QuickHTTP
+	(*Header)(nil),         // 14: stampede.v1.Header
+	(*Wait)(nil),           // 15: stampede.v1.Wait
+	(*Stop)(nil),           // 16: stampede.v1.Stop
+	(*Quit)(nil),           // 17: stampede.v1.Quit
+	(*Report)(nil),         // 18: stampede.v1.Report
+	(*SlowRequest)(nil),    // 19: stampede.v1.SlowRequest
+	(*Counter)(nil),        // 20: stampede.v1.Counter
+	(*ExceptionCount)(nil), // 21: stampede.v1.ExceptionCount
+	(*EndpointStats)(nil),  // 22: stampede.v1.EndpointStats
+	(*ErrorCount)(nil),     // 23: stampede.v1.ErrorCount
+	(*Telemetry)(nil),      // 24: stampede.v1.Telemetry
+	nil,                    // 25: stampede.v1.Start.UsersEntry
+	nil,                    // 26: stampede.v1.ScriptBundle.FilesEntry
+	nil,                    // 27: stampede.v1.ScriptBundle.VarsEntry
+	nil,                    // 28: stampede.v1.Report.UsersEntry
 }
 var file_stampede_proto_depIdxs = []int32{
 	3,  // 0: stampede.v1.WorkerMessage.hello:type_name -> stampede.v1.Hello
-	17, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
+	18, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
 	5,  // 2: stampede.v1.WorkerMessage.heartbeat:type_name -> stampede.v1.Heartbeat
-	23, // 3: stampede.v1.WorkerMessage.telemetry:type_name -> stampede.v1.Telemetry
+	24, // 3: stampede.v1.WorkerMessage.telemetry:type_name -> stampede.v1.Telemetry
 	1,  // 4: stampede.v1.WorkerMessage.goodbye:type_name -> stampede.v1.Goodbye
 	4,  // 5: stampede.v1.MasterMessage.welcome:type_name -> stampede.v1.Welcome
 	6,  // 6: stampede.v1.MasterMessage.start:type_name -> stampede.v1.Start
-	15, // 7: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
-	16, // 8: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
+	16, // 7: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
+	17, // 8: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
 	5,  // 9: stampede.v1.MasterMessage.heartbeat:type_name -> stampede.v1.Heartbeat
 	10, // 10: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
-	24, // 11: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
+	25, // 11: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
 	7,  // 12: stampede.v1.Start.arrival:type_name -> stampede.v1.Arrival
 	8,  // 13: stampede.v1.Arrival.stages:type_name -> stampede.v1.RateStage
 	9,  // 14: stampede.v1.Arrival.classes:type_name -> stampede.v1.ClassWeight
-	12, // 15: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
-	11, // 16: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
-	25, // 17: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
-	26, // 18: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
-	13, // 19: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
-	14, // 20: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
-	21, // 21: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
-	22, // 22: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
-	27, // 23: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
-	19, // 24: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
-	20, // 25: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
-	18, // 26: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
-	0,  // 27: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
-	2,  // 28: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
-	28, // [28:29] is the sub-list for method output_type
-	27, // [27:28] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	13, // 15: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
+	12, // 16: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
+	11, // 17: stampede.v1.Scenario.http:type_name -> stampede.v1.HTTPOptions
+	26, // 18: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
+	27, // 19: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
+	14, // 20: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
+	15, // 21: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
+	22, // 22: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
+	23, // 23: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
+	28, // 24: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
+	20, // 25: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
+	21, // 26: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
+	19, // 27: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
+	0,  // 28: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
+	2,  // 29: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
+	29, // [29:30] is the sub-list for method output_type
+	28, // [28:29] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_stampede_proto_init() }
@@ -2145,7 +2231,7 @@ func file_stampede_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stampede_proto_rawDesc), len(file_stampede_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -71,6 +71,7 @@ type Config struct {
 	SaturationCPU    float64
 	SchedLagLimit    time.Duration
 	Load             loadFlags // load shape, open model, thresholds, baseline, JUnit
+	HTTP             httpFlags // the run's HTTP measurement settings
 }
 
 // headerList collects repeated --header "Name: value" flags.
@@ -179,6 +180,7 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.WebCacheRuns, "web-cache-runs", cfg.WebCacheRuns, "stored runs the dashboard keeps decoded in memory")
 	fs.DurationVar(&cfg.WebCacheTTL, "web-cache-ttl", cfg.WebCacheTTL, "how long the dashboard keeps a decoded stored run")
 	cfg.Load.register(fs)
+	cfg.HTTP.register(fs)
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	return fs
 }
@@ -291,6 +293,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--web-cache-runs must be >= 1 and --web-cache-ttl > 0"))
 	}
 	errs = append(errs, c.Load.validate(c)...)
+	if _, err := c.HTTP.options(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

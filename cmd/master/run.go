@@ -313,11 +313,17 @@ func writeJSONFile(path string, s report.Summary) error {
 
 // scenario turns the flags into what users do.
 func (c *Config) scenario() (userbehavior.Scenario, error) {
+	opts, err := c.HTTP.options()
+	if err != nil {
+		return userbehavior.Scenario{}, err
+	}
 	if c.Demo {
-		return userbehavior.Scenario{Host: c.Host, Builtin: demo.Name}, nil
+		return userbehavior.Scenario{Host: c.Host, Builtin: demo.Name, HTTP: opts}, nil
 	}
 	if c.Script != "" {
-		return scriptScenario(c.Script, c.Host, c.Vars, c.Tags, c.ExcludeTags)
+		sc, err := scriptScenario(c.Script, c.Host, c.Vars, c.Tags, c.ExcludeTags)
+		sc.HTTP = opts
+		return sc, err
 	}
 	wait, err := userbehavior.ParseWait(c.Wait)
 	if err != nil {
@@ -331,7 +337,7 @@ func (c *Config) scenario() (userbehavior.Scenario, error) {
 	if err != nil {
 		return userbehavior.Scenario{}, err
 	}
-	return userbehavior.Scenario{Host: c.Host, Quick: &userbehavior.QuickSpec{
+	return userbehavior.Scenario{Host: c.Host, HTTP: opts, Quick: &userbehavior.QuickSpec{
 		Method: c.Method, URL: c.Host, Header: header, Body: body, Wait: wait}}, nil
 }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -123,5 +125,50 @@ func TestThresholdVerdictsAndExitCodes(t *testing.T) {
 	}
 	if !strings.Contains(out, "Service time, from sending each request") {
 		t.Errorf("open model: no service-time table\n%s", out)
+	}
+}
+
+// TestTimingRowsOverTheWire: --timings and --server-time-header reach the workers and
+// the run's summary carries TTFB and SERVER rows beside the request's own.
+func TestTimingRowsOverTheWire(t *testing.T) {
+	master, _ := binaries(t)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Process-Time", "7")
+	}))
+	defer ts.Close()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "summary.json")
+	code, text := runMaster(t, master, "--headless", "-H", ts.URL+"/t", "-u", "1", "-t", "1s", "--wait", "10ms",
+		"--timings", "--server-time-header", "X-Process-Time:ms", "--json", out,
+		"--db", filepath.Join(dir, "runs.db"), "--listen", freePort(t))
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, text)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		Endpoints []struct {
+			Method   string  `json:"method"`
+			Name     string  `json:"name"`
+			Requests uint64  `json:"requests"`
+			MedianMs float64 `json:"median_ms"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]float64{}
+	for _, e := range sum.Endpoints {
+		if e.Name == "/t" {
+			rows[e.Method] = e.MedianMs
+		}
+	}
+	if _, ok := rows["TTFB"]; !ok {
+		t.Errorf("no TTFB row: %v", rows)
+	}
+	if got := rows["SERVER"]; got < 6.99 || got > 7.01 {
+		t.Errorf("SERVER median %v ms, want the 7 ms the target reported (rows %v)", got, rows)
 	}
 }

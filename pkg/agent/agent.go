@@ -392,7 +392,8 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}})
 		}
 		col := aggregate.NewCollector(time.Now())
-		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col, HTTP: ss.cfg.HTTP})
+		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col,
+			HTTP: c.Scenario.HTTP.Apply(ss.cfg.HTTP)})
 		if err != nil {
 			return fmt.Errorf("run %s: %w", c.RunID, err)
 		}

@@ -72,3 +72,15 @@ func TestRecorderOpenModelAndPace(t *testing.T) {
 		t.Error("Equal must compare the optional histograms")
 	}
 }
+
+func TestTotalLeavesOutTimingRows(t *testing.T) {
+	s := NewSnapshot(time.Unix(0, 0))
+	s.Endpoints[Endpoint{Method: "GET", Name: "/x"}] = &Stats{Requests: 3, Latency: histogramOf(time.Millisecond, time.Millisecond, time.Millisecond)}
+	for _, k := range []string{"TTFB", "SERVER", "CONNECT", "TLS", "TTFC", "ITL"} {
+		s.Endpoints[Endpoint{Method: k, Name: "/x"}] = &Stats{Requests: 3, Latency: histogramOf(time.Second, time.Second, time.Second)}
+	}
+	s.Endpoints[Endpoint{Method: "MODEL", Name: "compute"}] = &Stats{Requests: 1, Latency: histogramOf(time.Millisecond)}
+	if got := s.Total(); got.Requests != 4 || got.Latency.Max() > 2*time.Millisecond {
+		t.Errorf("total %d requests, max %v: timing rows must not count", got.Requests, got.Latency.Max())
+	}
+}

@@ -161,6 +161,10 @@ func commandFromPB(m *pb.MasterMessage) (Command, error) {
 
 func scenarioToPB(s userbehavior.Scenario) (*pb.Scenario, error) {
 	out := &pb.Scenario{Host: s.Host}
+	if o := s.HTTP; o != (userbehavior.HTTPOptions{}) {
+		out.Http = &pb.HTTPOptions{Timings: o.Timings, ServerTimeHeader: o.ServerTimeHeader, MaxBody: o.MaxBody,
+			InsecureSkipVerify: o.InsecureSkipVerify}
+	}
 	switch {
 	case s.Quick != nil:
 		q := &pb.QuickHTTP{Method: s.Quick.Method, Url: s.Quick.URL, Body: s.Quick.Body, Wait: &pb.Wait{
@@ -191,6 +195,13 @@ func scenarioFromPB(s *pb.Scenario) (userbehavior.Scenario, error) {
 		return userbehavior.Scenario{}, errors.New("start without scenario")
 	}
 	out := userbehavior.Scenario{Host: s.Host}
+	if o := s.Http; o != nil {
+		out.HTTP = userbehavior.HTTPOptions{Timings: o.Timings, ServerTimeHeader: o.ServerTimeHeader, MaxBody: o.MaxBody,
+			InsecureSkipVerify: o.InsecureSkipVerify}
+		if o.MaxBody < -1 || len(o.ServerTimeHeader) > 256 {
+			return userbehavior.Scenario{}, fmt.Errorf("start with HTTP options %v", o)
+		}
+	}
 	switch k := s.Kind.(type) {
 	case *pb.Scenario_Quick:
 		q := k.Quick

@@ -204,6 +204,7 @@ func (a *Arrivals) Stop(ctx context.Context) {
 				a.r.guard(a.ctx, pu.u, "on_stop", c.OnStop)
 			}
 			pu.u.rec.Flush()
+			pu.u.HTTP.close()
 		}
 	}
 	a.rec.Flush()
