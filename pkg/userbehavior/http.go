@@ -39,6 +39,11 @@ type Request struct {
 	// change the verdict with Response.Fail or Response.Succeed and must then call
 	// Response.Commit.
 	Deferred bool
+	// LazyHeader keeps the final response's header as it came, in one copy shared
+	// with the body, and leaves Response.Header nil until Response.Headers is called:
+	// for a caller that seldom reads headers (a script). With the nethttp client the
+	// header is already parsed and Response.Header is set as usual.
+	LazyHeader bool
 	// OnChunk, when set, receives the body as it arrives instead of Body: each read
 	// chunk, or with SSE each event's data. Time to first chunk is recorded under
 	// method "TTFC" and every gap between chunks under "ITL", both with the request's
@@ -60,6 +65,7 @@ type Response struct {
 	TTFB    time.Duration // until the response headers arrived
 	Err     error
 
+	rawHeader  []byte // with Request.LazyHeader: the header, encoded by appendRawHeader
 	headersAt  time.Time
 	chunkTimes []time.Time
 	conn       connTimes // set by the sender when the request opened connections
@@ -82,6 +88,16 @@ type connTimes struct {
 
 // OK reports whether the request counts as a success.
 func (r *Response) OK() bool { return r.Err == nil }
+
+// Headers returns the response's header: Header, made from the header kept as it
+// came on the first call when the request asked for a LazyHeader.
+func (r *Response) Headers() http.Header {
+	if r.Header == nil && r.rawHeader != nil {
+		r.Header = parseRawHeader(r.rawHeader)
+		r.rawHeader = nil
+	}
+	return r.Header
+}
 
 // Fail marks the response failed with msg, whatever its status.
 func (r *Response) Fail(msg string) { r.Err = errors.New(msg) }
@@ -123,7 +139,6 @@ type HTTPClient struct {
 
 // resolved is a request URL resolved against the host, with its default row name.
 type resolved struct {
-	req    *Request
 	url    string
 	target *url.URL
 	name   string
@@ -134,6 +149,13 @@ func (c *HTTPClient) Do(ctx context.Context, req *Request) *Response {
 	resp := &Response{}
 	c.do(ctx, req, resp)
 	return resp
+}
+
+// DoInto is Do into a Response the caller provides, which it overwrites: for a
+// caller that keeps the response inside a value of its own (one allocation, not two).
+func (c *HTTPClient) DoInto(ctx context.Context, req *Request, resp *Response) {
+	*resp = Response{}
+	c.do(ctx, req, resp)
 }
 
 // send is Do for a caller that reads nothing of the response (the plain user): the
@@ -265,11 +287,21 @@ func (c *HTTPClient) Post(ctx context.Context, url, contentType string, body []b
 }
 
 // resolve returns req's absolute URL and its default row name (path and query). A
-// request that repeats the previous one's URL (the same *Request, as a plain user
-// sends) reuses its resolution: senders never change a target.
+// request that repeats the previous one's URL (a plain user's, a task that asks for
+// the same path each time) reuses its resolution: senders never change a target. A
+// plain path (see plainPath) is resolved without parsing.
 func (c *HTTPClient) resolve(req *Request) (*url.URL, string, error) {
-	if l := c.last; l != nil && l.req == req && l.url == req.URL && len(req.Query) == 0 {
-		return l.target, l.name, nil
+	if len(req.Query) == 0 {
+		if l := c.last; l != nil && l.url == req.URL {
+			return l.target, l.name, nil
+		}
+		if b := c.base; b != nil && b.Opaque == "" && plainPath(req.URL) {
+			// What ResolveReference makes of an absolute path: the base's scheme,
+			// user and host with the path; the path is its own request URI.
+			u := &url.URL{Scheme: b.Scheme, User: b.User, Host: b.Host, Path: req.URL}
+			c.remember(req.URL, u, req.URL)
+			return u, req.URL, nil
+		}
 	}
 	u, err := url.Parse(req.URL)
 	if err != nil {
@@ -291,11 +323,38 @@ func (c *HTTPClient) resolve(req *Request) (*url.URL, string, error) {
 		u.RawQuery = q.Encode()
 		return u, u.RequestURI(), nil
 	}
+	name := u.RequestURI()
+	c.remember(req.URL, u, name)
+	return u, name, nil
+}
+
+func (c *HTTPClient) remember(raw string, target *url.URL, name string) {
 	if c.last == nil {
 		c.last = &resolved{}
 	}
-	*c.last = resolved{req: req, url: req.URL, target: u, name: u.RequestURI()}
-	return u, c.last.name, nil
+	*c.last = resolved{url: raw, target: target, name: name}
+}
+
+// plainPath reports whether raw is an absolute path that url.Parse, ResolveReference
+// and RequestURI would leave as it is: it starts with one "/", has no dot segment,
+// query, fragment or escape, and only characters a path keeps unescaped.
+func plainPath(raw string) bool {
+	if len(raw) == 0 || raw[0] != '/' || len(raw) > 1 && raw[1] == '/' {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '/':
+			if i+1 < len(raw) && (raw[i+1] == '.' || raw[i+1] == '/') {
+				return false // a dot segment maybe, or an empty one: leave them to url
+			}
+		case c == '-', c == '_', c == '.', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // transportError turns what a sender's transport returned into a message that groups

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -484,7 +485,11 @@ func (s *fastSender) exchange(x *fastExchange, h *fastHost, c *fastConn, u *url.
 	}
 	switch {
 	case noBody:
+		if final {
+			s.keep(x, nil)
+		}
 	case final && x.req.OnChunk != nil:
+		s.keep(x, nil)
 		if err := s.stream(x, c); err != nil {
 			return status, false, err
 		}
@@ -564,7 +569,7 @@ func (s *fastSender) wireError(x *fastExchange, c *fastConn, err error) error {
 // header itself (unless discarded) and the server's own timing.
 func (s *fastSender) readMeta(x *fastExchange) {
 	fh := &x.fresp.Header
-	if !x.req.Discard {
+	if !x.req.Discard && !x.req.LazyHeader {
 		x.resp.Header = headerOf(fh)
 	}
 	if !s.opts.server {
@@ -584,6 +589,24 @@ func (s *fastSender) readMeta(x *fastExchange) {
 	}
 }
 
+// keep copies what the task may read of the final response (unless it discards
+// it): the body, and with a LazyHeader the header too, both in one allocation.
+func (s *fastSender) keep(x *fastExchange, body []byte) {
+	switch {
+	case x.req.Discard:
+	case x.req.LazyHeader:
+		fh := &x.fresp.Header
+		n := rawHeaderLen(fh)
+		buf := appendRawHeader(make([]byte, 0, n+len(body)), fh)
+		x.resp.rawHeader = buf[:n:n]
+		if len(body) > 0 {
+			x.resp.Body = append(buf[n:], body...)
+		}
+	case len(body) > 0:
+		x.resp.Body = append([]byte(nil), body...)
+	}
+}
+
 // readBody reads a whole body, up to the cap, into x.resp when final.
 func (s *fastSender) readBody(x *fastExchange, c *fastConn, final bool) error {
 	fresp := x.fresp
@@ -598,9 +621,7 @@ func (s *fastSender) readBody(x *fastExchange, c *fastConn, final bool) error {
 	if final {
 		b := fresp.Body()
 		x.resp.Size = int64(len(b))
-		if !x.req.Discard {
-			x.resp.Body = append([]byte(nil), b...)
-		}
+		s.keep(x, b)
 	}
 	switch {
 	case err == nil:
@@ -683,6 +704,81 @@ func headerOf(fh *fasthttp.ResponseHeader) http.Header {
 			h[key] = values[i : i+1 : i+1]
 		}
 		i++
+	}
+	return h
+}
+
+// A header kept as it came (Request.LazyHeader) is its fields in fasthttp's order,
+// each name and each value preceded by its length as a uvarint. parseRawHeader makes
+// the same http.Header as headerOf from it.
+
+func rawHeaderLen(fh *fasthttp.ResponseHeader) int {
+	n := 0
+	for k, v := range fh.All() {
+		n += uvarintLen(len(k)) + len(k) + uvarintLen(len(v)) + len(v)
+	}
+	return n
+}
+
+func appendRawHeader(buf []byte, fh *fasthttp.ResponseHeader) []byte {
+	for k, v := range fh.All() {
+		buf = append(binary.AppendUvarint(buf, uint64(len(k))), k...)
+		buf = append(binary.AppendUvarint(buf, uint64(len(v))), v...)
+	}
+	return buf
+}
+
+func uvarintLen(x int) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
+}
+
+// parseRawHeader reads what appendRawHeader wrote, in four allocations as headerOf.
+func parseRawHeader(raw []byte) http.Header {
+	// next returns the string at off and the offset after it; ok is false at the end.
+	next := func(all string, off int) (string, int, bool) {
+		var l uint64
+		for shift := 0; ; shift += 7 {
+			if off >= len(all) || shift > 28 {
+				return "", 0, false
+			}
+			b := all[off]
+			off++
+			l |= uint64(b&0x7f) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		if uint64(len(all)-off) < l {
+			return "", 0, false
+		}
+		return all[off : off+int(l)], off + int(l), true
+	}
+	all := string(raw)
+	fields := 0
+	for off, ok := 0, true; ok && off < len(all); {
+		if _, off, ok = next(all, off); ok {
+			_, off, ok = next(all, off)
+			if ok {
+				fields++
+			}
+		}
+	}
+	values := make([]string, fields)
+	h := make(http.Header, fields)
+	off := 0
+	for i := range values {
+		var key string
+		key, off, _ = next(all, off)
+		values[i], off, _ = next(all, off)
+		if vs, ok := h[key]; ok {
+			h[key] = append(vs, values[i])
+		} else {
+			h[key] = values[i : i+1 : i+1]
+		}
 	}
 	return h
 }
