@@ -1,9 +1,11 @@
 package script
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
-	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,12 +48,12 @@ A = user(tasks=[t])
 	benchTask(b, *p.Classes()[0])
 }
 
-// benchTask runs c's first task b.N times on one user of a Runner.
+// benchTask runs c's first task b.N times on one user of a Runner, against a
+// keep-alive target that answers every request with a fixed 200 and allocates
+// nothing per request, so allocs/op and the profile are the client's and the
+// script's.
 func benchTask(b *testing.B, c userbehavior.Class) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok"))
-	}))
-	defer srv.Close()
+	host := fixedTarget(b)
 	var u *userbehavior.User
 	setup := c.Setup
 	c.Setup = func(nu *userbehavior.User) { // keep the user the runner makes
@@ -63,7 +65,7 @@ func benchTask(b *testing.B, c userbehavior.Class) {
 	col := aggregate.NewCollector(time.Now())
 	tr := userbehavior.NewTransport(8)
 	defer tr.CloseIdleConnections()
-	r, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: []*userbehavior.Class{&c}, Host: srv.URL, Collector: col, Transport: tr})
+	r, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: []*userbehavior.Class{&c}, Host: host, Collector: col, Transport: tr})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,4 +89,61 @@ func benchTask(b *testing.B, c userbehavior.Class) {
 			b.Fatalf("%v: %d failures: %v", ep, st.Failures, snap.Errors)
 		}
 	}
+}
+
+// BenchmarkScriptedItem is the scripted user of scripts/bench-generator.sh: format a
+// URL, call u.http.get with a keyword argument, test the status.
+func BenchmarkScriptedItem(b *testing.B) {
+	p := mustCompile(b, Options{}, "main.star", `
+def item(u):
+    r = u.http.get("/item/%d" % (u.id % 10), name="/item/[id]")
+    check(r.status == 200, "status")
+Bench = user(tasks=[item])
+`)
+	benchTask(b, *p.Classes()[0])
+}
+
+// fixedTarget serves HTTP/1.1 keep-alive on loopback until the benchmark ends:
+// every request (a header without a body) gets "200 ok". It returns its URL.
+func fixedTarget(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	b.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	reply := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+	wg.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+			wg.Go(func() {
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadSlice('\n')
+					if err != nil {
+						return
+					}
+					if len(line) <= 2 { // the blank line ending a request's header
+						if _, err := c.Write(reply); err != nil {
+							return
+						}
+					}
+				}
+			})
+		}
+	})
+	return "http://" + ln.Addr().String()
 }

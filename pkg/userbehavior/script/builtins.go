@@ -108,7 +108,7 @@ func (globalRand) IntN(n int) int                  { return rand.IntN(n) }
 func (globalRand) Shuffle(n int, f func(i, j int)) { rand.Shuffle(n, f) }
 
 func rng(thread *starlark.Thread) randSource {
-	if s, ok := thread.Local(localSession).(*session); ok && s.u.Rand != nil {
+	if _, s := running(thread); s != nil && s.u.Rand != nil {
 		return s.u.Rand
 	}
 	return globalRand{}

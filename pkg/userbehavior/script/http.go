@@ -57,24 +57,30 @@ type requestArgs struct {
 
 // httpCall implements every method of u.http.
 func httpCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	s, _ := thread.Local(localSession).(*session)
-	if s == nil || s.ctx == nil {
+	t, s := running(thread)
+	if s == nil {
 		return nil, fmt.Errorf("http.%s: requests may only be made while a user runs a task", b.Name())
 	}
 	a := requestArgs{redirects: true}
 	if err := a.unpack(b.Name(), args, kwargs); err != nil {
 		return nil, fmt.Errorf("http.%s: %v", b.Name(), err)
 	}
-	req, err := buildRequest(thread, &a)
-	if err != nil {
+	// The request is built in the thread's: the client keeps nothing of it after Do,
+	// and the next request on this thread starts only when Do returned.
+	req := &t.req
+	if b.Name() == "stream" {
+		req = new(userbehavior.Request) // the stream holds it until it is iterated
+	}
+	if err := buildRequest(thread, &a, req); err != nil {
 		return nil, fmt.Errorf("http.%s: %v", b.Name(), err)
 	}
 	if b.Name() == "stream" {
 		return &streamValue{s: s, req: req, sse: a.sse}, nil
 	}
 	s.commit()
-	resp := s.u.HTTP.Do(s.ctx, req)
-	r := &responseValue{r: resp}
+	r := &responseValue{}
+	r.r = &r.resp
+	s.u.HTTP.DoInto(s.ctx, req, r.r)
 	s.pending = r
 	return r, nil
 }
@@ -189,13 +195,15 @@ func (a *requestArgs) set(isMethod bool, v starlark.Value) error {
 	return nil
 }
 
-func buildRequest(thread *starlark.Thread, a *requestArgs) (*userbehavior.Request, error) {
-	req := &userbehavior.Request{Method: a.method, URL: a.url, Name: a.name, Deferred: true, NoRedirects: !a.redirects}
+// buildRequest fills req (overwriting it) from the arguments of a request method.
+func buildRequest(thread *starlark.Thread, a *requestArgs, req *userbehavior.Request) error {
+	*req = userbehavior.Request{Method: a.method, URL: a.url, Name: a.name, Deferred: true,
+		NoRedirects: !a.redirects, LazyHeader: true}
 	var err error
 	if a.headers != nil && a.headers != starlark.None {
 		h, err := stringMultiMap(a.headers)
 		if err != nil {
-			return nil, fmt.Errorf("headers: %v", err)
+			return fmt.Errorf("headers: %v", err)
 		}
 		req.Header = make(http.Header, len(h))
 		for k, vs := range h {
@@ -205,28 +213,28 @@ func buildRequest(thread *starlark.Thread, a *requestArgs) (*userbehavior.Reques
 	if a.params != nil && a.params != starlark.None {
 		q, err := stringMultiMap(a.params)
 		if err != nil {
-			return nil, fmt.Errorf("params: %v", err)
+			return fmt.Errorf("params: %v", err)
 		}
 		req.Query = url.Values(q)
 	}
 	if a.timeout != nil && a.timeout != starlark.None {
 		if req.Timeout, err = toDuration(a.timeout); err != nil {
-			return nil, fmt.Errorf("timeout: %v", err)
+			return fmt.Errorf("timeout: %v", err)
 		}
 	}
 	if a.expect != nil && a.expect != starlark.None {
 		if req.Accept, err = acceptFunc(a.expect); err != nil {
-			return nil, fmt.Errorf("expect: %v", err)
+			return fmt.Errorf("expect: %v", err)
 		}
 	}
 	contentType := ""
 	switch {
 	case a.jsonBody != nil && a.data != nil:
-		return nil, fmt.Errorf("give json or data, not both")
+		return fmt.Errorf("give json or data, not both")
 	case a.jsonBody != nil:
 		v, err := starlark.Call(thread, starjson.Module.Members["encode"], starlark.Tuple{a.jsonBody}, nil)
 		if err != nil {
-			return nil, fmt.Errorf("json: %v", err)
+			return fmt.Errorf("json: %v", err)
 		}
 		req.Body, contentType = []byte(v.(starlark.String)), "application/json"
 	case a.data != nil:
@@ -238,11 +246,11 @@ func buildRequest(thread *starlark.Thread, a *requestArgs) (*userbehavior.Reques
 		case *starlark.Dict:
 			form, err := stringMultiMap(d)
 			if err != nil {
-				return nil, fmt.Errorf("data: %v", err)
+				return fmt.Errorf("data: %v", err)
 			}
 			req.Body, contentType = []byte(url.Values(form).Encode()), "application/x-www-form-urlencoded"
 		default:
-			return nil, fmt.Errorf("data must be a string, bytes or a dict (a form), got %s", a.data.Type())
+			return fmt.Errorf("data must be a string, bytes or a dict (a form), got %s", a.data.Type())
 		}
 	}
 	if contentType != "" && req.Header.Get("Content-Type") == "" {
@@ -251,7 +259,7 @@ func buildRequest(thread *starlark.Thread, a *requestArgs) (*userbehavior.Reques
 		}
 		req.Header.Set("Content-Type", contentType)
 	}
-	return req, nil
+	return nil
 }
 
 // stringMultiMap reads a dict of string keys to values or lists of values; values
@@ -319,9 +327,10 @@ func acceptFunc(v starlark.Value) (func(int) bool, error) {
 // request starts, or the task ends) check(), r.fail() and r.succeed() change its
 // verdict.
 type responseValue struct {
-	r         *userbehavior.Response
+	r         *userbehavior.Response // resp, or a stream's
 	headers   *starlark.Dict
 	committed bool
+	resp      userbehavior.Response // in the same allocation
 }
 
 var responseAttrs = []string{"elapsed", "error", "fail", "header", "headers", "json", "ok", "size", "status", "status_code", "succeed", "text", "ttfb"}
@@ -356,8 +365,9 @@ func (r *responseValue) Attr(name string) (starlark.Value, error) {
 		return starlark.Float(r.r.TTFB.Seconds()), nil
 	case "headers":
 		if r.headers == nil {
-			r.headers = starlark.NewDict(len(r.r.Header))
-			for k, vs := range r.r.Header {
+			h := r.r.Headers()
+			r.headers = starlark.NewDict(len(h))
+			for k, vs := range h {
 				_ = r.headers.SetKey(starlark.String(k), starlark.String(strings.Join(vs, ", ")))
 			}
 		}
@@ -382,7 +392,7 @@ var responseMethods = map[string]*starlark.Builtin{
 			return nil, err
 		}
 		r := b.Receiver().(*responseValue)
-		if vs := r.r.Header.Values(name); len(vs) > 0 {
+		if vs := r.r.Headers().Values(name); len(vs) > 0 {
 			return starlark.String(strings.Join(vs, ", ")), nil
 		}
 		return starlark.None, nil

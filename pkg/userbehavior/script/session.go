@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -20,10 +19,9 @@ import (
 // Starlark thread a call runs on comes from the Program's pool for the call only, and
 // u.vars is made on first use.
 type session struct {
-	p      *Program
-	u      *userbehavior.User
-	thread *starlark.Thread // while a call runs; nil between calls
-	user   userValue
+	p    *Program
+	u    *userbehavior.User
+	user userValue
 
 	// ctx is the context of the script call in progress, nil between calls: built-ins
 	// have no other way to reach it. It never outlives the call.
@@ -32,10 +30,7 @@ type session struct {
 	pending *responseValue // last response, recorded when the next request starts or the call ends
 	timers  []*timerValue  // started and not stopped in this call
 
-	args     [1]starlark.Value // (user,): the arguments of every call
-	callCtx  context.Context   // ctx of the last call, for onCancel; kept until the next call
-	onCancel func()            // cancels the thread when callCtx ends
-	cancels  sync.WaitGroup    // onCancel running or due
+	args [1]starlark.Value // (user,): the arguments of every call
 }
 
 // setup is Class.Setup: it gives a starting user its session.
@@ -45,10 +40,6 @@ func (p *Program) newSession(u *userbehavior.User) *session {
 	s := &session{p: p, u: u}
 	s.user.s = s
 	s.args[0] = &s.user
-	s.onCancel = func() {
-		defer s.cancels.Done()
-		s.thread.Cancel(s.stopReason(s.callCtx))
-	}
 	return s
 }
 
@@ -59,12 +50,43 @@ func className(u *userbehavior.User) string {
 	return u.Class.Name
 }
 
+// pollSteps is how many Starlark steps a call runs between two looks at its context:
+// a user stopped (or a task timed out) while its code computes is cancelled within
+// about that many steps (well under a millisecond), with nothing registered per call.
+const pollSteps = 10_000
+
+// userThread is a Starlark thread for users' calls, with what a call keeps beside
+// it. The Program's pool holds them between calls; its thread local localSession
+// points to it.
+type userThread struct {
+	th    *starlark.Thread
+	p     *Program
+	s     *session             // running a call on th; nil between calls
+	limit uint64               // th's step count at which the call's budget is spent
+	req   userbehavior.Request // the request u.http builds, reused call after call
+}
+
 // newThread makes a thread for users' calls; the pool keeps it between calls.
 func (p *Program) newThread() any {
-	th := &starlark.Thread{Name: "user", Load: p.load, Print: func(*starlark.Thread, string) {}}
-	th.OnMaxSteps = func(t *starlark.Thread) { t.Cancel(p.overBudget) }
-	th.SetLocal(localSession, (*session)(nil))
-	return th
+	t := &userThread{p: p}
+	t.th = &starlark.Thread{Name: "user", Load: p.load, Print: func(*starlark.Thread, string) {}}
+	t.th.OnMaxSteps = t.poll
+	t.th.SetLocal(localSession, t)
+	return t
+}
+
+// poll runs every pollSteps steps of a call: it cancels the call when its context
+// ended or its step budget is spent, and otherwise lets it run on.
+func (t *userThread) poll(th *starlark.Thread) {
+	steps := th.ExecutionSteps()
+	switch {
+	case t.s != nil && t.s.ctx != nil && t.s.ctx.Err() != nil:
+		th.Cancel(t.s.stopReason(t.s.ctx))
+	case steps >= t.limit:
+		th.Cancel(t.p.overBudget)
+	default:
+		th.SetMaxExecutionSteps(min(steps+pollSteps, t.limit))
+	}
 }
 
 // load serves load() on a user's thread: modules all ran at Compile.
@@ -82,10 +104,19 @@ func (p *Program) sessionOf(u *userbehavior.User) *session {
 	return s
 }
 
+// running is the user thread behind thread and the session whose call runs on it,
+// or nil ones outside a user's call (at the top level of a module, in shape()).
+func running(thread *starlark.Thread) (*userThread, *session) {
+	if t, ok := thread.Local(localSession).(*userThread); ok && t.s != nil && t.s.ctx != nil {
+		return t, t.s
+	}
+	return nil, nil
+}
+
 // sessionFrom is the session running on thread, or an error naming the built-in
 // that needs one.
 func sessionFrom(thread *starlark.Thread, fn string) (*session, error) {
-	if s, ok := thread.Local(localSession).(*session); ok && s.ctx != nil {
+	if _, s := running(thread); s != nil {
 		return s, nil
 	}
 	return nil, fmt.Errorf("%s() may only be called while a user runs a task", fn)
@@ -98,40 +129,28 @@ func (p *Program) taskFunc(fn *starlark.Function) func(context.Context, *userbeh
 	}
 }
 
-// call runs fn(user) on the user's thread within the step budget and the task
-// timeout; ctx ending cancels the thread.
+// call runs fn(user) on a thread of the pool within the step budget and the task
+// timeout; ctx ending cancels the thread (see poll).
 func (s *session) call(ctx context.Context, fn starlark.Callable) error {
 	if s.ctx != nil {
 		return errors.New("script call while another runs on the same user")
 	}
-	th := s.p.threads.Get().(*starlark.Thread)
-	th.SetLocal(localSession, s)
-	th.Uncancel()
-	th.SetMaxExecutionSteps(th.ExecutionSteps() + s.p.budget)
-	s.thread = th
 	if t := s.p.opts.TaskTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		s.callCtx = ctx
-		s.cancels.Add(1)
-		stop = context.AfterFunc(ctx, s.onCancel)
-	}
-	s.ctx = ctx
+	t := s.p.threads.Get().(*userThread)
+	th := t.th
+	th.Uncancel()
+	steps := th.ExecutionSteps()
+	t.limit = steps + s.p.budget
+	th.SetMaxExecutionSteps(min(steps+pollSteps, t.limit))
+	t.s, s.ctx = s, ctx
 	_, err := starlark.Call(th, fn, s.args[:], nil)
-	s.ctx = nil
-	if stop != nil {
-		if stop() {
-			s.cancels.Done()
-		}
-		s.cancels.Wait() // a Cancel racing with the end of the call lands before the thread is reused
-	}
-	s.thread = nil
-	th.SetLocal(localSession, (*session)(nil))
-	s.p.threads.Put(th)
+	t.s, s.ctx = nil, nil
+	t.req = userbehavior.Request{} // holds nothing of the user between calls
+	s.p.threads.Put(t)
 	s.finish(err)
 	if err != nil {
 		return taskError(err)
