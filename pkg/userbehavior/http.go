@@ -291,17 +291,22 @@ func (c *HTTPClient) Post(ctx context.Context, url, contentType string, body []b
 // the same path each time) reuses its resolution: senders never change a target. A
 // plain path (see plainPath) is resolved without parsing.
 func (c *HTTPClient) resolve(req *Request) (*url.URL, string, error) {
-	if len(req.Query) == 0 {
-		if l := c.last; l != nil && l.url == req.URL {
-			return l.target, l.name, nil
-		}
-		if b := c.base; b != nil && b.Opaque == "" && plainPath(req.URL) {
-			// What ResolveReference makes of an absolute path: the base's scheme,
-			// user and host with the path; the path is its own request URI.
-			u := &url.URL{Scheme: b.Scheme, User: b.User, Host: b.Host, Path: req.URL}
-			c.remember(req.URL, u, req.URL)
+	if l := c.last; l != nil && l.url == req.URL && len(req.Query) == 0 {
+		return l.target, l.name, nil
+	}
+	if b := c.base; b != nil && b.Opaque == "" && plainPath(req.URL) {
+		// What ResolveReference makes of an absolute path: the base's scheme, user
+		// and host with the path; the path is its own request URI.
+		u := &url.URL{Scheme: b.Scheme, User: b.User, Host: b.Host, Path: req.URL}
+		if len(req.Query) > 0 {
+			u.RawQuery = req.Query.Encode()
+			if u.RawQuery != "" {
+				return u, req.URL + "?" + u.RawQuery, nil
+			}
 			return u, req.URL, nil
 		}
+		c.remember(req.URL, u, req.URL)
+		return u, req.URL, nil
 	}
 	u, err := url.Parse(req.URL)
 	if err != nil {

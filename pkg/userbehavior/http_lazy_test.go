@@ -101,6 +101,20 @@ func TestResolvePlainPath(t *testing.T) {
 			if got.String() != want.String() || name != want.RequestURI() {
 				t.Errorf("resolve(%q) against %s = %s named %q, want %s named %q", p, b, got, name, want, want.RequestURI())
 			}
+			for _, q := range []url.Values{{"b": {"2", "1"}, "a": {"x y&z"}}, {"empty": {}}} {
+				wantQ := *want
+				merged := wantQ.Query()
+				for k, vs := range q {
+					for _, v := range vs {
+						merged.Add(k, v)
+					}
+				}
+				wantQ.RawQuery = merged.Encode()
+				got, name, err := c.resolve(&Request{URL: p, Query: q})
+				if err != nil || got.String() != wantQ.String() || name != wantQ.RequestURI() {
+					t.Errorf("resolve(%q, query %v) against %s = %s named %q (%v), want %s named %q", p, q, b, got, name, err, &wantQ, wantQ.RequestURI())
+				}
+			}
 			if plainPath(p) {
 				plain++
 				// and again, from the resolution kept

@@ -2,9 +2,11 @@ package script
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -91,6 +93,19 @@ func benchTask(b *testing.B, c userbehavior.Class) {
 	}
 }
 
+// BenchmarkScriptedRich is a request that uses the arguments scripts use most: a
+// JSON body, headers, query parameters, a name, and reads the response's JSON.
+func BenchmarkScriptedRich(b *testing.B) {
+	p := mustCompile(b, Options{}, "main.star", `
+def t(u):
+    r = u.http.post("/items", json={"id": u.id, "tags": ["a", "b"]}, headers={"X-Trace": "bench", "Accept": "application/json"},
+                    params={"page": 2}, name="/items", expect=[200, 201])
+    check(r.status == 200 and r.header("Content-Type") == "text/plain", "status")
+A = user(tasks=[t])
+`)
+	benchTask(b, *p.Classes()[0])
+}
+
 // BenchmarkScriptedItem is the scripted user of scripts/bench-generator.sh: format a
 // URL, call u.http.get with a keyword argument, test the status.
 func BenchmarkScriptedItem(b *testing.B) {
@@ -103,8 +118,18 @@ Bench = user(tasks=[item])
 	benchTask(b, *p.Classes()[0])
 }
 
+// contentLength reads a Content-Length header line.
+func contentLength(line []byte) (int, bool) {
+	const name = "content-length:"
+	if len(line) < len(name) || !bytes.EqualFold(line[:len(name)], []byte(name)) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(bytes.TrimSpace(line[len(name):])))
+	return n, err == nil
+}
+
 // fixedTarget serves HTTP/1.1 keep-alive on loopback until the benchmark ends:
-// every request (a header without a body) gets "200 ok". It returns its URL.
+// every request gets "200 ok". It returns its URL.
 func fixedTarget(b *testing.B) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,12 +156,20 @@ func fixedTarget(b *testing.B) string {
 			conns = append(conns, c)
 			wg.Go(func() {
 				br := bufio.NewReader(c)
+				body := 0
 				for {
 					line, err := br.ReadSlice('\n')
 					if err != nil {
 						return
 					}
+					if n, ok := contentLength(line); ok {
+						body = n
+					}
 					if len(line) <= 2 { // the blank line ending a request's header
+						if _, err := br.Discard(body); err != nil {
+							return
+						}
+						body = 0
 						if _, err := c.Write(reply); err != nil {
 							return
 						}

@@ -201,17 +201,14 @@ func buildRequest(thread *starlark.Thread, a *requestArgs, req *userbehavior.Req
 		NoRedirects: !a.redirects, LazyHeader: true}
 	var err error
 	if a.headers != nil && a.headers != starlark.None {
-		h, err := stringMultiMap(a.headers)
+		h, err := stringMultiMap(a.headers, http.CanonicalHeaderKey)
 		if err != nil {
 			return fmt.Errorf("headers: %v", err)
 		}
-		req.Header = make(http.Header, len(h))
-		for k, vs := range h {
-			req.Header[http.CanonicalHeaderKey(k)] = vs
-		}
+		req.Header = http.Header(h)
 	}
 	if a.params != nil && a.params != starlark.None {
-		q, err := stringMultiMap(a.params)
+		q, err := stringMultiMap(a.params, nil)
 		if err != nil {
 			return fmt.Errorf("params: %v", err)
 		}
@@ -244,7 +241,7 @@ func buildRequest(thread *starlark.Thread, a *requestArgs, req *userbehavior.Req
 		case starlark.Bytes:
 			req.Body = []byte(d)
 		case *starlark.Dict:
-			form, err := stringMultiMap(d)
+			form, err := stringMultiMap(d, nil)
 			if err != nil {
 				return fmt.Errorf("data: %v", err)
 			}
@@ -263,8 +260,9 @@ func buildRequest(thread *starlark.Thread, a *requestArgs, req *userbehavior.Req
 }
 
 // stringMultiMap reads a dict of string keys to values or lists of values; values
-// other than strings are written as str() writes them.
-func stringMultiMap(v starlark.Value) (map[string][]string, error) {
+// other than strings are written as str() writes them. key, when not nil, rewrites
+// each key (keys it makes equal gather their values, in the dict's order).
+func stringMultiMap(v starlark.Value, key func(string) string) (map[string][]string, error) {
 	d, ok := v.(starlark.IterableMapping)
 	if !ok {
 		return nil, fmt.Errorf("want a dict, got %s", v.Type())
@@ -272,21 +270,37 @@ func stringMultiMap(v starlark.Value) (map[string][]string, error) {
 	items := d.Items()
 	out := make(map[string][]string, len(items))
 	for _, kv := range items {
-		k, ok := starlark.AsString(kv[0])
-		if !ok {
-			return nil, fmt.Errorf("keys must be strings, got %s", kv[0].Type())
-		}
-		switch x := kv[1].(type) {
-		case *starlark.List, starlark.Tuple:
-			seq := x.(starlark.Indexable)
-			for i := range seq.Len() {
-				out[k] = append(out[k], str(seq.Index(i)))
-			}
-		default:
-			out[k] = append(out[k], str(x))
+		if err := addPair(out, key, kv[0], kv[1]); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// addPair adds the value or values v under key k to out.
+func addPair(out map[string][]string, key func(string) string, k, v starlark.Value) error {
+	name, ok := starlark.AsString(k)
+	if !ok {
+		return fmt.Errorf("keys must be strings, got %s", k.Type())
+	}
+	if key != nil {
+		name = key(name)
+	}
+	switch x := v.(type) {
+	case *starlark.List, starlark.Tuple:
+		seq := x.(starlark.Indexable)
+		vs := out[name]
+		if vs == nil {
+			vs = make([]string, 0, seq.Len())
+		}
+		for i := range seq.Len() {
+			vs = append(vs, str(seq.Index(i)))
+		}
+		out[name] = vs
+	default:
+		out[name] = append(out[name], str(x))
+	}
+	return nil
 }
 
 func str(v starlark.Value) string {
@@ -305,11 +319,22 @@ func acceptFunc(v starlark.Value) (func(int) bool, error) {
 		}
 		return func(status int) bool { return status == n }, nil
 	}
+	if seq, ok := v.(starlark.Indexable); ok { // a list or a tuple, read in place
+		statuses := make([]int, seq.Len())
+		for i := range statuses {
+			n, err := starlark.AsInt32(seq.Index(i))
+			if err != nil {
+				return nil, fmt.Errorf("want statuses (ints), got %s", seq.Index(i).Type())
+			}
+			statuses[i] = n
+		}
+		return func(status int) bool { return slices.Contains(statuses, status) }, nil
+	}
+	var ok200 []int
 	seq, ok := v.(starlark.Iterable)
 	if !ok {
 		return nil, fmt.Errorf("want a status or a list of statuses, got %s", v.Type())
 	}
-	var ok200 []int
 	it := seq.Iterate()
 	defer it.Done()
 	var x starlark.Value
