@@ -468,6 +468,7 @@ func (s *fastSender) exchange(x *fastExchange, h *fastHost, c *fastConn, u *url.
 	}
 	fresp := x.fresp
 	fresp.Reset()
+	fresp.Header.SetNoDefaultContentType(true) // no Content-Type the target did not send
 	if err := readHeader(c.br, fresp); err != nil {
 		nothing := c.read == readBefore
 		e := s.wireError(x, c, err)

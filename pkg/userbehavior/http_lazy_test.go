@@ -128,3 +128,25 @@ func TestResolvePlainPath(t *testing.T) {
 		t.Errorf("only %d plain paths: the fast path is hardly tested", plain)
 	}
 }
+
+// Both clients show a response's header alike: no field the target did not send (a
+// 204 has no Content-Type).
+func TestHTTPClientHeadersAgree(t *testing.T) {
+	ts := newTarget(t)
+	headers := map[string][]http.Header{}
+	for _, kind := range clients {
+		c := newTestClient(t, newStack(t, kind), ts.URL)
+		for _, req := range []Request{{URL: "/ok"}, {URL: "/status/204"}, {URL: "/status/404"}, {URL: "/login?user=ann"},
+			{URL: "/redirect", NoRedirects: true}, {URL: "/ok", Method: http.MethodHead}} {
+			h := c.Do(context.Background(), &req).Headers().Clone()
+			h.Del("Date")
+			headers[kind] = append(headers[kind], h)
+		}
+	}
+	if got, want := headers[ClientFast], headers[ClientNetHTTP]; !reflect.DeepEqual(got, want) {
+		t.Errorf("fasthttp headers %v\nnet/http headers %v", got, want)
+	}
+	if ct, ok := headers[ClientFast][1]["Content-Type"]; ok {
+		t.Errorf("a 204 without Content-Type has Content-Type %q", ct)
+	}
+}

@@ -181,8 +181,9 @@ func target(t testing.TB) *httptest.Server {
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"method": %q, "query": %q, "type": %q, "x": %q, "body": %q}`,
-			r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Header.Get("X-A"), body)
+		fmt.Fprintf(w, `{"method": %q, "query": %q, "type": %q, "x": %q, "xs": %q, "body": %q}`,
+			r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Header.Get("X-A"),
+			strings.Join(r.Header.Values("X-A"), ","), body)
 	})
 	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -288,10 +289,20 @@ func TestVerdicts(t *testing.T) {
 				ep("CUSTOM", "open"): {1, 1, []string{"timer not stopped before the task ended"}}}},
 		{"request parameters", `r = u.http.request("PUT", "/echo", params={"q": ["a", "b"]}, headers={"x-a": "1"}, data={"k": "v"}, name="echo")
     got = r.json()
-    check(got == {"method": "PUT", "query": "q=a&q=b", "type": "application/x-www-form-urlencoded", "x": "1", "body": "k=v"}, "echo: %r" % got)
+    check(got == {"method": "PUT", "query": "q=a&q=b", "type": "application/x-www-form-urlencoded", "x": "1", "xs": "1", "body": "k=v"}, "echo: %r" % got)
     check(r.header("content-type") == "application/json" and r.headers["Content-Type"] == "application/json", "headers")
     check(r.ok and r.error == None and r.size == len(r.text) and r.elapsed >= r.ttfb and r.ttfb > 0, "numbers")`,
 			map[aggregate.Endpoint]row{ep("PUT", "echo"): {1, 0, nil}}},
+		{"headers that differ in case keep every value, in order", `r = u.http.get("/echo", headers={"x-a": "1", "X-A": ["2", 3]}, params={"p": 1}, name="echo")
+    check(r.json()["xs"] == "1,2,3" and r.json()["query"] == "p=1", "echo: %s" % r.text)`,
+			map[aggregate.Endpoint]row{ep("GET", "echo"): {1, 0, nil}}},
+		{"expect as a tuple and as a range", `u.http.get("/status/201", expect=(200, 201), name="a"); u.http.get("/status/299", expect=range(200, 300), name="b"); u.http.get("/status/300", expect=range(200, 300), name="c")`,
+			map[aggregate.Endpoint]row{ep("GET", "a"): {1, 0, nil}, ep("GET", "b"): {1, 0, nil},
+				ep("GET", "c"): {1, 1, []string{"HTTP 300 Multiple Choices (not accepted)"}}}},
+		{"a response read after the next request", `a = u.http.post("/echo", json=[1], name="a"); b = u.http.get("/status/204", name="b")
+    check(a.header("Content-Type") == "application/json" and a.json()["body"] == "[1]" and a.headers["Content-Type"] == "application/json", "a: %s" % a.text)
+    check(b.status == 204 and b.text == "" and b.header("Content-Type") == None, "b: %r" % b.headers)`,
+			map[aggregate.Endpoint]row{ep("POST", "a"): {1, 0, nil}, ep("GET", "b"): {1, 0, nil}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
