@@ -15,9 +15,12 @@
 //
 // Compile runs the top level of every module once; the module globals are then
 // frozen, and a Program is shared by all users of a worker and safe for concurrent
-// use. Each user gets, in Class.Setup, its own Starlark thread and user value (kept in
-// userbehavior.User.State), used only by the user's goroutine. Feeders (data.csv) are
-// shared and hand out rows atomically. Nothing on the per-request path takes a lock.
+// use. Each user gets, in Class.Setup, its own session and user value (kept in
+// userbehavior.User.State), used only by the user's goroutine; a task call borrows a
+// Starlark thread from the Program's pool for the call only. Feeders (data.csv) are
+// shared and hand out rows atomically. Nothing on the per-request path takes a lock or
+// registers anything with the user's context: a call looks at its context every
+// 10,000 Starlark steps.
 //
 // # A first script
 //
@@ -79,7 +82,9 @@
 // ...) for any method. url is absolute or a path resolved against the run's host.
 // name groups dynamic URLs in one statistics row ("/item/[id]"); json= sends a value
 // as JSON, data= a string, bytes, or a dict as a form; timeout is in seconds; expect
-// is the accepted status or list of statuses (by default any status < 400).
+// is the accepted status or list (tuple, range) of statuses (by default any status
+// < 400). Header names in headers= are case-insensitive: names that differ only in
+// case send all their values, in the dict's order.
 //
 // The response r has r.status (also r.status_code), r.ok, r.error (the failure
 // message or None), r.text, r.json(), r.headers (a dict with canonical keys:
@@ -132,7 +137,8 @@
 // raises one on purpose) ends the task; the runner counts it in the exceptions view
 // with its traceback, and the user goes on with its next task. A task call may take
 // Options.StepBudget Starlark steps (a runaway `while True: pass` is stopped) and
-// Options.TaskTimeout of wall time; stopping the user cancels its task at once. The
+// Options.TaskTimeout of wall time; stopping the user cancels its task: a request or
+// sleep in progress at once, Starlark code within 10,000 steps. The
 // top level of the bundle runs within one StepBudget too, at Compile.
 //
 // # Data and helpers
