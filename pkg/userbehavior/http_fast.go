@@ -223,6 +223,7 @@ type fastSender struct {
 	lastTarget *url.URL
 	lastURI    string
 	watch      abortWatch
+	headerLen  int // of the last header kept with LazyHeader: the next one's likely size
 }
 
 // abortWatch aborts a sender's request in flight when the context it runs under
@@ -596,12 +597,19 @@ func (s *fastSender) keep(x *fastExchange, body []byte) {
 	switch {
 	case x.req.Discard:
 	case x.req.LazyHeader:
-		fh := &x.fresp.Header
-		n := rawHeaderLen(fh)
-		buf := appendRawHeader(make([]byte, 0, n+len(body)), fh)
+		// One pass over the header, into a buffer sized after the last one: a user
+		// asks the same endpoints again and again. A larger header grows it.
+		est := s.headerLen
+		if est == 0 {
+			est = 256
+		}
+		buf := appendRawHeader(make([]byte, 0, est+len(body)), &x.fresp.Header)
+		n := len(buf)
+		s.headerLen = n
+		buf = append(buf, body...)
 		x.resp.rawHeader = buf[:n:n]
 		if len(body) > 0 {
-			x.resp.Body = append(buf[n:], body...)
+			x.resp.Body = buf[n:len(buf):len(buf)]
 		}
 	case len(body) > 0:
 		x.resp.Body = append([]byte(nil), body...)
@@ -713,28 +721,12 @@ func headerOf(fh *fasthttp.ResponseHeader) http.Header {
 // each name and each value preceded by its length as a uvarint. parseRawHeader makes
 // the same http.Header as headerOf from it.
 
-func rawHeaderLen(fh *fasthttp.ResponseHeader) int {
-	n := 0
-	for k, v := range fh.All() {
-		n += uvarintLen(len(k)) + len(k) + uvarintLen(len(v)) + len(v)
-	}
-	return n
-}
-
 func appendRawHeader(buf []byte, fh *fasthttp.ResponseHeader) []byte {
 	for k, v := range fh.All() {
 		buf = append(binary.AppendUvarint(buf, uint64(len(k))), k...)
 		buf = append(binary.AppendUvarint(buf, uint64(len(v))), v...)
 	}
 	return buf
-}
-
-func uvarintLen(x int) int {
-	n := 1
-	for ; x >= 0x80; x >>= 7 {
-		n++
-	}
-	return n
 }
 
 // parseRawHeader reads what appendRawHeader wrote, in four allocations as headerOf.
