@@ -360,6 +360,7 @@ def chat(u):
     got = [event for event in s]
     check(got == ["token0", "token1", "token2", "[DONE]"], "events: %r" % got)
     check(s.response.status == 200, "status")
+    check(s.response.header("content-type") == "text/event-stream" and s.response.headers["Content-Type"] == "text/event-stream", "headers")
 
 def early(u):
     s = u.http.stream("GET", "/sse", sse=True, name="early")
