@@ -1,11 +1,15 @@
 package userbehavior
 
 import (
+	"bufio"
 	"context"
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 // A request with LazyHeader gets the same status, body and header (from Headers) as
@@ -149,4 +153,23 @@ func TestHTTPClientHeadersAgree(t *testing.T) {
 	if ct, ok := headers[ClientFast][1]["Content-Type"]; ok {
 		t.Errorf("a 204 without Content-Type has Content-Type %q", ct)
 	}
+}
+
+// A header kept as it came reads back as the header headerOf copies, whatever the
+// target sent.
+func FuzzRawHeader(f *testing.F) {
+	f.Add("HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n")
+	f.Add("HTTP/1.1 302 Found\r\nLocation: /x\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 0\r\n\r\n")
+	f.Add("HTTP/1.1 204 No Content\r\nX-Empty:\r\nX-Long: " + strings.Repeat("v", 300) + "\r\n\r\n")
+	f.Fuzz(func(t *testing.T, raw string) {
+		var fh fasthttp.ResponseHeader
+		fh.SetNoDefaultContentType(true)
+		if err := fh.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+			return
+		}
+		want := headerOf(&fh)
+		if got := parseRawHeader(appendRawHeader(nil, &fh)); !reflect.DeepEqual(got, want) {
+			t.Errorf("parseRawHeader(appendRawHeader) = %v, want %v", got, want)
+		}
+	})
 }
