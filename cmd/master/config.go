@@ -69,6 +69,9 @@ type Config struct {
 	MinWorkers       int
 	SaturationCPU    float64
 	SchedLagLimit    time.Duration
+	LocustListen     string // locust.go
+	LocustInsecure   bool
+	LocustClasses    string
 }
 
 // headerList collects repeated --header "Name: value" flags.
@@ -176,6 +179,7 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.WebCacheRuns, "web-cache-runs", cfg.WebCacheRuns, "stored runs the dashboard keeps decoded in memory")
 	fs.DurationVar(&cfg.WebCacheTTL, "web-cache-ttl", cfg.WebCacheTTL, "how long the dashboard keeps a decoded stored run")
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
+	locustFlags(fs, cfg)
 	return fs
 }
 
@@ -283,6 +287,7 @@ func (c *Config) Validate() error {
 	if c.WebCacheRuns < 1 || c.WebCacheTTL <= 0 {
 		errs = append(errs, errors.New("--web-cache-runs must be >= 1 and --web-cache-ttl > 0"))
 	}
+	errs = append(errs, c.validateLocust()...)
 	return errors.Join(errs...)
 }
 
@@ -339,7 +344,7 @@ func (c *Config) localWorkers() int {
 	if c.LocalWorkers >= 0 {
 		return c.LocalWorkers
 	}
-	if c.ExpectWorkers > 0 {
+	if c.ExpectWorkers > 0 || c.LocustListen != "" {
 		return 0
 	}
 	return 1
