@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // message is one Locust RPC message: msgpack [type, data, node_id].
@@ -18,9 +19,15 @@ type message struct {
 
 // decodeMessage reads a worker's payload. Maps decode untyped because Locust's
 // response-time maps have integer (and, before 2.43.4, float) keys.
-func decodeMessage(b []byte) (message, error) {
+func decodeMessage(b []byte) (m message, err error) {
+	// The library is not hardened against every malformed input; a peer's bytes
+	// must never take the master down.
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = message{}, fmt.Errorf("locust message: malformed msgpack (%v)", r)
+		}
+	}()
 	d := msgpack.NewDecoder(bytes.NewReader(b))
-	d.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
 	n, err := d.DecodeArrayLen()
 	if err != nil {
 		return message{}, fmt.Errorf("locust message: %w", err)
@@ -28,14 +35,13 @@ func decodeMessage(b []byte) (message, error) {
 	if n != 3 {
 		return message{}, fmt.Errorf("locust message: want [type, data, node_id], got an array of %d", n)
 	}
-	var m message
 	if m.Type, err = d.DecodeString(); err != nil {
 		return message{}, fmt.Errorf("locust message type: %w", err)
 	}
-	if m.Data, err = d.DecodeInterface(); err != nil {
+	if m.Data, err = decodeValue(d, 0); err != nil {
 		return message{}, fmt.Errorf("locust %s data: %w", m.Type, err)
 	}
-	id, err := d.DecodeInterface()
+	id, err := decodeValue(d, 0)
 	if err != nil {
 		return message{}, fmt.Errorf("locust %s node_id: %w", m.Type, err)
 	}
@@ -47,6 +53,71 @@ func decodeMessage(b []byte) (message, error) {
 	case nil:
 	default:
 		return message{}, fmt.Errorf("locust %s: node_id is a %T", m.Type, id)
+	}
+	return m, nil
+}
+
+// maxDepth bounds nesting in a peer's payload (Locust's go 4 deep).
+const maxDepth = 32
+
+// decodeValue decodes any value untyped: maps as map[any]any (Locust's
+// response-time maps have int and float keys), arrays as []any, scalars as the
+// library does. Arrays and maps are decoded here, not by the library, whose
+// array decoding allocates whatever length the peer claims.
+func decodeValue(d *msgpack.Decoder, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, errors.New("nested too deep")
+	}
+	c, err := d.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		return decodeMap(d, depth)
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		n, err := d.DecodeArrayLen()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]any, 0, min(n, 1024))
+		for range n {
+			v, err := decodeValue(d, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	}
+	return d.DecodeInterface()
+}
+
+// decodeMap decodes a map, accepting only keys that can be map keys (scalars; a
+// bin key becomes a string).
+func decodeMap(d *msgpack.Decoder, depth int) (any, error) {
+	n, err := d.DecodeMapLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	m := make(map[any]any, min(n, 1024))
+	for range n {
+		k, err := decodeValue(d, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		switch kk := k.(type) {
+		case []byte:
+			k = string(kk)
+		case nil, bool, string, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64:
+		default:
+			return nil, fmt.Errorf("map key of type %T", k)
+		}
+		v, err := decodeValue(d, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
 	}
 	return m, nil
 }
