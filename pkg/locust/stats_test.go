@@ -21,14 +21,14 @@ func pythonStats(t *testing.T) []byte {
 		"num_requests": 100, "num_none_requests": 0, "num_failures": 2,
 		"total_response_time": 2345.5, "max_response_time": 3012.7, "min_response_time": 0.9,
 		"total_content_length": 1000,
-		"response_times": map[any]any{int64(1): 50, int64(2): 30, int64(10): 15, 150.0: 4, 3000.0: 1},
-		"num_reqs_per_sec": map[any]any{int64(1700000000): 100}, "num_fail_per_sec": map[any]any{int64(1700000000): 2},
+		"response_times":       map[any]any{int64(1): 50, int64(2): 30, int64(10): 15, 150.0: 4, 3000.0: 1},
+		"num_reqs_per_sec":     map[any]any{int64(1700000000): 100}, "num_fail_per_sec": map[any]any{int64(1700000000): 2},
 	}
 	total := maps.Clone(entry)
 	total["name"], total["method"] = "Aggregated", nil
 	data := map[string]any{
 		"stats": []any{entry}, "stats_total": total,
-		"errors": map[string]any{"abc": map[string]any{"name": "/", "method": "GET", "error": "HTTPError('500')", "occurrences": 2}},
+		"errors":             map[string]any{"abc": map[string]any{"name": "/", "method": "GET", "error": "HTTPError('500')", "occurrences": 2}},
 		"user_classes_count": map[string]any{"WebsiteUser": 3, "ApiUser": 1}, "user_count": 4,
 	}
 	var b bytes.Buffer
