@@ -1,6 +1,8 @@
 package locust_test
 
 import (
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,5 +71,54 @@ func TestBoomerWorker(t *testing.T) {
 	case <-exited:
 	case <-ctx.Done():
 		t.Fatal("the boomer worker did not exit after quit")
+	}
+}
+
+// A boomer worker that falls silent (SIGSTOP) is lost after the heartbeat
+// timeout and its users leave the plan; when it wakes (SIGCONT) it is told to
+// stop what it ran, says client_ready again and rejoins, taking users anew.
+func TestSilentBoomerWorkerIsLostAndRejoins(t *testing.T) {
+	ctx := deadline(t, 90*time.Second)
+	m := newTestMaster(t, locust.Config{HeartbeatTimeout: time.Second})
+	target, _ := countingTarget(t)
+	m.startBoomer(ctx, target.URL, 20_000)
+	done, err := m.ctl.Start(ctx, controller.Config{
+		Scenario: userbehavior.Scenario{Host: target.URL},
+		Classes:  []scheduler.Class{{Name: "GoUser", Weight: 1}},
+		Users:    2, SpawnRate: 100, ExpectWorkers: 1, StopWait: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.waitLive(ctx, "2 users running", func(l *report.Live) bool { return l.Users == 2 })
+	proc := m.boomerProcess(t)
+	if err := proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	m.waitLive(ctx, "the silent worker lost", func(l *report.Live) bool { return len(l.Workers) == 0 })
+	if err := proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	m.waitLive(ctx, "the worker back with its users", func(l *report.Live) bool {
+		return len(l.Workers) == 1 && l.Users == 2
+	})
+	if err := m.ctl.Stop(ctx, "test over"); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	res, err := m.ctl.Outcome(done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := m.db.Events(res.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, e.Kind)
+	}
+	if !slices.Contains(kinds, "worker_lost") || len(slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return k != "worker_joined" })) != 2 {
+		t.Errorf("stored events %v: want the worker joined, lost, joined again", kinds)
 	}
 }

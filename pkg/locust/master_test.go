@@ -28,6 +28,7 @@ import (
 type testMaster struct {
 	t    *testing.T
 	srv  *locust.Server
+	proc *os.Process // the last boomer worker started
 	ctl  *controller.Controller
 	db   *store.DB
 	host string
@@ -151,6 +152,7 @@ func (m *testMaster) startBoomer(ctx context.Context, target string, requests in
 	if err := cmd.Start(); err != nil {
 		m.t.Fatal(err)
 	}
+	m.proc = cmd.Process
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	m.t.Cleanup(func() {
@@ -161,6 +163,14 @@ func (m *testMaster) startBoomer(ctx context.Context, target string, requests in
 		}
 	})
 	return exited
+}
+
+func (m *testMaster) boomerProcess(t *testing.T) *os.Process {
+	t.Helper()
+	if m.proc == nil {
+		t.Fatal("no boomer worker started")
+	}
+	return m.proc
 }
 
 type lockedBuffer struct {
