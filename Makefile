@@ -32,6 +32,7 @@ dashboard: build ## serve the dashboard on http://127.0.0.1:8089 with the demo t
 
 test: web ## go vet, the race-enabled suite and the end-to-end tests (browser tests included)
 	./scripts/ensure-debian.sh chromium
+	./scripts/ensure-debian.sh python3-locust # real Locust workers for pkg/locust's end-to-end test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	@# Latency-accuracy tests compare timings with a target's own clock: the race detector's

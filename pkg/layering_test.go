@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"pkg/scenarios":           {"pkg/userbehavior", "pkg/userbehavior/script", "pkg/demo", "pkg/aggregate"},
 	"pkg/cluster":             {"proto", "pkg/aggregate", "pkg/userbehavior", "pkg/telemetry"},
 	"pkg/agent":               {"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/scheduler", "pkg/telemetry"},
+	"pkg/locust":              {"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/telemetry"},
 	"pkg/controller": {"pkg/cluster", "proto", "pkg/aggregate", "pkg/aggregate/threshold", "pkg/userbehavior", "pkg/scheduler",
 		"pkg/store", "pkg/report", "pkg/telemetry"},
 }

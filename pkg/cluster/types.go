@@ -17,7 +17,15 @@ type WorkerInfo struct {
 	MemoryBytes uint64
 	Role        string // RoleWorker or RoleAgent
 	Addr        string // remote address, filled in by the master
+	Kind        string // what speaks for the worker: "" (Stampede's own), KindLocust or KindBoomer
 }
+
+// Kinds of worker besides Stampede's own (whose Kind is empty).
+const (
+	KindStampede = "stampede" // Stampede's worker, for display; WorkerInfo.Kind stays empty
+	KindLocust   = "locust"   // a Python Locust worker (locust --worker)
+	KindBoomer   = "boomer"   // a Go program built on github.com/myzhan/boomer
+)
 
 // Roles a peer of the master can have.
 const (
