@@ -72,7 +72,7 @@ type Config struct {
 	SchedLagLimit    time.Duration
 	Load             loadFlags // load shape, open model, thresholds, baseline, JUnit
 	HTTP             httpFlags // the run's HTTP measurement settings
-	LocustListen     string // locust.go
+	LocustListen     string    // locust.go
 	LocustInsecure   bool
 	LocustClasses    string
 }
