@@ -123,6 +123,10 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	lost := r.targets[id]
 	delete(r.targets, id)
 	delete(r.final, id)
+	// A worker that comes back opens a new session whose reports count from Seq 1;
+	// every report of the old one came before this departure (events are ordered
+	// per worker), so its sequence ends here.
+	delete(r.lastSeq, id)
 	if w.draining {
 		r.event(at, "worker_left", id, "drained")
 		return // its users moved when it started draining
