@@ -179,4 +179,3 @@ func TestChaosWorkerKill(t *testing.T) {
 	}
 	t.Logf("%d kills of a worker: every run completed on the survivor", *chaosIterations)
 }
-
