@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 	backoff := cfg.RetryMin
+	var pending *cluster.Report // what an aborted run measured and no master heard yet
 	for {
 		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.Token, cfg.DialOptions...)
 		if err == nil {
@@ -105,7 +106,9 @@ func Run(ctx context.Context, cfg Config) error {
 			if cfg.OnConnection != nil {
 				cfg.OnConnection(true)
 			}
-			err = (&session{cfg: cfg, log: log, s: s, samples: samples}).serve(ctx)
+			ss := &session{cfg: cfg, log: log, s: s, samples: samples, pending: pending}
+			err = ss.serve(ctx)
+			pending = ss.pending
 			s.Close()
 			if cfg.OnConnection != nil {
 				cfg.OnConnection(false)
@@ -144,7 +147,12 @@ type session struct {
 	s       *cluster.Session
 	run     *activeRun
 	samples <-chan telemetry.Sample
-	drained bool // the master was told this worker is leaving
+	drained bool   // the master was told this worker is leaving
+	seq     uint64 // the last report's number: reports count from 1 in every session
+	// pending is what the users of a run aborted without its final report (the
+	// master went silent) measured after the last report; the next session sends it
+	// first, so a healed partition loses nothing.
+	pending *cluster.Report
 
 	done     chan struct{}  // closed when serve is on its way out
 	stoppers sync.WaitGroup // graceful stoppers, waited for by serve
@@ -156,7 +164,6 @@ type activeRun struct {
 	planVersion uint64
 	collector   *aggregate.Collector
 	runner      *userbehavior.Runner
-	seq         uint64
 	cancelUsers context.CancelFunc // hard stop of every user
 	pacer       *pacer             // closed model: moves the users toward the plan
 	open        *openRun           // open model (arrival rate), instead of pacer
@@ -246,6 +253,9 @@ func (ss *session) serve(ctx context.Context) error {
 		<-readerDone
 	}()
 
+	if err := ss.sendPending(); err != nil {
+		return err
+	}
 	report := time.NewTicker(ss.cfg.ReportInterval)
 	defer report.Stop()
 	heartbeat := time.NewTicker(ss.cfg.HeartbeatInterval)
@@ -382,6 +392,9 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 	if ss.run != nil && ss.run.id != c.RunID {
 		ss.log.Warn("new run while another is active: aborting the old one", "run_id", ss.run.id, "new_run_id", c.RunID)
 		ss.kill()
+		if err := ss.sendPending(); err != nil {
+			return err
+		}
 	}
 	if ss.run == nil {
 		classes, err := ss.resolve(c)
@@ -523,14 +536,51 @@ func (ss *session) kill() {
 	}
 	r.runner.Kill()
 	ss.log.Warn("run aborted: all users stopped", "run_id", r.id)
+	// Every user has ended and flushed: what they measured since the last report
+	// waits for the next session to send it.
+	ss.keep(r.id, r.collector.Swap(time.Now()))
+}
+
+// keep holds what a run measured and no master has been sent, for the next session.
+func (ss *session) keep(runID string, snap *aggregate.Snapshot) {
+	if snap.Total().Requests == 0 && len(snap.Counters) == 0 && len(snap.Exceptions) == 0 {
+		return
+	}
+	if p := ss.pending; p != nil && p.RunID == runID {
+		p.Snapshot.Merge(snap)
+		return
+	}
+	if p := ss.pending; p != nil {
+		ss.log.Warn("unreported data of an older run dropped", "run_id", p.RunID, "requests", p.Snapshot.Total().Requests)
+	}
+	ss.pending = &cluster.Report{RunID: runID, Snapshot: snap, Users: map[string]int{}}
+}
+
+// sendPending sends what an aborted run left unreported, as this session's next
+// report; the master counts it once if that run is still its own.
+func (ss *session) sendPending() error {
+	p := ss.pending
+	if p == nil {
+		return nil
+	}
+	ss.seq++
+	p.Seq = ss.seq
+	if err := ss.s.SendReport(*p); err != nil {
+		return fmt.Errorf("unreported data of run %s to master: %w", p.RunID, err)
+	}
+	ss.log.Info("sent what an aborted run measured after its last report", "run_id", p.RunID,
+		"requests", p.Snapshot.Total().Requests)
+	ss.pending = nil
+	return nil
 }
 
 func (ss *session) report(final bool) error {
 	r := ss.run
-	r.seq++
-	rep := cluster.Report{RunID: r.id, Seq: r.seq, PlanVersion: r.planVersion, Final: final,
+	ss.seq++
+	rep := cluster.Report{RunID: r.id, Seq: ss.seq, PlanVersion: r.planVersion, Final: final,
 		Snapshot: r.collector.Swap(time.Now()), Users: r.counts()}
 	if err := ss.s.SendReport(rep); err != nil {
+		ss.keep(r.id, rep.Snapshot) // not sent: the next session sends it
 		return fmt.Errorf("report to master: %w", err)
 	}
 	return nil

@@ -30,8 +30,9 @@ type run struct {
 	ended     bool
 
 	version  uint64
-	targets  map[string]map[string]int // worker -> class -> planned users
-	lastSeq  map[string]uint64
+	targets  map[string]map[string]int  // worker -> class -> planned users
+	lastSeq  map[string]uint64          // worker -> highest report number counted this session
+	gaps     map[string]map[uint64]bool // worker -> report numbers skipped, still expected
 	final    map[string]bool
 	interval *aggregate.Snapshot // merging into the current interval
 	total    *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
@@ -84,6 +85,7 @@ func (r *run) begin() {
 	r.running = aggregate.NewSnapshot(now)
 	r.targets = map[string]map[string]int{}
 	r.lastSeq = map[string]uint64{}
+	r.gaps = map[string]map[uint64]bool{}
 	r.final = map[string]bool{}
 	r.expectWait = nil
 	for _, w := range r.s.workers {
@@ -184,6 +186,11 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	lost := r.targets[id]
 	delete(r.targets, id)
 	delete(r.final, id)
+	// A worker that comes back opens a new session whose reports count from Seq 1;
+	// every report of the old one came before this departure (events are ordered
+	// per worker), so its sequence ends here, and what it skipped will not come.
+	r.missingReports(at, id)
+	delete(r.lastSeq, id)
 	if w.draining {
 		r.event(at, "worker_left", id, "drained")
 		return // its users moved when it started draining
@@ -244,12 +251,10 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		return
 	}
 	id := w.info.ID
-	if rep.Seq != 0 && rep.Seq <= r.lastSeq[id] {
+	if rep.Seq != 0 && !r.fresh(id, rep.Seq) {
 		r.c().log.Warn("duplicate report ignored", "run_id", r.id, "worker_id", id, "seq", rep.Seq)
+		r.event(at, "report_duplicate", id, fmt.Sprintf("report %d arrived again: not counted twice", rep.Seq))
 		return
-	}
-	if rep.Seq != 0 {
-		r.lastSeq[id] = rep.Seq
 	}
 	if rep.Fatal != "" {
 		r.event(at, "worker_failed", id, rep.Fatal)
@@ -268,6 +273,44 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 	if rep.Final {
 		r.final[id] = true
 	}
+}
+
+// maxSeqGaps bounds the report numbers a worker's session may skip and send later.
+const maxSeqGaps = 64
+
+// fresh tells whether report seq of a worker's session is one not counted yet, and
+// notes it as counted. A report that comes after a later one (a gap) still counts
+// once; one seen before does not.
+func (r *run) fresh(id string, seq uint64) bool {
+	last := r.lastSeq[id]
+	if seq > last {
+		from := last + 1
+		if seq > maxSeqGaps {
+			from = max(from, seq-maxSeqGaps)
+		}
+		for s := from; s < seq; s++ {
+			if r.gaps[id] == nil {
+				r.gaps[id] = map[uint64]bool{}
+			}
+			r.gaps[id][s] = true
+		}
+		r.lastSeq[id] = seq
+		return true
+	}
+	if r.gaps[id][seq] {
+		delete(r.gaps[id], seq)
+		return true
+	}
+	return false
+}
+
+// missingReports records which report numbers a worker's session skipped and never
+// sent: data lost, but not silently.
+func (r *run) missingReports(at time.Time, id string) {
+	if len(r.gaps[id]) > 0 {
+		r.event(at, "report_missing", id, fmt.Sprintf("reports %v never arrived", slices.Sorted(maps.Keys(r.gaps[id]))))
+	}
+	delete(r.gaps, id)
 }
 
 // replan distributes the request over the live workers and sends each its target;
@@ -448,6 +491,9 @@ func (r *run) finish(status store.Status, reason string) {
 // store closes the last interval, stores the run's end and ends it.
 func (r *run) store(status store.Status, reason string, cause error) {
 	now := time.Now()
+	for _, id := range slices.Sorted(maps.Keys(r.gaps)) {
+		r.missingReports(now, id)
+	}
 	r.closeInterval(now)
 	r.total.End = now
 	if len(r.cfg.Thresholds) > 0 {
