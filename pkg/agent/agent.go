@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -98,6 +100,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	backoff := cfg.RetryMin
 	var pending *cluster.Report // what an aborted run measured and no master heard yet
+	var unacked []cluster.Report // sent, but no master said it received them
 	for {
 		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.Token, cfg.DialOptions...)
 		if err == nil {
@@ -106,9 +109,10 @@ func Run(ctx context.Context, cfg Config) error {
 			if cfg.OnConnection != nil {
 				cfg.OnConnection(true)
 			}
-			ss := &session{cfg: cfg, log: log, s: s, samples: samples, pending: pending}
+			ss := &session{cfg: cfg, log: log, s: s, samples: samples, pending: pending, resend: unacked,
+				origin: newOrigin()}
 			err = ss.serve(ctx)
-			pending = ss.pending
+			pending, unacked = ss.pending, ss.unacked
 			s.Close()
 			if cfg.OnConnection != nil {
 				cfg.OnConnection(false)
@@ -153,6 +157,13 @@ type session struct {
 	// master went silent) measured after the last report; the next session sends it
 	// first, so a healed partition loses nothing.
 	pending *cluster.Report
+	// origin names this session's report numbers. unacked holds the reports sent and
+	// not yet acknowledged by the master's heartbeat, oldest first; resend, those of
+	// the previous session, sent again first with their own origin and number, so
+	// the master counts each once whether or not it had received it.
+	origin  string
+	unacked []cluster.Report
+	resend  []cluster.Report
 
 	done     chan struct{}  // closed when serve is on its way out
 	stoppers sync.WaitGroup // graceful stoppers, waited for by serve
@@ -253,6 +264,9 @@ func (ss *session) serve(ctx context.Context) error {
 		<-readerDone
 	}()
 
+	if err := ss.sendAgain(); err != nil {
+		return err
+	}
 	if err := ss.sendPending(); err != nil {
 		return err
 	}
@@ -358,6 +372,9 @@ func (ss *session) users() int {
 func (ss *session) handle(ctx context.Context, c cluster.Command, stopped chan<- *activeRun) error {
 	switch c.Kind {
 	case cluster.CommandHeartbeat:
+		if c.AckOrigin != "" {
+			ss.acked(c.AckOrigin, c.AckSeq)
+		}
 		return nil
 	case cluster.CommandQuit:
 		return errQuit
@@ -564,8 +581,9 @@ func (ss *session) sendPending() error {
 		return nil
 	}
 	ss.seq++
-	p.Seq = ss.seq
-	if err := ss.s.SendReport(*p); err != nil {
+	p.Seq, p.Origin = ss.seq, ss.origin
+	ss.pending = nil // from here it is an unacknowledged report like the others
+	if err := ss.send(*p); err != nil {
 		return fmt.Errorf("unreported data of run %s to master: %w", p.RunID, err)
 	}
 	ss.log.Info("sent what an aborted run measured after its last report", "run_id", p.RunID,
@@ -577,11 +595,64 @@ func (ss *session) sendPending() error {
 func (ss *session) report(final bool) error {
 	r := ss.run
 	ss.seq++
-	rep := cluster.Report{RunID: r.id, Seq: ss.seq, PlanVersion: r.planVersion, Final: final,
+	rep := cluster.Report{RunID: r.id, Origin: ss.origin, Seq: ss.seq, PlanVersion: r.planVersion, Final: final,
 		Snapshot: r.collector.Swap(time.Now()), Users: r.counts()}
-	if err := ss.s.SendReport(rep); err != nil {
-		ss.keep(r.id, rep.Snapshot) // not sent: the next session sends it
-		return fmt.Errorf("report to master: %w", err)
+	if err := ss.send(rep); err != nil {
+		return fmt.Errorf("report to master: %w", err) // kept unacknowledged: the next session sends it again
+	}
+	return nil
+}
+
+// maxUnacked bounds the reports a worker keeps for the master to acknowledge: a
+// master that never does (an older version) must not make it hold every report.
+const maxUnacked = 300
+
+// newOrigin returns a fresh session id for report numbers.
+func newOrigin() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// send sends a report and keeps it until the master acknowledges it. It is kept
+// when the send fails too: it may or may not have left, and sent again with its own
+// number it is counted once either way.
+func (ss *session) send(r cluster.Report) error {
+	err := ss.s.SendReport(r)
+	if len(ss.unacked) == maxUnacked {
+		old := ss.unacked[0]
+		ss.log.Warn("report never acknowledged: no longer kept for sending again", "run_id", old.RunID, "seq", old.Seq)
+		ss.unacked = ss.unacked[1:]
+	}
+	ss.unacked = append(ss.unacked, r)
+	return err
+}
+
+// acked drops the reports up to the one the master says it received: the stream is
+// ordered, so every report sent before it arrived too.
+func (ss *session) acked(origin string, seq uint64) {
+	for i, r := range ss.unacked {
+		if r.Origin == origin && r.Seq == seq {
+			ss.unacked = slices.Delete(ss.unacked, 0, i+1)
+			return
+		}
+	}
+}
+
+// sendAgain sends the reports the previous session sent and the master never
+// acknowledged (a stream cut in a partition): with their own origin and number, so
+// the master counts those it had not received, and only those.
+func (ss *session) sendAgain() error {
+	again := ss.resend
+	ss.resend = nil
+	for i, r := range again {
+		if err := ss.send(r); err != nil {
+			ss.unacked = append(ss.unacked, again[i+1:]...) // not sent: the next session tries
+			return fmt.Errorf("report %d of run %s again to master: %w", r.Seq, r.RunID, err)
+		}
+	}
+	if len(again) > 0 {
+		ss.log.Info("sent again the reports the master had not acknowledged", "reports", len(again))
 	}
 	return nil
 }

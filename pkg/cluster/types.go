@@ -55,6 +55,10 @@ type Command struct {
 	WorkerIndex int // this worker's place among the run's workers, 0-based
 	WorkerCount int
 	Reason      string // CommandQuit
+	// CommandHeartbeat from the master: the last report it received on this
+	// stream (empty when none yet).
+	AckOrigin string
+	AckSeq    uint64
 	// Arrival, on CommandStart, makes the run open-model: Users is then the pool of
 	// users this worker pre-allocates, and iterations arrive as the plan says.
 	Arrival *Arrival
@@ -91,6 +95,7 @@ type ClassWeight struct {
 // Report is one report interval of a worker.
 type Report struct {
 	RunID       string
+	Origin      string // the worker session that numbered it; with Seq, its identity
 	Seq         uint64
 	PlanVersion uint64
 	Snapshot    *aggregate.Snapshot

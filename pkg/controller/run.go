@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
@@ -31,8 +32,8 @@ type run struct {
 
 	version  uint64
 	targets  map[string]map[string]int  // worker -> class -> planned users
-	lastSeq  map[string]uint64          // worker -> highest report number counted this session
-	gaps     map[string]map[uint64]bool // worker -> report numbers skipped, still expected
+	lastSeq  map[string]uint64          // seqKey -> highest report number counted
+	gaps     map[string]map[uint64]bool // seqKey -> report numbers skipped, still expected
 	final    map[string]bool
 	interval *aggregate.Snapshot // merging into the current interval
 	total    *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
@@ -186,11 +187,13 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	lost := r.targets[id]
 	delete(r.targets, id)
 	delete(r.final, id)
-	// A worker that comes back opens a new session whose reports count from Seq 1;
-	// every report of the old one came before this departure (events are ordered
-	// per worker), so its sequence ends here, and what it skipped will not come.
-	r.missingReports(at, id)
-	delete(r.lastSeq, id)
+	// A worker names each session's reports (Origin) and sends the ones this master
+	// did not acknowledge again from its next session, so their numbers stay open.
+	// A worker that does not name them (an older one) counts from Seq 1 again: its
+	// sequence ends here, and what it skipped will not come.
+	key := seqKey(id, "")
+	r.missingReports(at, id, key)
+	delete(r.lastSeq, key)
 	if w.draining {
 		r.event(at, "worker_left", id, "drained")
 		return // its users moved when it started draining
@@ -251,7 +254,7 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		return
 	}
 	id := w.info.ID
-	if rep.Seq != 0 && !r.fresh(id, rep.Seq) {
+	if rep.Seq != 0 && !r.fresh(seqKey(id, rep.Origin), rep.Seq) {
 		r.c().log.Warn("duplicate report ignored", "run_id", r.id, "worker_id", id, "seq", rep.Seq)
 		r.event(at, "report_duplicate", id, fmt.Sprintf("report %d arrived again: not counted twice", rep.Seq))
 		return
@@ -277,6 +280,10 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 
 // maxSeqGaps bounds the report numbers a worker's session may skip and send later.
 const maxSeqGaps = 64
+
+// seqKey names the numbering a report belongs to: its worker and the session that
+// numbered it.
+func seqKey(workerID, origin string) string { return workerID + "\x00" + origin }
 
 // fresh tells whether report seq of a worker's session is one not counted yet, and
 // notes it as counted. A report that comes after a later one (a gap) still counts
@@ -306,11 +313,11 @@ func (r *run) fresh(id string, seq uint64) bool {
 
 // missingReports records which report numbers a worker's session skipped and never
 // sent: data lost, but not silently.
-func (r *run) missingReports(at time.Time, id string) {
-	if len(r.gaps[id]) > 0 {
-		r.event(at, "report_missing", id, fmt.Sprintf("reports %v never arrived", slices.Sorted(maps.Keys(r.gaps[id]))))
+func (r *run) missingReports(at time.Time, id, key string) {
+	if len(r.gaps[key]) > 0 {
+		r.event(at, "report_missing", id, fmt.Sprintf("reports %v never arrived", slices.Sorted(maps.Keys(r.gaps[key]))))
 	}
-	delete(r.gaps, id)
+	delete(r.gaps, key)
 }
 
 // replan distributes the request over the live workers and sends each its target;
@@ -491,8 +498,9 @@ func (r *run) finish(status store.Status, reason string) {
 // store closes the last interval, stores the run's end and ends it.
 func (r *run) store(status store.Status, reason string, cause error) {
 	now := time.Now()
-	for _, id := range slices.Sorted(maps.Keys(r.gaps)) {
-		r.missingReports(now, id)
+	for _, key := range slices.Sorted(maps.Keys(r.gaps)) {
+		id, _, _ := strings.Cut(key, "\x00")
+		r.missingReports(now, id, key)
 	}
 	r.closeInterval(now)
 	r.total.End = now
