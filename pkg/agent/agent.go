@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 	backoff := cfg.RetryMin
-	var pending *cluster.Report // what an aborted run measured and no master heard yet
+	var pending *cluster.Report  // what an aborted run measured and no master heard yet
 	var unacked []cluster.Report // sent, but no master said it received them
 	for {
 		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.Token, cfg.DialOptions...)
