@@ -51,6 +51,7 @@ type run struct {
 	series        []report.Point
 	hosts         map[string]*report.HostSeries // telemetry per worker and agent
 	warnings      []string
+	notices       map[string]bool // warnings raised once per run (warnings.go)
 
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
@@ -648,6 +649,7 @@ func (r *run) closeInterval(now time.Time) {
 		r.storeFailed("interval", err)
 	}
 	r.total.Merge(iv)
+	r.noteCap(now, r.total)
 	r.window = append(r.window, windowEntry{at: now, snap: iv})
 	if len(r.window) > 10 {
 		r.window = r.window[1:]
