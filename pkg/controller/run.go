@@ -340,9 +340,19 @@ func (r *run) missingReports(at time.Time, id, key string) {
 func (r *run) replan(lost map[string]map[string]int) error {
 	var ids []string
 	for _, id := range slices.Sorted(maps.Keys(r.s.workers)) {
-		if !r.s.workers[id].draining {
-			ids = append(ids, id)
+		w := r.s.workers[id]
+		if w.draining {
+			continue
 		}
+		if r.cfg.Arrival != nil && w.info.Kind != "" {
+			// Locust and boomer workers run closed-model users only: a share of the
+			// iterations sent to one would never run. They sit this run out.
+			if r.firstTime("open_model_skipped\x00" + id) {
+				r.warn(time.Now(), "open_model_skipped", id, fmt.Sprintf("a %s worker cannot run open-model iterations: it gets none", w.info.Kind))
+			}
+			continue
+		}
+		ids = append(ids, id)
 	}
 	current := scheduler.Assignment{}
 	for id, t := range r.targets {
