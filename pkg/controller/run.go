@@ -36,6 +36,7 @@ type run struct {
 	running  *aggregate.Snapshot // total plus the open interval: what the live view shows
 	stale    bool                // reports arrived since the last publish
 	ivPeak   int                 // most users seen in reports during the open interval
+	userSum  int                 // users(), kept current report by report (counting per report is quadratic in workers)
 	storeErr bool                // a store write failed during the run
 	seq      uint64
 	peak     int
@@ -123,6 +124,7 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	lost := r.targets[id]
 	delete(r.targets, id)
 	delete(r.final, id)
+	r.userSum = r.users()
 	if w.draining {
 		r.event(at, "worker_left", id, "drained")
 		return // its users moved when it started draining
@@ -153,6 +155,7 @@ func (r *run) drain(w *worker, at time.Time, reason string) {
 		return
 	}
 	delete(r.targets, id)
+	r.userSum = r.users()
 	if _, waiting := r.final[id]; waiting {
 		r.final[id] = false // its final report is still to come
 	}
@@ -195,9 +198,16 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		r.fail(fmt.Errorf("worker %s cannot run the scenario: %s", id, rep.Fatal))
 		return
 	}
+	_, counted := r.targets[id]
+	if counted {
+		r.userSum -= w.userCount()
+	}
 	w.users = rep.Users
+	if counted {
+		r.userSum += w.userCount()
+	}
 	if !rep.Final {
-		u := r.users()
+		u := r.userSum
 		r.peak = max(r.peak, u) // a short run may end before an interval closes with users in it
 		r.ivPeak = max(r.ivPeak, u)
 	}
@@ -232,6 +242,7 @@ func (r *run) replan(lost map[string]map[string]int) error {
 		return fmt.Errorf("plan: %w", err)
 	}
 	r.version++
+	defer func() { r.userSum = r.users() }()
 	for i, id := range ids {
 		wp := plan.Workers[id]
 		r.targets[id] = wp.Users
