@@ -9,7 +9,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: help build web run dashboard test bench proto proto-check lint tools clean
+.PHONY: help build web run dashboard test bench bench-smoke soak proto proto-check lint tools clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,10 +34,23 @@ test: web ## go vet, the race-enabled suite and the end-to-end tests (browser te
 	./scripts/ensure-debian.sh chromium
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(MAKE) bench-smoke
 
-bench: build ## benchmarks: record/merge/encode/store and the generator against wrk (see docs/benchmarks.md)
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
-	./scripts/bench-generator.sh
+BENCH_REPEATS ?= 3
+SOAK_DURATION ?= 30m
+
+bench: build ## one table of every figure (generator vs wrk, memory, master, spawn, store, push), BENCH_REPEATS each; docs/benchmarks.md
+	./scripts/ensure-debian.sh wrk nginx
+	$(GO) run ./scripts/bench table -repeats $(BENCH_REPEATS)
+
+bench-smoke: build ## every benchmark at its smallest, so none can rot (make test runs it; figures mean nothing)
+	./scripts/ensure-debian.sh wrk nginx
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/... ./web >/dev/null
+	$(GO) run ./scripts/bench table -smoke
+	$(GO) run ./scripts/bench soak -smoke -csv $$(mktemp -d)/soak.csv
+
+soak: build ## SOAK_DURATION (30m) at steady load on bin/master and 2 bin/worker: RSS, goroutines, req/s per minute to soak.csv; not in CI
+	$(GO) run ./scripts/bench soak -duration $(SOAK_DURATION) -csv soak.csv
 
 tools: ## install the pinned protobuf generators into ./bin (protoc itself: apt-get install protobuf-compiler)
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

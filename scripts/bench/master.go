@@ -26,12 +26,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -71,7 +73,9 @@ type masterResult struct {
 	LagP50Ms     float64 `json:"lag_p50_ms"`
 	LagP99Ms     float64 `json:"lag_p99_ms"`
 	LagMaxMs     float64 `json:"lag_max_ms"`
-	Intervals    int     `json:"intervals"` // stored
+	StallMaxMs   float64 `json:"stall_max_ms"` // the longest an event waited for the controller
+	StallAtS     float64 `json:"stall_at_s"`   // when, seconds since the run began
+	Intervals    int     `json:"intervals"`    // stored
 	IntervalsSum bool    `json:"intervals_sum_to_final"`
 }
 
@@ -85,6 +89,8 @@ type relay struct {
 	taken   []handoff // in order of handoff
 	delays  []time.Duration
 	reports int
+	stall   time.Duration // the longest the controller let an event wait
+	stallAt time.Time
 }
 
 type handoff struct {
@@ -102,10 +108,16 @@ func (r *relay) forward(ctx context.Context, interval time.Duration) {
 			return
 		case ev = <-r.srv.Events():
 		}
+		offered := time.Now()
 		select {
 		case <-ctx.Done():
 			return
 		case r.out <- ev:
+		}
+		if wait := time.Since(offered); wait > r.stall {
+			r.mu.Lock()
+			r.stall, r.stallAt = wait, offered
+			r.mu.Unlock()
 		}
 		if ev.Kind != cluster.EventReport || ev.Report.Snapshot == nil {
 			continue
@@ -148,8 +160,22 @@ func masterSide(ctx context.Context, args []string, stdout io.Writer) error {
 	workers := fs.Int("workers", 1000, "workers to wait for")
 	duration := fs.Duration("duration", time.Minute, "run time")
 	dir := fs.String("dir", "", "directory of the store")
+	profile := fs.String("cpuprofile", "", "write the master's CPU profile here")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	db, err := store.Open(filepath.Join(*dir, "runs.db"), store.Options{})
 	if err != nil {
@@ -160,7 +186,8 @@ func masterSide(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := cluster.NewServer(cluster.ServerConfig{Version: "bench", MaxWorkers: *workers})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := cluster.NewServer(cluster.ServerConfig{Version: "bench", MaxWorkers: *workers, Logger: log})
 	// The options of cmd/master's listener.
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64<<20),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
@@ -188,7 +215,7 @@ func masterSide(ctx context.Context, args []string, stdout io.Writer) error {
 		cancel()
 		<-relayed
 	}()
-	ctl := controller.New(rl, db, controller.Options{})
+	ctl := controller.New(rl, db, controller.Options{Logger: log})
 
 	// Lag sampler and CPU at the run's start: the controller's Live view says when it began.
 	var lags []time.Duration
@@ -252,6 +279,19 @@ func masterSide(ctx context.Context, args []string, stdout io.Writer) error {
 	cancel()
 	<-sampled
 	<-relayed
+	// Nobody reads the events now: drop them, so that no stream stalls on them
+	// while the workers leave.
+	drained := make(chan struct{})
+	defer close(drained)
+	go func() {
+		for {
+			select {
+			case <-srv.Events():
+			case <-drained:
+				return
+			}
+		}
+	}()
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -266,6 +306,7 @@ func masterSide(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	out.DelayP50Ms, out.DelayP99Ms, out.DelayMaxMs = quantilesMs(rl.delays)
+	out.StallMaxMs, out.StallAtS = float64(rl.stall)/float64(time.Millisecond), rl.stallAt.Sub(res.Run.StartedAt).Seconds()
 	rl.mu.Unlock()
 	out.LagSamples = len(lags)
 	out.LagP50Ms, out.LagP99Ms, out.LagMaxMs = quantilesMs(lags)
@@ -409,7 +450,7 @@ func (w *simWorker) run(ctx context.Context, addr string, phase time.Duration, d
 		Cores: 2, MemoryBytes: 4 << 30, Role: cluster.RoleWorker}, "")
 	dialled()
 	if err != nil {
-		return err
+		return fmt.Errorf("worker %s: %w", w.id, err)
 	}
 	defer s.Close()
 	type recv struct {
@@ -449,6 +490,26 @@ func (w *simWorker) run(ctx context.Context, addr string, phase time.Duration, d
 		}
 		tick.Reset(time.Second)
 	}
+	// A send fails with EOF when the master ended the stream; its reason comes to
+	// the reader.
+	why := func(what string, err error) error {
+		t := time.NewTimer(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case r := <-cmds:
+				if r.err != nil {
+					return fmt.Errorf("worker %s: %s: %w (%v)", w.id, what, err, r.err)
+				}
+				if r.c.Kind == cluster.CommandQuit {
+					return nil // the run is over and stored; the master went first
+				}
+				continue
+			case <-t.C:
+			}
+			return fmt.Errorf("worker %s: %s: %w", w.id, what, err)
+		}
+	}
 	var runID string
 	var plan, seq uint64
 	var users map[string]int
@@ -484,15 +545,15 @@ func (w *simWorker) run(ctx context.Context, addr string, phase time.Duration, d
 				n += u
 			}
 			if err := s.SendHeartbeat(n); err != nil {
-				return err
+				return why("heartbeat", err)
 			}
 			if err := s.SendTelemetry(simSample(now)); err != nil {
-				return err
+				return why("telemetry", err)
 			}
 			if runID != "" {
 				seq++
 				if err := w.send(s, cluster.Report{RunID: runID, Seq: seq, PlanVersion: plan, Users: users}, now); err != nil {
-					return err
+					return why("report", err)
 				}
 			}
 		}
@@ -510,6 +571,7 @@ func simSample(now time.Time) telemetry.Sample {
 type masterConfig struct {
 	workers, endpoints, samples int
 	duration                    time.Duration
+	profile, pin                string
 }
 
 // masterCommand runs the master process and the simulated workers, then checks the
@@ -521,6 +583,8 @@ func masterCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&cfg.duration, "duration", time.Minute, "run time")
 	fs.IntVar(&cfg.endpoints, "endpoints", 50, "endpoints per report")
 	fs.IntVar(&cfg.samples, "samples", 20, "samples per endpoint per report (20: 1,000 requests/s per worker)")
+	fs.StringVar(&cfg.profile, "cpuprofile", "", "write the master process's CPU profile here")
+	fs.StringVar(&cfg.pin, "pin", "", "run the master process on these CPUs (taskset -c LIST), the workers on the others")
 	smoke := fs.Bool("smoke", false, "a quick check that the benchmark works: 10 workers, 3 s")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -564,8 +628,14 @@ func measureMaster(ctx context.Context, cfg masterConfig, progress io.Writer) (m
 	limit := cfg.duration + 5*time.Minute // joining, stopping, and a slow machine
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, exe, "master-side", "-workers", fmt.Sprint(cfg.workers),
-		"-duration", cfg.duration.String(), "-dir", dir)
+	argv := []string{exe, "master-side", "-workers", fmt.Sprint(cfg.workers), "-duration", cfg.duration.String(), "-dir", dir}
+	if cfg.profile != "" {
+		argv = append(argv, "-cpuprofile", cfg.profile)
+	}
+	if cfg.pin != "" {
+		argv = append([]string{"taskset", "-c", cfg.pin}, argv...)
+	}
+	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
@@ -596,6 +666,8 @@ func measureMaster(ctx context.Context, cfg masterConfig, progress io.Writer) (m
 	g, gctx := errgroup.WithContext(wctx)
 	dials := make(chan struct{}, 32) // connect a few at a time
 	rng := rand.New(rand.NewPCG(3, 4))
+	var failMu sync.Mutex
+	var failed []error // a worker that fails does not stop the others: the run shows what it cost
 	for i := range workers {
 		w := &simWorker{id: fmt.Sprintf("sim-%04d", i), tmpl: tmpl, sent: make([]uint64, len(tmpl)), next: i}
 		workers[i] = w
@@ -609,7 +681,12 @@ func measureMaster(ctx context.Context, cfg masterConfig, progress io.Writer) (m
 			var once sync.Once
 			release := func() { once.Do(func() { <-dials }) }
 			defer release()
-			return w.run(gctx, addr, phase, release)
+			if err := w.run(gctx, addr, phase, release); err != nil {
+				failMu.Lock()
+				failed = append(failed, err)
+				failMu.Unlock()
+			}
+			return nil
 		})
 	}
 	var result string
@@ -630,6 +707,9 @@ func measureMaster(ctx context.Context, cfg masterConfig, progress io.Writer) (m
 	}
 	if gerr != nil {
 		return fig, fmt.Errorf("simulated worker: %w", gerr)
+	}
+	if len(failed) > 0 {
+		fig.Detail = fmt.Sprintf("%d simulated workers failed, the first: %v; ", len(failed), failed[0])
 	}
 	if err := json.Unmarshal([]byte(result), &fig.masterResult); err != nil {
 		return fig, err
@@ -659,9 +739,9 @@ func measureMaster(ctx context.Context, cfg masterConfig, progress io.Writer) (m
 		}
 	}
 	derr := sameCounts(final, want)
-	fig.Exact = derr == nil && fig.Sent == uint64(fig.Reports)
+	fig.Exact = derr == nil && fig.Sent == uint64(fig.Reports) && len(failed) == 0
 	if derr != nil {
-		fig.Detail = derr.Error()
+		fig.Detail += derr.Error()
 	}
 	if fig.Sent != uint64(fig.Reports) {
 		fig.Detail += fmt.Sprintf("; workers sent %d reports, the controller took %d", fig.Sent, fig.Reports)
@@ -687,5 +767,6 @@ func printMaster(w io.Writer, cfg masterConfig, f masterFigures) {
 		f.DelayP50Ms, f.DelayP99Ms, f.DelayMaxMs, f.Late, verdict(f.Late == 0))
 	fmt.Fprintf(w, "  dashboard/terminal lag p50 %.0f ms  p99 %.0f ms  max %.0f ms over %d samples   target <= 2 s: %s\n",
 		f.LagP50Ms, f.LagP99Ms, f.LagMaxMs, f.LagSamples, verdict(f.LagMaxMs <= 2000))
+	fmt.Fprintf(w, "  controller stall       an event waited at most %.0f ms for the controller (at %+.1f s of the run)\n", f.StallMaxMs, f.StallAtS)
 	fmt.Fprintf(w, "  stored intervals       %d; they sum to the final snapshot: %v\n", f.Intervals, f.IntervalsSum)
 }
