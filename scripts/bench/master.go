@@ -490,9 +490,15 @@ func (w *simWorker) run(ctx context.Context, addr string, phase time.Duration, d
 		}
 		tick.Reset(time.Second)
 	}
+	// Once the worker's final report is sent, the master may end the stream at
+	// any time (it stored the run and is going): that is not a failure.
+	finished := false
 	// A send fails with EOF when the master ended the stream; its reason comes to
 	// the reader.
 	why := func(what string, err error) error {
+		if finished {
+			return nil
+		}
 		t := time.NewTimer(2 * time.Second)
 		defer t.Stop()
 		for {
@@ -519,6 +525,9 @@ func (w *simWorker) run(ctx context.Context, addr string, phase time.Duration, d
 			return nil
 		case r := <-cmds:
 			if r.err != nil {
+				if finished {
+					return nil
+				}
 				return fmt.Errorf("worker %s: %w", w.id, r.err)
 			}
 			switch r.c.Kind {
@@ -533,9 +542,9 @@ func (w *simWorker) run(ctx context.Context, addr string, phase time.Duration, d
 				}
 				seq++
 				if err := w.send(s, cluster.Report{RunID: runID, Seq: seq, PlanVersion: plan, Final: true, Users: map[string]int{}}, time.Now()); err != nil {
-					return err
+					return why("final report", err)
 				}
-				runID = ""
+				runID, finished = "", true
 			case cluster.CommandQuit:
 				return nil
 			}
