@@ -230,6 +230,10 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 				recvErr <- err
 				return
 			}
+			select { // the wait was the master's, not the worker's silence
+			case heard <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	sendErr := make(chan error, 1)
