@@ -470,7 +470,13 @@ type Heartbeat struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	UnixNano int64                  `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
 	// Worker only: users running now, all classes.
-	Users         int32 `protobuf:"varint,2,opt,name=users,proto3" json:"users,omitempty"`
+	Users int32 `protobuf:"varint,2,opt,name=users,proto3" json:"users,omitempty"`
+	// Master only: the last report the master received on this stream (reports
+	// arrive in order, so every report sent before it arrived too). A worker keeps
+	// each report until it is acknowledged and sends the rest again on its next
+	// connection if the stream breaks.
+	AckedOrigin   string `protobuf:"bytes,3,opt,name=acked_origin,json=ackedOrigin,proto3" json:"acked_origin,omitempty"`
+	AckedSeq      uint64 `protobuf:"varint,4,opt,name=acked_seq,json=ackedSeq,proto3" json:"acked_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -519,6 +525,20 @@ func (x *Heartbeat) GetUsers() int32 {
 	return 0
 }
 
+func (x *Heartbeat) GetAckedOrigin() string {
+	if x != nil {
+		return x.AckedOrigin
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetAckedSeq() uint64 {
+	if x != nil {
+		return x.AckedSeq
+	}
+	return 0
+}
+
 // Start sets the worker's absolute target for a run. The first Start of a run starts it;
 // later ones (higher plan_version) move the worker to the new target.
 type Start struct {
@@ -532,8 +552,10 @@ type Start struct {
 	SpawnRate float64 `protobuf:"fixed64,5,opt,name=spawn_rate,json=spawnRate,proto3" json:"spawn_rate,omitempty"`
 	// This worker's place among the run's workers (0-based), for sharing out data
 	// such as unique feeder rows.
-	WorkerIndex   int32 `protobuf:"varint,6,opt,name=worker_index,json=workerIndex,proto3" json:"worker_index,omitempty"`
-	WorkerCount   int32 `protobuf:"varint,7,opt,name=worker_count,json=workerCount,proto3" json:"worker_count,omitempty"`
+	WorkerIndex int32 `protobuf:"varint,6,opt,name=worker_index,json=workerIndex,proto3" json:"worker_index,omitempty"`
+	WorkerCount int32 `protobuf:"varint,7,opt,name=worker_count,json=workerCount,proto3" json:"worker_count,omitempty"`
+	// Set for open-model runs: users becomes the pool this worker pre-allocates.
+	Arrival       *Arrival `protobuf:"bytes,8,opt,name=arrival,proto3" json:"arrival,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -617,6 +639,214 @@ func (x *Start) GetWorkerCount() int32 {
 	return 0
 }
 
+func (x *Start) GetArrival() *Arrival {
+	if x != nil {
+		return x.Arrival
+	}
+	return nil
+}
+
+// Arrival is an open-model plan: iterations arrive at a rate that follows stages,
+// cluster-wide; iteration k (0-based) is due when the rate's integral reaches k+1,
+// and this worker runs the iterations k >= from with k % count == index.
+type Arrival struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rate starts at 0 and ramps linearly to each stage's target over its
+	// duration (a stage of duration 0 is a jump).
+	Stages        []*RateStage   `protobuf:"bytes,2,rep,name=stages,proto3" json:"stages,omitempty"`
+	ElapsedNanos  int64          `protobuf:"varint,3,opt,name=elapsed_nanos,json=elapsedNanos,proto3" json:"elapsed_nanos,omitempty"` // the arrival clock when the master sent this
+	From          int64          `protobuf:"varint,4,opt,name=from,proto3" json:"from,omitempty"`
+	Index         int32          `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	Count         int32          `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	MaxUsers      int32          `protobuf:"varint,7,opt,name=max_users,json=maxUsers,proto3" json:"max_users,omitempty"` // this worker's pool may grow to this many users
+	Classes       []*ClassWeight `protobuf:"bytes,8,rep,name=classes,proto3" json:"classes,omitempty"`                    // which class iteration k runs: by weight, in this order
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Arrival) Reset() {
+	*x = Arrival{}
+	mi := &file_stampede_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Arrival) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Arrival) ProtoMessage() {}
+
+func (x *Arrival) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Arrival.ProtoReflect.Descriptor instead.
+func (*Arrival) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Arrival) GetStages() []*RateStage {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+func (x *Arrival) GetElapsedNanos() int64 {
+	if x != nil {
+		return x.ElapsedNanos
+	}
+	return 0
+}
+
+func (x *Arrival) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *Arrival) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Arrival) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *Arrival) GetMaxUsers() int32 {
+	if x != nil {
+		return x.MaxUsers
+	}
+	return 0
+}
+
+func (x *Arrival) GetClasses() []*ClassWeight {
+	if x != nil {
+		return x.Classes
+	}
+	return nil
+}
+
+type RateStage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DurationNanos int64                  `protobuf:"varint,1,opt,name=duration_nanos,json=durationNanos,proto3" json:"duration_nanos,omitempty"`
+	Target        float64                `protobuf:"fixed64,2,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateStage) Reset() {
+	*x = RateStage{}
+	mi := &file_stampede_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateStage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateStage) ProtoMessage() {}
+
+func (x *RateStage) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateStage.ProtoReflect.Descriptor instead.
+func (*RateStage) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RateStage) GetDurationNanos() int64 {
+	if x != nil {
+		return x.DurationNanos
+	}
+	return 0
+}
+
+func (x *RateStage) GetTarget() float64 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
+type ClassWeight struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Weight        int32                  `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClassWeight) Reset() {
+	*x = ClassWeight{}
+	mi := &file_stampede_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClassWeight) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClassWeight) ProtoMessage() {}
+
+func (x *ClassWeight) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClassWeight.ProtoReflect.Descriptor instead.
+func (*ClassWeight) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClassWeight) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClassWeight) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
 // Scenario says what the users do.
 type Scenario struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -627,14 +857,17 @@ type Scenario struct {
 	//	*Scenario_Quick
 	//	*Scenario_Builtin
 	//	*Scenario_Script
-	Kind          isScenario_Kind `protobuf_oneof:"kind"`
+	Kind isScenario_Kind `protobuf_oneof:"kind"`
+	// How the run's requests are measured and read (the worker's own HTTP settings
+	// apply where these are unset).
+	Http          *HTTPOptions `protobuf:"bytes,5,opt,name=http,proto3" json:"http,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Scenario) Reset() {
 	*x = Scenario{}
-	mi := &file_stampede_proto_msgTypes[7]
+	mi := &file_stampede_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +879,7 @@ func (x *Scenario) String() string {
 func (*Scenario) ProtoMessage() {}
 
 func (x *Scenario) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[7]
+	mi := &file_stampede_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +892,7 @@ func (x *Scenario) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scenario.ProtoReflect.Descriptor instead.
 func (*Scenario) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{7}
+	return file_stampede_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Scenario) GetHost() string {
@@ -703,6 +936,13 @@ func (x *Scenario) GetScript() *ScriptBundle {
 	return nil
 }
 
+func (x *Scenario) GetHttp() *HTTPOptions {
+	if x != nil {
+		return x.Http
+	}
+	return nil
+}
+
 type isScenario_Kind interface {
 	isScenario_Kind()
 }
@@ -726,6 +966,74 @@ func (*Scenario_Builtin) isScenario_Kind() {}
 
 func (*Scenario_Script) isScenario_Kind() {}
 
+type HTTPOptions struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Timings            bool                   `protobuf:"varint,1,opt,name=timings,proto3" json:"timings,omitempty"`                                                   // CONNECT, TLS, TTFB and SERVER rows
+	ServerTimeHeader   string                 `protobuf:"bytes,2,opt,name=server_time_header,json=serverTimeHeader,proto3" json:"server_time_header,omitempty"`        // e.g. X-Process-Time or X-Process-Time:ms
+	MaxBody            int64                  `protobuf:"varint,3,opt,name=max_body,json=maxBody,proto3" json:"max_body,omitempty"`                                    // body cap in bytes; 0: the worker's default
+	InsecureSkipVerify bool                   `protobuf:"varint,4,opt,name=insecure_skip_verify,json=insecureSkipVerify,proto3" json:"insecure_skip_verify,omitempty"` // accept any TLS certificate from the target
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *HTTPOptions) Reset() {
+	*x = HTTPOptions{}
+	mi := &file_stampede_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPOptions) ProtoMessage() {}
+
+func (x *HTTPOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_stampede_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPOptions.ProtoReflect.Descriptor instead.
+func (*HTTPOptions) Descriptor() ([]byte, []int) {
+	return file_stampede_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HTTPOptions) GetTimings() bool {
+	if x != nil {
+		return x.Timings
+	}
+	return false
+}
+
+func (x *HTTPOptions) GetServerTimeHeader() string {
+	if x != nil {
+		return x.ServerTimeHeader
+	}
+	return ""
+}
+
+func (x *HTTPOptions) GetMaxBody() int64 {
+	if x != nil {
+		return x.MaxBody
+	}
+	return 0
+}
+
+func (x *HTTPOptions) GetInsecureSkipVerify() bool {
+	if x != nil {
+		return x.InsecureSkipVerify
+	}
+	return false
+}
+
 // ScriptBundle is a Starlark script and the files beside it.
 type ScriptBundle struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -742,7 +1050,7 @@ type ScriptBundle struct {
 
 func (x *ScriptBundle) Reset() {
 	*x = ScriptBundle{}
-	mi := &file_stampede_proto_msgTypes[8]
+	mi := &file_stampede_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +1062,7 @@ func (x *ScriptBundle) String() string {
 func (*ScriptBundle) ProtoMessage() {}
 
 func (x *ScriptBundle) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[8]
+	mi := &file_stampede_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +1075,7 @@ func (x *ScriptBundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScriptBundle.ProtoReflect.Descriptor instead.
 func (*ScriptBundle) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{8}
+	return file_stampede_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ScriptBundle) GetMain() string {
@@ -819,7 +1127,7 @@ type QuickHTTP struct {
 
 func (x *QuickHTTP) Reset() {
 	*x = QuickHTTP{}
-	mi := &file_stampede_proto_msgTypes[9]
+	mi := &file_stampede_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +1139,7 @@ func (x *QuickHTTP) String() string {
 func (*QuickHTTP) ProtoMessage() {}
 
 func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[9]
+	mi := &file_stampede_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +1152,7 @@ func (x *QuickHTTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuickHTTP.ProtoReflect.Descriptor instead.
 func (*QuickHTTP) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{9}
+	return file_stampede_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *QuickHTTP) GetMethod() string {
@@ -892,7 +1200,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_stampede_proto_msgTypes[10]
+	mi := &file_stampede_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +1212,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[10]
+	mi := &file_stampede_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1225,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{10}
+	return file_stampede_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Header) GetName() string {
@@ -948,7 +1256,7 @@ type Wait struct {
 
 func (x *Wait) Reset() {
 	*x = Wait{}
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1268,7 @@ func (x *Wait) String() string {
 func (*Wait) ProtoMessage() {}
 
 func (x *Wait) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[11]
+	mi := &file_stampede_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1281,7 @@ func (x *Wait) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wait.ProtoReflect.Descriptor instead.
 func (*Wait) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{11}
+	return file_stampede_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Wait) GetKind() string {
@@ -1015,7 +1323,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1335,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[12]
+	mi := &file_stampede_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1348,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{12}
+	return file_stampede_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Stop) GetRunId() string {
@@ -1060,7 +1368,7 @@ type Quit struct {
 
 func (x *Quit) Reset() {
 	*x = Quit{}
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1380,7 @@ func (x *Quit) String() string {
 func (*Quit) ProtoMessage() {}
 
 func (x *Quit) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[13]
+	mi := &file_stampede_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1393,7 @@ func (x *Quit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quit.ProtoReflect.Descriptor instead.
 func (*Quit) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{13}
+	return file_stampede_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Quit) GetReason() string {
@@ -1116,14 +1424,17 @@ type Report struct {
 	// fails to load there): the master aborts the run with this message.
 	Fatal string `protobuf:"bytes,12,opt,name=fatal,proto3" json:"fatal,omitempty"`
 	// The slowest requests of the interval, slowest first (at most 20).
-	Slowest       []*SlowRequest `protobuf:"bytes,13,rep,name=slowest,proto3" json:"slowest,omitempty"`
+	Slowest []*SlowRequest `protobuf:"bytes,13,rep,name=slowest,proto3" json:"slowest,omitempty"`
+	// The worker session that numbered this report: with seq, its identity, so a
+	// report sent again on a later connection is counted once.
+	Origin        string `protobuf:"bytes,14,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1446,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[14]
+	mi := &file_stampede_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1459,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{14}
+	return file_stampede_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Report) GetRunId() string {
@@ -1242,6 +1553,13 @@ func (x *Report) GetSlowest() []*SlowRequest {
 	return nil
 }
 
+func (x *Report) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
 type SlowRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Method        string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
@@ -1256,7 +1574,7 @@ type SlowRequest struct {
 
 func (x *SlowRequest) Reset() {
 	*x = SlowRequest{}
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1586,7 @@ func (x *SlowRequest) String() string {
 func (*SlowRequest) ProtoMessage() {}
 
 func (x *SlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[15]
+	mi := &file_stampede_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1599,7 @@ func (x *SlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowRequest.ProtoReflect.Descriptor instead.
 func (*SlowRequest) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{15}
+	return file_stampede_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SlowRequest) GetMethod() string {
@@ -1336,7 +1654,7 @@ type Counter struct {
 
 func (x *Counter) Reset() {
 	*x = Counter{}
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1666,7 @@ func (x *Counter) String() string {
 func (*Counter) ProtoMessage() {}
 
 func (x *Counter) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[16]
+	mi := &file_stampede_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1679,7 @@ func (x *Counter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counter.ProtoReflect.Descriptor instead.
 func (*Counter) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{16}
+	return file_stampede_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Counter) GetName() string {
@@ -1390,7 +1708,7 @@ type ExceptionCount struct {
 
 func (x *ExceptionCount) Reset() {
 	*x = ExceptionCount{}
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1720,7 @@ func (x *ExceptionCount) String() string {
 func (*ExceptionCount) ProtoMessage() {}
 
 func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[17]
+	mi := &file_stampede_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1733,7 @@ func (x *ExceptionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExceptionCount.ProtoReflect.Descriptor instead.
 func (*ExceptionCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{17}
+	return file_stampede_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExceptionCount) GetMessage() string {
@@ -1448,14 +1766,18 @@ type EndpointStats struct {
 	Bytes          uint64                 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	TotalTimeNanos int64                  `protobuf:"varint,6,opt,name=total_time_nanos,json=totalTimeNanos,proto3" json:"total_time_nanos,omitempty"`
 	// Latency HdrHistogram in aggregate's compact lossless encoding.
-	Histogram     []byte `protobuf:"bytes,7,opt,name=histogram,proto3" json:"histogram,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Histogram []byte `protobuf:"bytes,7,opt,name=histogram,proto3" json:"histogram,omitempty"`
+	// Open model: latency above is from the due time; this is from sending.
+	ServiceHistogram []byte `protobuf:"bytes,8,opt,name=service_histogram,json=serviceHistogram,proto3" json:"service_histogram,omitempty"`
+	// Closed model with a pace: latency corrected for coordinated omission.
+	CorrectedHistogram []byte `protobuf:"bytes,9,opt,name=corrected_histogram,json=correctedHistogram,proto3" json:"corrected_histogram,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *EndpointStats) Reset() {
 	*x = EndpointStats{}
-	mi := &file_stampede_proto_msgTypes[18]
+	mi := &file_stampede_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1789,7 @@ func (x *EndpointStats) String() string {
 func (*EndpointStats) ProtoMessage() {}
 
 func (x *EndpointStats) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[18]
+	mi := &file_stampede_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1802,7 @@ func (x *EndpointStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointStats.ProtoReflect.Descriptor instead.
 func (*EndpointStats) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{18}
+	return file_stampede_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EndpointStats) GetMethod() string {
@@ -1532,6 +1854,20 @@ func (x *EndpointStats) GetHistogram() []byte {
 	return nil
 }
 
+func (x *EndpointStats) GetServiceHistogram() []byte {
+	if x != nil {
+		return x.ServiceHistogram
+	}
+	return nil
+}
+
+func (x *EndpointStats) GetCorrectedHistogram() []byte {
+	if x != nil {
+		return x.CorrectedHistogram
+	}
+	return nil
+}
+
 type ErrorCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Method        string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
@@ -1544,7 +1880,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_stampede_proto_msgTypes[19]
+	mi := &file_stampede_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1892,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[19]
+	mi := &file_stampede_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1905,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{19}
+	return file_stampede_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ErrorCount) GetMethod() string {
@@ -1613,7 +1949,7 @@ type Telemetry struct {
 
 func (x *Telemetry) Reset() {
 	*x = Telemetry{}
-	mi := &file_stampede_proto_msgTypes[20]
+	mi := &file_stampede_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1961,7 @@ func (x *Telemetry) String() string {
 func (*Telemetry) ProtoMessage() {}
 
 func (x *Telemetry) ProtoReflect() protoreflect.Message {
-	mi := &file_stampede_proto_msgTypes[20]
+	mi := &file_stampede_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1974,7 @@ func (x *Telemetry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Telemetry.ProtoReflect.Descriptor instead.
 func (*Telemetry) Descriptor() ([]byte, []int) {
-	return file_stampede_proto_rawDescGZIP(), []int{20}
+	return file_stampede_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Telemetry) GetSampleJson() []byte {
@@ -1677,10 +2013,12 @@ const file_stampede_proto_rawDesc = "" +
 	"\fmemory_bytes\x18\x05 \x01(\x04R\vmemoryBytes\x12\x12\n" +
 	"\x04role\x18\x06 \x01(\tR\x04role\"0\n" +
 	"\aWelcome\x12%\n" +
-	"\x0emaster_version\x18\x01 \x01(\tR\rmasterVersion\">\n" +
+	"\x0emaster_version\x18\x01 \x01(\tR\rmasterVersion\"~\n" +
 	"\tHeartbeat\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x14\n" +
-	"\x05users\x18\x02 \x01(\x05R\x05users\"\xc8\x02\n" +
+	"\x05users\x18\x02 \x01(\x05R\x05users\x12!\n" +
+	"\facked_origin\x18\x03 \x01(\tR\vackedOrigin\x12\x1b\n" +
+	"\tacked_seq\x18\x04 \x01(\x04R\backedSeq\"\xf8\x02\n" +
 	"\x05Start\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12!\n" +
 	"\fplan_version\x18\x02 \x01(\x04R\vplanVersion\x121\n" +
@@ -1689,17 +2027,38 @@ const file_stampede_proto_rawDesc = "" +
 	"\n" +
 	"spawn_rate\x18\x05 \x01(\x01R\tspawnRate\x12!\n" +
 	"\fworker_index\x18\x06 \x01(\x05R\vworkerIndex\x12!\n" +
-	"\fworker_count\x18\a \x01(\x05R\vworkerCount\x1a8\n" +
+	"\fworker_count\x18\a \x01(\x05R\vworkerCount\x12.\n" +
+	"\aarrival\x18\b \x01(\v2\x14.stampede.v1.ArrivalR\aarrival\x1a8\n" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xa7\x01\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xf5\x01\n" +
+	"\aArrival\x12.\n" +
+	"\x06stages\x18\x02 \x03(\v2\x16.stampede.v1.RateStageR\x06stages\x12#\n" +
+	"\relapsed_nanos\x18\x03 \x01(\x03R\felapsedNanos\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\x03R\x04from\x12\x14\n" +
+	"\x05index\x18\x05 \x01(\x05R\x05index\x12\x14\n" +
+	"\x05count\x18\x06 \x01(\x05R\x05count\x12\x1b\n" +
+	"\tmax_users\x18\a \x01(\x05R\bmaxUsers\x122\n" +
+	"\aclasses\x18\b \x03(\v2\x18.stampede.v1.ClassWeightR\aclassesJ\x04\b\x01\x10\x02\"J\n" +
+	"\tRateStage\x12%\n" +
+	"\x0eduration_nanos\x18\x01 \x01(\x03R\rdurationNanos\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\x01R\x06target\"9\n" +
+	"\vClassWeight\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x05R\x06weight\"\xd5\x01\n" +
 	"\bScenario\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12.\n" +
 	"\x05quick\x18\x02 \x01(\v2\x16.stampede.v1.QuickHTTPH\x00R\x05quick\x12\x1a\n" +
 	"\abuiltin\x18\x03 \x01(\tH\x00R\abuiltin\x123\n" +
-	"\x06script\x18\x04 \x01(\v2\x19.stampede.v1.ScriptBundleH\x00R\x06scriptB\x06\n" +
-	"\x04kind\"\xc1\x02\n" +
+	"\x06script\x18\x04 \x01(\v2\x19.stampede.v1.ScriptBundleH\x00R\x06script\x12,\n" +
+	"\x04http\x18\x05 \x01(\v2\x18.stampede.v1.HTTPOptionsR\x04httpB\x06\n" +
+	"\x04kind\"\xa2\x01\n" +
+	"\vHTTPOptions\x12\x18\n" +
+	"\atimings\x18\x01 \x01(\bR\atimings\x12,\n" +
+	"\x12server_time_header\x18\x02 \x01(\tR\x10serverTimeHeader\x12\x19\n" +
+	"\bmax_body\x18\x03 \x01(\x03R\amaxBody\x120\n" +
+	"\x14insecure_skip_verify\x18\x04 \x01(\bR\x12insecureSkipVerify\"\xc1\x02\n" +
 	"\fScriptBundle\x12\x12\n" +
 	"\x04main\x18\x01 \x01(\tR\x04main\x12:\n" +
 	"\x05files\x18\x02 \x03(\v2$.stampede.v1.ScriptBundle.FilesEntryR\x05files\x127\n" +
@@ -1733,7 +2092,7 @@ const file_stampede_proto_rawDesc = "" +
 	"\x04Stop\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x1e\n" +
 	"\x04Quit\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xca\x04\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xe2\x04\n" +
 	"\x06Report\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12!\n" +
@@ -1750,7 +2109,8 @@ const file_stampede_proto_rawDesc = "" +
 	"exceptions\x18\v \x03(\v2\x1b.stampede.v1.ExceptionCountR\n" +
 	"exceptions\x12\x14\n" +
 	"\x05fatal\x18\f \x01(\tR\x05fatal\x122\n" +
-	"\aslowest\x18\r \x03(\v2\x18.stampede.v1.SlowRequestR\aslowest\x1a8\n" +
+	"\aslowest\x18\r \x03(\v2\x18.stampede.v1.SlowRequestR\aslowest\x12\x16\n" +
+	"\x06origin\x18\x0e \x01(\tR\x06origin\x1a8\n" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -1769,7 +2129,7 @@ const file_stampede_proto_rawDesc = "" +
 	"\x0eExceptionCount\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1c\n" +
 	"\ttraceback\x18\x02 \x01(\tR\ttraceback\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\x04R\x05count\"\xd1\x01\n" +
+	"\x05count\x18\x03 \x01(\x04R\x05count\"\xaf\x02\n" +
 	"\rEndpointStats\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -1777,7 +2137,9 @@ const file_stampede_proto_rawDesc = "" +
 	"\bfailures\x18\x04 \x01(\x04R\bfailures\x12\x14\n" +
 	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\x12(\n" +
 	"\x10total_time_nanos\x18\x06 \x01(\x03R\x0etotalTimeNanos\x12\x1c\n" +
-	"\thistogram\x18\a \x01(\fR\thistogram\"h\n" +
+	"\thistogram\x18\a \x01(\fR\thistogram\x12+\n" +
+	"\x11service_histogram\x18\b \x01(\fR\x10serviceHistogram\x12/\n" +
+	"\x13corrected_histogram\x18\t \x01(\fR\x12correctedHistogram\"h\n" +
 	"\n" +
 	"ErrorCount\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
@@ -1802,7 +2164,7 @@ func file_stampede_proto_rawDescGZIP() []byte {
 	return file_stampede_proto_rawDescData
 }
 
-var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_stampede_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_stampede_proto_goTypes = []any{
 	(*WorkerMessage)(nil),  // 0: stampede.v1.WorkerMessage
 	(*Goodbye)(nil),        // 1: stampede.v1.Goodbye
@@ -1811,57 +2173,65 @@ var file_stampede_proto_goTypes = []any{
 	(*Welcome)(nil),        // 4: stampede.v1.Welcome
 	(*Heartbeat)(nil),      // 5: stampede.v1.Heartbeat
 	(*Start)(nil),          // 6: stampede.v1.Start
-	(*Scenario)(nil),       // 7: stampede.v1.Scenario
-	(*ScriptBundle)(nil),   // 8: stampede.v1.ScriptBundle
-	(*QuickHTTP)(nil),      // 9: stampede.v1.QuickHTTP
-	(*Header)(nil),         // 10: stampede.v1.Header
-	(*Wait)(nil),           // 11: stampede.v1.Wait
-	(*Stop)(nil),           // 12: stampede.v1.Stop
-	(*Quit)(nil),           // 13: stampede.v1.Quit
-	(*Report)(nil),         // 14: stampede.v1.Report
-	(*SlowRequest)(nil),    // 15: stampede.v1.SlowRequest
-	(*Counter)(nil),        // 16: stampede.v1.Counter
-	(*ExceptionCount)(nil), // 17: stampede.v1.ExceptionCount
-	(*EndpointStats)(nil),  // 18: stampede.v1.EndpointStats
-	(*ErrorCount)(nil),     // 19: stampede.v1.ErrorCount
-	(*Telemetry)(nil),      // 20: stampede.v1.Telemetry
-	nil,                    // 21: stampede.v1.Start.UsersEntry
-	nil,                    // 22: stampede.v1.ScriptBundle.FilesEntry
-	nil,                    // 23: stampede.v1.ScriptBundle.VarsEntry
-	nil,                    // 24: stampede.v1.Report.UsersEntry
+	(*Arrival)(nil),        // 7: stampede.v1.Arrival
+	(*RateStage)(nil),      // 8: stampede.v1.RateStage
+	(*ClassWeight)(nil),    // 9: stampede.v1.ClassWeight
+	(*Scenario)(nil),       // 10: stampede.v1.Scenario
+	(*HTTPOptions)(nil),    // 11: stampede.v1.HTTPOptions
+	(*ScriptBundle)(nil),   // 12: stampede.v1.ScriptBundle
+	(*QuickHTTP)(nil),      // 13: stampede.v1.QuickHTTP
+	(*Header)(nil),         // 14: stampede.v1.Header
+	(*Wait)(nil),           // 15: stampede.v1.Wait
+	(*Stop)(nil),           // 16: stampede.v1.Stop
+	(*Quit)(nil),           // 17: stampede.v1.Quit
+	(*Report)(nil),         // 18: stampede.v1.Report
+	(*SlowRequest)(nil),    // 19: stampede.v1.SlowRequest
+	(*Counter)(nil),        // 20: stampede.v1.Counter
+	(*ExceptionCount)(nil), // 21: stampede.v1.ExceptionCount
+	(*EndpointStats)(nil),  // 22: stampede.v1.EndpointStats
+	(*ErrorCount)(nil),     // 23: stampede.v1.ErrorCount
+	(*Telemetry)(nil),      // 24: stampede.v1.Telemetry
+	nil,                    // 25: stampede.v1.Start.UsersEntry
+	nil,                    // 26: stampede.v1.ScriptBundle.FilesEntry
+	nil,                    // 27: stampede.v1.ScriptBundle.VarsEntry
+	nil,                    // 28: stampede.v1.Report.UsersEntry
 }
 var file_stampede_proto_depIdxs = []int32{
 	3,  // 0: stampede.v1.WorkerMessage.hello:type_name -> stampede.v1.Hello
-	14, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
+	18, // 1: stampede.v1.WorkerMessage.report:type_name -> stampede.v1.Report
 	5,  // 2: stampede.v1.WorkerMessage.heartbeat:type_name -> stampede.v1.Heartbeat
-	20, // 3: stampede.v1.WorkerMessage.telemetry:type_name -> stampede.v1.Telemetry
+	24, // 3: stampede.v1.WorkerMessage.telemetry:type_name -> stampede.v1.Telemetry
 	1,  // 4: stampede.v1.WorkerMessage.goodbye:type_name -> stampede.v1.Goodbye
 	4,  // 5: stampede.v1.MasterMessage.welcome:type_name -> stampede.v1.Welcome
 	6,  // 6: stampede.v1.MasterMessage.start:type_name -> stampede.v1.Start
-	12, // 7: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
-	13, // 8: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
+	16, // 7: stampede.v1.MasterMessage.stop:type_name -> stampede.v1.Stop
+	17, // 8: stampede.v1.MasterMessage.quit:type_name -> stampede.v1.Quit
 	5,  // 9: stampede.v1.MasterMessage.heartbeat:type_name -> stampede.v1.Heartbeat
-	7,  // 10: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
-	21, // 11: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
-	9,  // 12: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
-	8,  // 13: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
-	22, // 14: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
-	23, // 15: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
-	10, // 16: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
-	11, // 17: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
-	18, // 18: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
-	19, // 19: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
-	24, // 20: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
-	16, // 21: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
-	17, // 22: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
-	15, // 23: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
-	0,  // 24: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
-	2,  // 25: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
-	25, // [25:26] is the sub-list for method output_type
-	24, // [24:25] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	10, // 10: stampede.v1.Start.scenario:type_name -> stampede.v1.Scenario
+	25, // 11: stampede.v1.Start.users:type_name -> stampede.v1.Start.UsersEntry
+	7,  // 12: stampede.v1.Start.arrival:type_name -> stampede.v1.Arrival
+	8,  // 13: stampede.v1.Arrival.stages:type_name -> stampede.v1.RateStage
+	9,  // 14: stampede.v1.Arrival.classes:type_name -> stampede.v1.ClassWeight
+	13, // 15: stampede.v1.Scenario.quick:type_name -> stampede.v1.QuickHTTP
+	12, // 16: stampede.v1.Scenario.script:type_name -> stampede.v1.ScriptBundle
+	11, // 17: stampede.v1.Scenario.http:type_name -> stampede.v1.HTTPOptions
+	26, // 18: stampede.v1.ScriptBundle.files:type_name -> stampede.v1.ScriptBundle.FilesEntry
+	27, // 19: stampede.v1.ScriptBundle.vars:type_name -> stampede.v1.ScriptBundle.VarsEntry
+	14, // 20: stampede.v1.QuickHTTP.headers:type_name -> stampede.v1.Header
+	15, // 21: stampede.v1.QuickHTTP.wait:type_name -> stampede.v1.Wait
+	22, // 22: stampede.v1.Report.endpoints:type_name -> stampede.v1.EndpointStats
+	23, // 23: stampede.v1.Report.errors:type_name -> stampede.v1.ErrorCount
+	28, // 24: stampede.v1.Report.users:type_name -> stampede.v1.Report.UsersEntry
+	20, // 25: stampede.v1.Report.counters:type_name -> stampede.v1.Counter
+	21, // 26: stampede.v1.Report.exceptions:type_name -> stampede.v1.ExceptionCount
+	19, // 27: stampede.v1.Report.slowest:type_name -> stampede.v1.SlowRequest
+	0,  // 28: stampede.v1.Coordinator.Connect:input_type -> stampede.v1.WorkerMessage
+	2,  // 29: stampede.v1.Coordinator.Connect:output_type -> stampede.v1.MasterMessage
+	29, // [29:30] is the sub-list for method output_type
+	28, // [28:29] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_stampede_proto_init() }
@@ -1883,7 +2253,7 @@ func file_stampede_proto_init() {
 		(*MasterMessage_Quit)(nil),
 		(*MasterMessage_Heartbeat)(nil),
 	}
-	file_stampede_proto_msgTypes[7].OneofWrappers = []any{
+	file_stampede_proto_msgTypes[10].OneofWrappers = []any{
 		(*Scenario_Quick)(nil),
 		(*Scenario_Builtin)(nil),
 		(*Scenario_Script)(nil),
@@ -1894,7 +2264,7 @@ func file_stampede_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stampede_proto_rawDesc), len(file_stampede_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Generator throughput: Stampede's plain HTTP user against wrk, one generator core each,
-# both aimed at a single-worker nginx on loopback pinned to another core.
+# Generator throughput: Stampede's plain HTTP user (with each HTTP client) and scripted
+# user (a one-task Starlark script) against wrk, one generator core each, all aimed at a
+# single-worker nginx on loopback pinned to another core.
 #
 #   BENCH_REPEATS   runs per tool (default 3)
 #   BENCH_DURATION  length of each run: 10s, 1m, or plain seconds (default 10s)
 #   BENCH_GEN_CPU / BENCH_TARGET_CPU   cores for the generator / nginx (default 0 / 1)
 #   BENCH_MASTER    the master binary to measure (default bin/master)
+#   BENCH_VARIANTS  which Stampede runs, space-separated (default "plain scripted plain-nethttp"):
+#                   plain = plain HTTP user (default client, fasthttp), plain-nethttp = the same
+#                   with --http-client nethttp, scripted = one-task Starlark user
 #
 # Called by `make bench` after `make build`. Load goes to 127.0.0.1 only and every run
 # is bounded in time. Exits non-zero on a setup failure only, never because of a figure:
-# the target (Stampede >= 0.25 x wrk per core) is reported, not enforced, both as the
-# ratio of median req/s and as the ratio of requests per generator CPU-second.
+# the targets (plain user >= 0.7 x wrk per core, scripted user >= 0.5 x wrk) are reported,
+# not enforced, both as the ratio of median req/s and as the ratio of requests per
+# generator CPU-second. Each run notes the load average, for a shared machine.
 # Method and measured figures: docs/benchmarks.md, "Generator throughput".
 set -euo pipefail
 
@@ -20,7 +25,7 @@ GEN_CPU=${BENCH_GEN_CPU:-0}
 TARGET_CPU=${BENCH_TARGET_CPU:-1}
 USERS=50
 SPAWN_RATE=1000 # all 50 users in 50 ms
-TARGET_RATIO=0.25
+VARIANTS=${BENCH_VARIANTS:-plain scripted plain-nethttp}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MASTER=${BENCH_MASTER:-$ROOT/bin/master}
@@ -36,6 +41,9 @@ case $DURATION in
 	*[0-9]) secs=$DURATION ;;
 	*) secs=x ;;
 esac
+for v in $VARIANTS; do
+	case $v in plain | plain-nethttp | scripted) ;; *) die "BENCH_VARIANTS: unknown variant '$v' (plain, plain-nethttp, scripted)" ;; esac
+done
 [[ $secs =~ ^[1-9][0-9]*$ ]] || die "BENCH_DURATION must be whole seconds or minutes (10s, 1m, 10), got '$DURATION'"
 DURATION=${secs}s
 RUN_LIMIT=$((secs + 60)) # hard bound on one run: duration + start and final reports
@@ -177,18 +185,19 @@ measure() {
 	return $rc
 }
 
-WRK_RPS=() WRK_EFF=() WRK_CPU=() ST_RPS=() ST_EFF=() NGINX_PCT=() OTHER_PCT=() notes=()
+WRK_CPU=() NGINX_PCT=() OTHER_PCT=() LOADS=() notes=()
+declare -A RPS EFF # per tool: space-separated figures of its runs
 
 report_run() { # report_run TOOL N RPS REQUESTS EXTRA
-	local eff
+	local eff load
 	eff=$(awk -v r="$4" -v c="$M_CPU" 'BEGIN { printf "%.0f", (c > 0) ? r / c : 0 }')
-	NGINX_PCT+=("$M_NGINX") OTHER_PCT+=("$M_OTHER" "$M_OTHER_T")
-	if [[ $1 == wrk ]]; then
-		WRK_RPS+=("$3") WRK_EFF+=("$eff") WRK_CPU+=("$(awk -v c="$M_CPU" -v w="$M_WALL" 'BEGIN { printf "%.0f", 100 * c / w }')")
-	else ST_RPS+=("$3") ST_EFF+=("$eff"); fi
-	printf '  %-8s run %d: %8.0f req/s  %8s req/CPU-s  generator CPU %3.0f%%  nginx %3s%%  others on gen/nginx core %3s%%/%s%%%s\n' \
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	NGINX_PCT+=("$M_NGINX") OTHER_PCT+=("$M_OTHER" "$M_OTHER_T") LOADS+=("$load")
+	RPS[$1]+="$3 " EFF[$1]+="$eff "
+	[[ $1 == wrk ]] && WRK_CPU+=("$(awk -v c="$M_CPU" -v w="$M_WALL" 'BEGIN { printf "%.0f", 100 * c / w }')")
+	printf '  %-13s run %d: %8.0f req/s  %8s req/CPU-s  generator CPU %3.0f%%  nginx %3s%%  others on gen/nginx core %3s%%/%s%%  load %s%s\n' \
 		"$1" "$2" "$3" "$eff" "$(awk -v c="$M_CPU" -v w="$M_WALL" 'BEGIN { print 100 * c / w }')" \
-		"$M_NGINX" "$M_OTHER" "$M_OTHER_T" "$5" >&2
+		"$M_NGINX" "$M_OTHER" "$M_OTHER_T" "$load" "$5" >&2
 }
 
 run_wrk() { # run_wrk N
@@ -216,12 +225,33 @@ json_field() {
 	' "$1"
 }
 
-run_stampede() { # run_stampede N
-	local json=$TMP/stampede-$1.json reqs fails dur rps
-	measure "stampede-$1" env GOMAXPROCS=1 timeout "$RUN_LIMIT" "${PIN_GEN[@]}" "$MASTER" --headless -H "$URL" \
+# The scripted user: what DESIGN.md's 2.3 µs Starlark iteration does (format a URL, call
+# a Go builtin with a keyword argument, test the status), one request per task.
+cat >"$TMP/bench.star" <<-'EOF'
+	def item(u):
+	    r = u.http.get("/item/%d" % (u.id % 10), name="/item/[id]")
+	    check(r.status == 200, "status")
+
+	Bench = user(tasks=[item])
+EOF
+
+# stampede_args VARIANT: the master's arguments that differ between variants.
+stampede_args() {
+	case $1 in
+	plain) echo "" ;;
+	plain-nethttp) echo "--http-client nethttp" ;;
+	scripted) echo "--script $TMP/bench.star" ;;
+	esac
+}
+
+run_stampede() { # run_stampede VARIANT N
+	local v=$1 n=$2 json=$TMP/stampede-$1-$2.json reqs fails dur rps
+	# shellcheck disable=SC2046 # word splitting of the variant's arguments is meant
+	measure "stampede-$v-$n" env GOMAXPROCS=1 timeout "$RUN_LIMIT" "${PIN_GEN[@]}" "$MASTER" --headless -H "$URL" \
 		-u "$USERS" -r "$SPAWN_RATE" -t "$DURATION" --local-workers 1 --listen 127.0.0.1:0 \
-		--db "$TMP/stampede-$1.db" --json "$json" --exit-code-on-error 0 ||
-		die "stampede run $1 failed: $(tail -20 "$TMP/stampede-$1.out")"
+		--db "$TMP/stampede-$v-$n.db" --json "$json" --exit-code-on-error 0 $(stampede_args "$v") ||
+		die "stampede $v run $n failed: $(tail -20 "$TMP/stampede-$v-$n.out")"
+	set -- "$n"
 	[[ -s $json ]] || die "stampede run $1 wrote no $json"
 	reqs=$(json_field "$json" total requests)
 	fails=$(json_field "$json" total failures)
@@ -232,33 +262,36 @@ run_stampede() { # run_stampede N
 	# 50 ms ramp and the stop, so requests / duration_s slightly understates the rate.
 	# The CPU figure covers the whole process (start-up, store, report) for the same reason.
 	rps=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.1f", r / d }')
-	((fails == 0)) || notes+=("stampede run $1: $fails of $reqs requests failed")
-	report_run stampede "$1" "$rps" "$reqs" "$(printf '  (%d requests / %.2f s)' "$reqs" "$dur")"
+	((fails == 0)) || notes+=("stampede $v run $1: $fails of $reqs requests failed")
+	report_run "$v" "$1" "$rps" "$reqs" "$(printf '  (%d requests / %.2f s)' "$reqs" "$dur")"
 }
 
 say "measuring $MASTER ($MASTER_VERSION)"
 say "target $URL (nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), 1 worker process); $pinning"
-say "$REPEATS x $DURATION per tool, $USERS connections/users, alternating wrk and stampede:"
+say "$REPEATS x $DURATION per tool, $USERS connections/users, wrk and each variant in turn ($VARIANTS):"
 say "  ${PIN_GEN[*]} wrk -t1 -c$USERS -d$DURATION $URL"
-say "  GOMAXPROCS=1 ${PIN_GEN[*]} $MASTER --headless -H $URL -u $USERS -r $SPAWN_RATE -t $DURATION --local-workers 1 --listen 127.0.0.1:0 --db TMP/stampede-N.db --json TMP/stampede-N.json --exit-code-on-error 0"
+say "  GOMAXPROCS=1 ${PIN_GEN[*]} $MASTER --headless -H $URL -u $USERS -r $SPAWN_RATE -t $DURATION --local-workers 1 --listen 127.0.0.1:0 --db TMP/stampede-N.db --json TMP/stampede-N.json --exit-code-on-error 0 [VARIANT ARGS]"
+for v in $VARIANTS; do
+	a=$(stampede_args "$v")
+	say "    $v: ${a:-(none)}"
+done
 for i in $(seq "$REPEATS"); do
 	run_wrk "$i"
-	run_stampede "$i"
+	for v in $VARIANTS; do run_stampede "$v" "$i"; done
 done
 
 # --- table ------------------------------------------------------------------------------
 stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 	m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 	printf "%.0f %.0f %.0f\n", v[1], m, v[NR] }'; }
-read -r wmin wmed wmax <<<"$(stats "${WRK_RPS[@]}")"
-read -r smin smed smax <<<"$(stats "${ST_RPS[@]}")"
-read -r _ weff _ <<<"$(stats "${WRK_EFF[@]}")"
-read -r _ seff _ <<<"$(stats "${ST_EFF[@]}")"
+read -r wmin wmed wmax <<<"$(stats ${RPS[wrk]})"
+read -r _ weff _ <<<"$(stats ${EFF[wrk]})"
 read -r _ _ nginx_max <<<"$(stats "${NGINX_PCT[@]}")"
 read -r _ _ other_max <<<"$(stats "${OTHER_PCT[@]}")"
-ratio=$(awk -v s="$smed" -v w="$wmed" 'BEGIN { printf "%.2f", (w > 0) ? s / w : 0 }')
-ratio_cpu=$(awk -v s="$seff" -v w="$weff" 'BEGIN { printf "%.2f", (w > 0) ? s / w : 0 }')
-verdict() { awk -v r="$1" -v t="$TARGET_RATIO" 'BEGIN { print (r >= t) ? "meets" : "BELOW" }'; }
+read -r load_min load_med load_max <<<"$(printf '%s\n' "${LOADS[@]}" | sort -g | awk '{ v[NR] = $1 } END {
+	printf "%s %s %s\n", v[1], v[int((NR + 1) / 2)], v[NR] }')"
+target() { case $1 in scripted) echo 0.5 ;; plain) echo 0.7 ;; *) echo "" ;; esac; }
+verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "meets" : "BELOW" }'; }
 if ((other_max > 50)); then
 	notes+=("UNRELIABLE: up to $other_max% of the generator's or nginx's core went to other processes; rerun on a quiet machine")
 elif ((other_max > 10)); then
@@ -271,18 +304,38 @@ read -r _ wcpu _ <<<"$(stats "${WRK_CPU[@]}")"
 	notes+=("wrk used a median $wcpu% of its core: it was not CPU-bound (waiting on the target or on wake-ups), so req/s understates wrk's per-core rate and the req/s ratio flatters stampede; req/CPU-s compares cost per request")
 
 row() { printf '| %-36s | %9s | %8s | %8s | %6s | %10s | %6s |\n' "$@"; }
+label() {
+	case $1 in
+	plain) echo "stampede plain user (fasthttp)" ;;
+	plain-nethttp) echo "stampede plain user (nethttp)" ;;
+	scripted) echo "stampede scripted user" ;;
+	esac
+}
 echo
 echo "Generator throughput: $USERS connections, $REPEATS x $DURATION, $cores cores, $pinning, stampede GOMAXPROCS=1"
 echo "$MASTER_VERSION; $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
+echo "load average (1 min) at the end of each run: min $load_min, median $load_med, max $load_max"
 echo
 row "tool" "req/s min" "median" "max" "vs wrk" "req/CPU-s" "vs wrk"
 echo "|--------------------------------------|----------:|---------:|---------:|-------:|-----------:|-------:|"
 row "wrk -t1 -c$USERS" "$wmin" "$wmed" "$wmax" "1" "$weff" "1"
-row "stampede, 1 local worker, $USERS users" "$smin" "$smed" "$smax" "$ratio" "$seff" "$ratio_cpu"
+summary=()
+for v in $VARIANTS; do
+	read -r smin smed smax <<<"$(stats ${RPS[$v]})"
+	read -r _ seff _ <<<"$(stats ${EFF[$v]})"
+	ratio=$(awk -v s="$smed" -v w="$wmed" 'BEGIN { printf "%.2f", (w > 0) ? s / w : 0 }')
+	ratio_cpu=$(awk -v s="$seff" -v w="$weff" 'BEGIN { printf "%.2f", (w > 0) ? s / w : 0 }')
+	row "$(label "$v")" "$smin" "$smed" "$smax" "$ratio" "$seff" "$ratio_cpu"
+	t=$(target "$v")
+	if [[ -n $t ]]; then
+		summary+=("$v/wrk: median req/s $ratio ($(verdict "$ratio" "$t") >= $t), median req/CPU-s $ratio_cpu ($(verdict "$ratio_cpu" "$t") >= $t)")
+	else
+		summary+=("$v/wrk: median req/s $ratio, median req/CPU-s $ratio_cpu (no target: the alternative client)")
+	fi
+done
 echo
 echo "min/median/max: req/s over $REPEATS runs; req/CPU-s: median requests per CPU-second of the generator's own process."
 echo "stampede req/s = total.requests / duration_s from --json (ramp and stop included)."
-echo "stampede/wrk, median req/s:     $ratio ($(verdict "$ratio") the target of >= $TARGET_RATIO x wrk)"
-echo "stampede/wrk, median req/CPU-s: $ratio_cpu ($(verdict "$ratio_cpu") the target of >= $TARGET_RATIO x wrk per core)"
+for l in "${summary[@]}"; do echo "$l"; done
 for n in "${notes[@]}"; do echo "note: $n"; done
 exit 0

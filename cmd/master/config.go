@@ -45,6 +45,7 @@ type Config struct {
 	ExpectWorkers    int
 	ExpectWorkersMax time.Duration
 	LocalWorkers     int // -1: automatic
+	HTTPClient       string
 	DB               string
 	Listen           string
 	Insecure         bool
@@ -69,6 +70,11 @@ type Config struct {
 	MinWorkers       int
 	SaturationCPU    float64
 	SchedLagLimit    time.Duration
+	Load             loadFlags // load shape, open model, thresholds, baseline, JUnit
+	HTTP             httpFlags // the run's HTTP measurement settings
+	LocustListen     string    // locust.go
+	LocustInsecure   bool
+	LocustClasses    string
 }
 
 // headerList collects repeated --header "Name: value" flags.
@@ -152,6 +158,7 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.ExpectWorkers, "expect-workers", cfg.ExpectWorkers, "wait for this many workers (local ones included) before starting")
 	fs.DurationVar(&cfg.ExpectWorkersMax, "expect-workers-max-wait", cfg.ExpectWorkersMax, "give up waiting for workers after this long; 0 waits forever")
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", cfg.LocalWorkers, "in-process workers; default 1 when no remote worker is expected, else 0")
+	fs.StringVar(&cfg.HTTPClient, "http-client", cfg.HTTPClient, "HTTP client of local workers' users: fasthttp (default) or nethttp (HTTP/2)")
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "bbolt file that stores every run")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address workers connect to (gRPC)")
 	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "allow --listen beyond loopback without authentication")
@@ -175,7 +182,10 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.WebInsecure, "web-insecure", cfg.WebInsecure, "allow --web-listen beyond loopback without --web-auth")
 	fs.IntVar(&cfg.WebCacheRuns, "web-cache-runs", cfg.WebCacheRuns, "stored runs the dashboard keeps decoded in memory")
 	fs.DurationVar(&cfg.WebCacheTTL, "web-cache-ttl", cfg.WebCacheTTL, "how long the dashboard keeps a decoded stored run")
+	cfg.Load.register(fs)
+	cfg.HTTP.register(fs)
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
+	locustFlags(fs, cfg)
 	return fs
 }
 
@@ -242,6 +252,9 @@ func (c *Config) Validate() error {
 	if c.ExpectWorkers < 0 {
 		errs = append(errs, fmt.Errorf("--expect-workers must be >= 0, got %d", c.ExpectWorkers))
 	}
+	if err := (userbehavior.HTTPConfig{Client: c.HTTPClient}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--http-client: %w", err))
+	}
 	if c.LocalWorkers < -1 || c.LocalWorkers > 64 {
 		errs = append(errs, fmt.Errorf("--local-workers must be 0..64, got %d", c.LocalWorkers))
 	}
@@ -283,6 +296,11 @@ func (c *Config) Validate() error {
 	if c.WebCacheRuns < 1 || c.WebCacheTTL <= 0 {
 		errs = append(errs, errors.New("--web-cache-runs must be >= 1 and --web-cache-ttl > 0"))
 	}
+	errs = append(errs, c.Load.validate(c)...)
+	if _, err := c.HTTP.options(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.validateLocust()...)
 	return errors.Join(errs...)
 }
 
@@ -339,7 +357,7 @@ func (c *Config) localWorkers() int {
 	if c.LocalWorkers >= 0 {
 		return c.LocalWorkers
 	}
-	if c.ExpectWorkers > 0 {
+	if c.ExpectWorkers > 0 || c.LocustListen != "" {
 		return 0
 	}
 	return 1

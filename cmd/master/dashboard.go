@@ -107,7 +107,11 @@ func (c *webControl) StartRun(ctx context.Context, req web.StartRequest) error {
 		return fmt.Errorf("%w: give the host (the URL every user requests)", web.ErrBadRequest)
 	}
 	cfg.Host = sc.Host
-	_, err := c.Start(ctx, c.m.runConfig(cfg, sc))
+	rc, err := c.m.runConfig(cfg, sc, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %v", web.ErrBadRequest, err)
+	}
+	_, err = c.Start(ctx, rc)
 	if errors.Is(err, controller.ErrRunActive) {
 		return err
 	}

@@ -104,6 +104,9 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 	} else if m.classes, err = scenarios.Resolve(m.scenario, scenarios.Placement{Index: 0, Count: 1}); err != nil {
 		return nil, exitUsage, err
 	}
+	if m.classes, err = cfg.locustClasses(m.classes); err != nil {
+		return nil, exitUsage, err
+	}
 	m.db, err = store.Open(cfg.DB, store.Options{})
 	if err != nil {
 		return nil, exitFailure, fmt.Errorf("open store: %w", err)
@@ -210,23 +213,30 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		m.cleanup = append([]func(){func() { sampler.Close() }}, m.cleanup...) // after the workers stopped
 		g.Go(func() error {
 			return agent.Run(workersCtx, agent.Config{Master: localAddr, Info: info, Resolve: resolve, Logger: log, Sampler: sampler,
-				Token: cfg.Token})
+				Token: cfg.Token, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient}})
 		})
 	}
-	m.ctl = controller.New(srv, m.db, controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,
+	cl, err := m.withLocust(cfg, log, srv, stdout)
+	if err != nil {
+		m.close()
+		return nil, exitFailure, err
+	}
+	m.ctl = controller.New(cl, m.db, controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,
 		SaturationCPU: cfg.SaturationCPU, SchedLagLimit: cfg.SchedLagLimit})
 	return m, exitOK, nil
 }
 
 // runConfig is the controller's view of a run the flags (and the dashboard's form)
 // ask for.
-func (m *master) runConfig(cfg Config, scenario userbehavior.Scenario) controller.Config {
+func (m *master) runConfig(cfg Config, scenario userbehavior.Scenario, progress io.Writer) (controller.Config, error) {
 	settings, _ := json.Marshal(cfg.settings(scenario))
-	return controller.Config{
+	rc := controller.Config{
 		Scenario: scenario, Classes: schedulerClasses(m.classes), Users: cfg.Users, SpawnRate: cfg.SpawnRate,
 		RunTime: cfg.RunTime, ExpectWorkers: cfg.expectWorkers(), ExpectWait: cfg.ExpectWorkersMax,
-		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings,
+		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings, Progress: progress,
 	}
+	err := cfg.Load.apply(&cfg, &rc, m.db)
+	return rc, err
 }
 
 // headless runs one load test from the command line.
@@ -248,8 +258,11 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	}
 	defer m.close()
 	fmt.Fprintf(stdout, "master listening for workers on %s; waiting for %d\n", m.addr, cfg.expectWorkers())
-	rc := m.runConfig(cfg, m.scenario)
-	rc.Progress, rc.QuitWorkers = stdout, true
+	rc, err := m.runConfig(cfg, m.scenario, stdout)
+	if err != nil {
+		return exitUsage, err
+	}
+	rc.QuitWorkers = true
 	res, err := m.ctl.Run(ctx, rc)
 	if err != nil {
 		return exitFailure, err
@@ -265,6 +278,7 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	}
 	if cfg.JSON != "" {
 		sum := report.NewSummary(r.ID, string(r.Status), r.Reason, r.StartedAt, r.EndedAt, cfg.Users, r.Summary.PeakUsers, res.Final)
+		sum.Thresholds, sum.Passed = r.Summary.Thresholds, r.Summary.ThresholdsPassed()
 		if err := writeJSONFile(cfg.JSON, sum); err != nil {
 			return exitFailure, err
 		}
@@ -275,10 +289,17 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		}
 		fmt.Fprintf(stdout, "HTML report written to %s\n", cfg.HTML)
 	}
+	code, err = cfg.Load.verdict(stdout, res)
+	if err != nil {
+		return code, err
+	}
 	if ctx.Err() != nil {
 		// Stopped by a signal (Ctrl-C, or a CI job's timeout): what was measured is
 		// stored and printed, but the run did not finish, and the exit code says so.
-		return exitFailure, errors.New("the run was stopped before its end")
+		return exitAborted, errors.New("the run was stopped before its end")
+	}
+	if code != exitOK {
+		return code, nil
 	}
 	if r.Summary.Failures > 0 {
 		return cfg.ExitCodeOnError, nil
@@ -300,11 +321,17 @@ func writeJSONFile(path string, s report.Summary) error {
 
 // scenario turns the flags into what users do.
 func (c *Config) scenario() (userbehavior.Scenario, error) {
+	opts, err := c.HTTP.options()
+	if err != nil {
+		return userbehavior.Scenario{}, err
+	}
 	if c.Demo {
-		return userbehavior.Scenario{Host: c.Host, Builtin: demo.Name}, nil
+		return userbehavior.Scenario{Host: c.Host, Builtin: demo.Name, HTTP: opts}, nil
 	}
 	if c.Script != "" {
-		return scriptScenario(c.Script, c.Host, c.Vars, c.Tags, c.ExcludeTags)
+		sc, err := scriptScenario(c.Script, c.Host, c.Vars, c.Tags, c.ExcludeTags)
+		sc.HTTP = opts
+		return sc, err
 	}
 	wait, err := userbehavior.ParseWait(c.Wait)
 	if err != nil {
@@ -318,7 +345,7 @@ func (c *Config) scenario() (userbehavior.Scenario, error) {
 	if err != nil {
 		return userbehavior.Scenario{}, err
 	}
-	return userbehavior.Scenario{Host: c.Host, Quick: &userbehavior.QuickSpec{
+	return userbehavior.Scenario{Host: c.Host, HTTP: opts, Quick: &userbehavior.QuickSpec{
 		Method: c.Method, URL: c.Host, Header: header, Body: body, Wait: wait}}, nil
 }
 

@@ -150,6 +150,19 @@ func showRun(db *store.DB, id string, w io.Writer) error {
 	if err := report.WriteTable(w, snap, d); err != nil {
 		return err
 	}
+	if ts := r.Summary.Thresholds; len(ts) > 0 {
+		fmt.Fprintln(w, "\nThresholds:")
+		for _, v := range ts {
+			verdict, detail := "PASS", "observed "+v.Observed+", limit "+v.Limit
+			if !v.Pass {
+				verdict = "FAIL"
+			}
+			if v.Err != "" {
+				detail = v.Err
+			}
+			fmt.Fprintf(w, "  %s  %s  %s\n", verdict, v.Expr, detail)
+		}
+	}
 	events, err := db.Events(id)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/flagenv"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
 // Config is everything the worker can be told.
@@ -32,6 +33,7 @@ type Config struct {
 	TLSServerName  string
 	DrainTimeout   time.Duration
 	HealthListen   string
+	HTTPClient     string
 }
 
 func defaultConfig() Config {
@@ -56,6 +58,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.StringVar(&cfg.TLSServerName, "tls-server-name", cfg.TLSServerName, "name to verify the master's certificate against (default: the host of --master)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "on SIGTERM, how long to wait for the master to move this worker's users before stopping anyway")
 	fs.StringVar(&cfg.HealthListen, "health-listen", cfg.HealthListen, "serve /healthz and /readyz (ready = connected to a master) on this address, e.g. :8080")
+	fs.StringVar(&cfg.HTTPClient, "http-client", cfg.HTTPClient, "HTTP client of the users: fasthttp (default) or nethttp (HTTP/2)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
@@ -76,6 +79,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SilenceTimeout <= 0 || c.StopTimeout <= 0 || c.DrainTimeout <= 0 {
 		errs = append(errs, errors.New("--silence-timeout, --stop-timeout and --drain-timeout must be > 0"))
+	}
+	if err := (userbehavior.HTTPConfig{Client: c.HTTPClient}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--http-client: %w", err))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
 			return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
 		},
-		SilenceTimeout: cfg.SilenceTimeout, StopTimeout: cfg.StopTimeout})
+		SilenceTimeout: cfg.SilenceTimeout, StopTimeout: cfg.StopTimeout, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient}})
 	if err != nil {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return 1

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +51,8 @@ type Config struct {
 	// Sampler, when set, is read every HeartbeatInterval in a goroutine of its own
 	// (a slow GPU driver never stalls reports) and its samples go to the master.
 	Sampler Sampler
+	// HTTP is how this worker's users speak HTTP (client, body cap, TLS, timings).
+	HTTP userbehavior.HTTPConfig
 }
 
 // Sampler takes one telemetry sample of the host.
@@ -95,6 +99,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 	backoff := cfg.RetryMin
+	var pending *cluster.Report // what an aborted run measured and no master heard yet
+	var unacked []cluster.Report // sent, but no master said it received them
 	for {
 		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.Token, cfg.DialOptions...)
 		if err == nil {
@@ -103,7 +109,10 @@ func Run(ctx context.Context, cfg Config) error {
 			if cfg.OnConnection != nil {
 				cfg.OnConnection(true)
 			}
-			err = (&session{cfg: cfg, log: log, s: s, samples: samples}).serve(ctx)
+			ss := &session{cfg: cfg, log: log, s: s, samples: samples, pending: pending, resend: unacked,
+				origin: newOrigin()}
+			err = ss.serve(ctx)
+			pending, unacked = ss.pending, ss.unacked
 			s.Close()
 			if cfg.OnConnection != nil {
 				cfg.OnConnection(false)
@@ -142,7 +151,19 @@ type session struct {
 	s       *cluster.Session
 	run     *activeRun
 	samples <-chan telemetry.Sample
-	drained bool // the master was told this worker is leaving
+	drained bool   // the master was told this worker is leaving
+	seq     uint64 // the last report's number: reports count from 1 in every session
+	// pending is what the users of a run aborted without its final report (the
+	// master went silent) measured after the last report; the next session sends it
+	// first, so a healed partition loses nothing.
+	pending *cluster.Report
+	// origin names this session's report numbers. unacked holds the reports sent and
+	// not yet acknowledged by the master's heartbeat, oldest first; resend, those of
+	// the previous session, sent again first with their own origin and number, so
+	// the master counts each once whether or not it had received it.
+	origin  string
+	unacked []cluster.Report
+	resend  []cluster.Report
 
 	done     chan struct{}  // closed when serve is on its way out
 	stoppers sync.WaitGroup // graceful stoppers, waited for by serve
@@ -154,10 +175,44 @@ type activeRun struct {
 	planVersion uint64
 	collector   *aggregate.Collector
 	runner      *userbehavior.Runner
-	seq         uint64
 	cancelUsers context.CancelFunc // hard stop of every user
-	pacer       *pacer
+	pacer       *pacer             // closed model: moves the users toward the plan
+	open        *openRun           // open model (arrival rate), instead of pacer
 	stopping    bool
+}
+
+// openRun is an open-model run's pool of users and the loop that feeds it.
+type openRun struct {
+	pool *userbehavior.Arrivals
+	loop *arrivalLoop
+	prep chan struct{} // closed when the pool's preparation in progress is done
+}
+
+// counts returns the run's users per class.
+func (r *activeRun) counts() map[string]int {
+	if r.open != nil {
+		return r.open.pool.Counts()
+	}
+	return r.runner.Counts()
+}
+
+// halt stops starting work: the pacer, or the arrival loop.
+func (r *activeRun) halt() {
+	if r.open != nil {
+		r.open.loop.stop()
+		return
+	}
+	r.pacer.stop()
+}
+
+// stopUsers ends the users, waiting until ctx ends, then aborting them.
+func (r *activeRun) stopUsers(ctx context.Context) {
+	if r.open != nil {
+		<-r.open.prep
+		r.open.pool.Stop(ctx)
+		return
+	}
+	r.runner.StopAll(ctx)
 }
 
 type received struct {
@@ -209,6 +264,12 @@ func (ss *session) serve(ctx context.Context) error {
 		<-readerDone
 	}()
 
+	if err := ss.sendAgain(); err != nil {
+		return err
+	}
+	if err := ss.sendPending(); err != nil {
+		return err
+	}
 	report := time.NewTicker(ss.cfg.ReportInterval)
 	defer report.Stop()
 	heartbeat := time.NewTicker(ss.cfg.HeartbeatInterval)
@@ -302,7 +363,7 @@ func (ss *session) users() int {
 		return 0
 	}
 	n := 0
-	for _, v := range ss.run.runner.Counts() {
+	for _, v := range ss.run.counts() {
 		n += v
 	}
 	return n
@@ -311,6 +372,9 @@ func (ss *session) users() int {
 func (ss *session) handle(ctx context.Context, c cluster.Command, stopped chan<- *activeRun) error {
 	switch c.Kind {
 	case cluster.CommandHeartbeat:
+		if c.AckOrigin != "" {
+			ss.acked(c.AckOrigin, c.AckSeq)
+		}
 		return nil
 	case cluster.CommandQuit:
 		return errQuit
@@ -345,6 +409,9 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 	if ss.run != nil && ss.run.id != c.RunID {
 		ss.log.Warn("new run while another is active: aborting the old one", "run_id", ss.run.id, "new_run_id", c.RunID)
 		ss.kill()
+		if err := ss.sendPending(); err != nil {
+			return err
+		}
 	}
 	if ss.run == nil {
 		classes, err := ss.resolve(c)
@@ -355,15 +422,20 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}})
 		}
 		col := aggregate.NewCollector(time.Now())
-		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col})
+		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col,
+			HTTP: c.Scenario.HTTP.Apply(ss.cfg.HTTP)})
 		if err != nil {
 			return fmt.Errorf("run %s: %w", c.RunID, err)
 		}
 		uctx, cancel := context.WithCancel(ctx) // users end with the run, or with the agent
 		ss.run = &activeRun{id: c.RunID, collector: col, runner: runner, cancelUsers: cancel}
-		ss.log.Info("run started", "run_id", c.RunID)
-		ss.run.pacer = startPacer(uctx, runner, ss.knownUsers(c.RunID, runner, c.Users), c.SpawnRate)
+		ss.log.Info("run started", "run_id", c.RunID, "open_model", c.Arrival != nil)
 		ss.run.planVersion = c.PlanVersion
+		if c.Arrival != nil {
+			ss.run.open = ss.startOpen(uctx, runner, c)
+			return nil
+		}
+		ss.run.pacer = startPacer(uctx, runner, ss.knownUsers(c.RunID, runner, c.Users), c.SpawnRate)
 		return nil
 	}
 	r := ss.run
@@ -371,10 +443,54 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 		return nil
 	}
 	r.planVersion = c.PlanVersion
+	if r.open != nil {
+		if c.Arrival != nil {
+			r.open.loop.update(c.Arrival)
+			r.open.pool.SetLimit(c.Arrival.MaxUsers)
+			ss.prepare(r.open, ss.knownUsers(c.RunID, r.runner, c.Users))
+		}
+		return nil
+	}
 	r.pacer.stop()
 	uctx := r.pacer.ctx
 	r.pacer = startPacer(uctx, r.runner, ss.knownUsers(c.RunID, r.runner, c.Users), c.SpawnRate)
 	return nil
+}
+
+// startOpen begins an open-model run: the pool is prepared in the background while
+// the arrival loop already runs (an iteration finding no idle user grows the pool).
+func (ss *session) startOpen(uctx context.Context, runner *userbehavior.Runner, c cluster.Command) *openRun {
+	o := &openRun{pool: runner.NewArrivals(uctx, c.Arrival.MaxUsers), prep: make(chan struct{})}
+	close(o.prep)
+	o.loop = newArrivalLoop(realClock{}, c.Arrival, arrivalDue(c.Arrival), o.pool.Iterate)
+	ss.prepare(o, ss.knownUsers(c.RunID, runner, c.Users))
+	o.loop.start(uctx)
+	return o
+}
+
+// prepare grows the pool to the plan's users per class, in the background, after any
+// preparation still in progress.
+func (ss *session) prepare(o *openRun, users map[string]int) {
+	prev, done := o.prep, make(chan struct{})
+	o.prep = done
+	go func() {
+		defer close(done)
+		<-prev
+		for _, class := range slices.Sorted(maps.Keys(users)) {
+			if err := o.pool.Prepare(class, users[class]); err != nil {
+				ss.log.Warn("cannot prepare users", "class", class, "err", err)
+			}
+		}
+	}()
+}
+
+// arrivalDue is the plan's due time of iteration k.
+func arrivalDue(a *cluster.Arrival) func(int64) (time.Duration, bool) {
+	stages := make(scheduler.Stages, len(a.Stages))
+	for i, st := range a.Stages {
+		stages[i] = scheduler.Stage{Duration: st.Duration, Target: st.Target}
+	}
+	return stages.Due
 }
 
 // knownUsers drops from target the classes the run's scenario does not have, with a
@@ -407,7 +523,7 @@ func (ss *session) stop(stopped chan<- *activeRun) {
 		return
 	}
 	r.stopping = true
-	r.pacer.stop()
+	r.halt()
 	timeout := ss.cfg.StopTimeout
 	done := ss.done
 	ss.stoppers.Add(1)
@@ -415,7 +531,7 @@ func (ss *session) stop(stopped chan<- *activeRun) {
 		defer ss.stoppers.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		r.runner.StopAll(ctx)
+		r.stopUsers(ctx)
 		select {
 		case stopped <- r:
 		case <-done: // serve is gone (and stopped may hold an older run's)
@@ -430,19 +546,113 @@ func (ss *session) kill() {
 		return
 	}
 	ss.run = nil
-	r.pacer.stop()
-	r.runner.Kill()
+	r.halt()
 	r.cancelUsers()
+	if r.open != nil {
+		r.stopUsers(context.Background()) // their context is cancelled: at once
+	}
+	r.runner.Kill()
 	ss.log.Warn("run aborted: all users stopped", "run_id", r.id)
+	// Every user has ended and flushed: what they measured since the last report
+	// waits for the next session to send it.
+	ss.keep(r.id, r.collector.Swap(time.Now()))
+}
+
+// keep holds what a run measured and no master has been sent, for the next session.
+func (ss *session) keep(runID string, snap *aggregate.Snapshot) {
+	if snap.Total().Requests == 0 && len(snap.Counters) == 0 && len(snap.Exceptions) == 0 {
+		return
+	}
+	if p := ss.pending; p != nil && p.RunID == runID {
+		p.Snapshot.Merge(snap)
+		return
+	}
+	if p := ss.pending; p != nil {
+		ss.log.Warn("unreported data of an older run dropped", "run_id", p.RunID, "requests", p.Snapshot.Total().Requests)
+	}
+	ss.pending = &cluster.Report{RunID: runID, Snapshot: snap, Users: map[string]int{}}
+}
+
+// sendPending sends what an aborted run left unreported, as this session's next
+// report; the master counts it once if that run is still its own.
+func (ss *session) sendPending() error {
+	p := ss.pending
+	if p == nil {
+		return nil
+	}
+	ss.seq++
+	p.Seq, p.Origin = ss.seq, ss.origin
+	ss.pending = nil // from here it is an unacknowledged report like the others
+	if err := ss.send(*p); err != nil {
+		return fmt.Errorf("unreported data of run %s to master: %w", p.RunID, err)
+	}
+	ss.log.Info("sent what an aborted run measured after its last report", "run_id", p.RunID,
+		"requests", p.Snapshot.Total().Requests)
+	ss.pending = nil
+	return nil
 }
 
 func (ss *session) report(final bool) error {
 	r := ss.run
-	r.seq++
-	rep := cluster.Report{RunID: r.id, Seq: r.seq, PlanVersion: r.planVersion, Final: final,
-		Snapshot: r.collector.Swap(time.Now()), Users: r.runner.Counts()}
-	if err := ss.s.SendReport(rep); err != nil {
-		return fmt.Errorf("report to master: %w", err)
+	ss.seq++
+	rep := cluster.Report{RunID: r.id, Origin: ss.origin, Seq: ss.seq, PlanVersion: r.planVersion, Final: final,
+		Snapshot: r.collector.Swap(time.Now()), Users: r.counts()}
+	if err := ss.send(rep); err != nil {
+		return fmt.Errorf("report to master: %w", err) // kept unacknowledged: the next session sends it again
+	}
+	return nil
+}
+
+// maxUnacked bounds the reports a worker keeps for the master to acknowledge: a
+// master that never does (an older version) must not make it hold every report.
+const maxUnacked = 300
+
+// newOrigin returns a fresh session id for report numbers.
+func newOrigin() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// send sends a report and keeps it until the master acknowledges it. It is kept
+// when the send fails too: it may or may not have left, and sent again with its own
+// number it is counted once either way.
+func (ss *session) send(r cluster.Report) error {
+	err := ss.s.SendReport(r)
+	if len(ss.unacked) == maxUnacked {
+		old := ss.unacked[0]
+		ss.log.Warn("report never acknowledged: no longer kept for sending again", "run_id", old.RunID, "seq", old.Seq)
+		ss.unacked = ss.unacked[1:]
+	}
+	ss.unacked = append(ss.unacked, r)
+	return err
+}
+
+// acked drops the reports up to the one the master says it received: the stream is
+// ordered, so every report sent before it arrived too.
+func (ss *session) acked(origin string, seq uint64) {
+	for i, r := range ss.unacked {
+		if r.Origin == origin && r.Seq == seq {
+			ss.unacked = slices.Delete(ss.unacked, 0, i+1)
+			return
+		}
+	}
+}
+
+// sendAgain sends the reports the previous session sent and the master never
+// acknowledged (a stream cut in a partition): with their own origin and number, so
+// the master counts those it had not received, and only those.
+func (ss *session) sendAgain() error {
+	again := ss.resend
+	ss.resend = nil
+	for i, r := range again {
+		if err := ss.send(r); err != nil {
+			ss.unacked = append(ss.unacked, again[i+1:]...) // not sent: the next session tries
+			return fmt.Errorf("report %d of run %s again to master: %w", r.Seq, r.RunID, err)
+		}
+	}
+	if len(again) > 0 {
+		ss.log.Info("sent again the reports the master had not acknowledged", "reports", len(again))
 	}
 	return nil
 }

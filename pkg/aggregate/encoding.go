@@ -18,7 +18,7 @@ var ErrMalformed = errors.New("malformed aggregate encoding")
 // takes a new version.
 const (
 	histogramVersion = 1
-	snapshotVersion  = 3 // 2 added counters and exceptions, 3 the slowest requests; 1 and 2 are still read
+	snapshotVersion  = 4 // 2 added counters and exceptions, 3 the slowest requests, 4 service and corrected latency; older ones are still read
 )
 
 // Snapshot flags.
@@ -26,6 +26,13 @@ const (
 	flagStart  = 1 << iota // Start is set (not the zero time)
 	flagEnd                // End is set
 	flagsKnown = flagStart | flagEnd
+)
+
+// Endpoint extras (version 4).
+const (
+	extraService   = 1 << iota // Stats.Service follows
+	extraCorrected             // Stats.Corrected follows
+	extrasKnown    = extraService | extraCorrected
 )
 
 // Smallest encodings, to bound what a length prefix may claim.
@@ -59,7 +66,9 @@ const (
 //	varint   End, unix nanoseconds (when set)
 //	uvarint  number of endpoints, then for each, sorted by Name then Method:
 //	         string Method, string Name, uvarint Requests, uvarint Failures,
-//	         uvarint Bytes, varint TotalTime (ns), histogram body
+//	         uvarint Bytes, varint TotalTime (ns), histogram body,
+//	         (version 4) byte: 1 = a Service histogram body follows, 2 = a
+//	         Corrected one follows (in that order; only non-empty ones)
 //	uvarint  number of errors, then for each, sorted by Name, Method, Message:
 //	         string Method, string Name, string Message, uvarint count
 //
@@ -215,6 +224,20 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 		dst = binary.AppendUvarint(dst, st.Bytes)
 		dst = binary.AppendVarint(dst, int64(st.TotalTime))
 		dst = st.Latency.appendBody(dst)
+		var extra byte
+		if st.Service.countOrZero() > 0 {
+			extra |= extraService
+		}
+		if st.Corrected.countOrZero() > 0 {
+			extra |= extraCorrected
+		}
+		dst = append(dst, extra)
+		if extra&extraService != 0 {
+			dst = st.Service.appendBody(dst)
+		}
+		if extra&extraCorrected != 0 {
+			dst = st.Corrected.appendBody(dst)
+		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(s.Errors)))
 	for _, k := range sortedErrorKeys(s.Errors) {
@@ -286,7 +309,7 @@ func (s *Snapshot) UnmarshalBinary(b []byte) error {
 	if flags&flagEnd != 0 {
 		n.End = time.Unix(0, d.varint()).UTC()
 	}
-	if err := n.decodeEndpoints(&d); err != nil {
+	if err := n.decodeEndpoints(&d, v); err != nil {
 		return fmt.Errorf("decode snapshot: %w", err)
 	}
 	if err := n.decodeErrors(&d); err != nil {
@@ -305,7 +328,7 @@ func (s *Snapshot) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-func (s *Snapshot) decodeEndpoints(d *decoder) error {
+func (s *Snapshot) decodeEndpoints(d *decoder, version byte) error {
 	count := d.count(minEndpointSize)
 	s.Endpoints = make(map[Endpoint]*Stats, count)
 	var prev Endpoint
@@ -319,6 +342,9 @@ func (s *Snapshot) decodeEndpoints(d *decoder) error {
 			Latency:   &Histogram{},
 		}
 		st.Latency.decodeBody(d)
+		if version >= 4 {
+			st.decodeExtras(d)
+		}
 		if d.err != nil {
 			return fmt.Errorf("endpoint %d: %w", i, d.err)
 		}
@@ -329,6 +355,37 @@ func (s *Snapshot) decodeEndpoints(d *decoder) error {
 		s.Endpoints[ep] = st
 	}
 	return d.err
+}
+
+// decodeExtras reads the optional histograms of a version 4 endpoint. An
+// extra that is present must be non-empty: the encoding stays canonical.
+func (st *Stats) decodeExtras(d *decoder) {
+	extra := d.byte()
+	if d.err != nil {
+		return
+	}
+	if extra&^extrasKnown != 0 {
+		d.fail("unknown endpoint extras %#x", extra)
+		return
+	}
+	for _, f := range [...]struct {
+		bit byte
+		h   **Histogram
+	}{{extraService, &st.Service}, {extraCorrected, &st.Corrected}} {
+		if extra&f.bit == 0 {
+			continue
+		}
+		h := &Histogram{}
+		h.decodeBody(d)
+		if d.err != nil {
+			return
+		}
+		if h.total == 0 {
+			d.fail("empty optional histogram")
+			return
+		}
+		*f.h = h
+	}
 }
 
 func (s *Snapshot) decodeErrors(d *decoder) error {

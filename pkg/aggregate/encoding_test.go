@@ -290,8 +290,22 @@ func TestSnapshotEncodingGolden(t *testing.T) {
 	}
 	s.noteSlow(SlowRequest{Endpoint: get, URL: "/items?page=2", Latency: 1232567 * time.Microsecond,
 		At: t0.Add(time.Second), Worker: "w1", Err: "HTTP 503"})
+	// Version 3 (no service or corrected latency) is still read.
+	v3, err := os.ReadFile(filepath.Join("testdata", "snapshot-v3.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old, err = hex.DecodeString(strings.TrimSpace(string(v3))); err != nil {
+		t.Fatal(err)
+	}
+	var fromV3 Snapshot
+	if err := fromV3.UnmarshalBinary(old); err != nil || !fromV3.Equal(s) {
+		t.Errorf("version 3 encoding no longer decodes to the same data: %v", err)
+	}
+	s.Endpoints[get].Service = histogramOf(3*time.Millisecond, 40*time.Millisecond)
+	s.Endpoints[get].Corrected = histogramOf(9*time.Millisecond, 450*time.Millisecond, 350*time.Millisecond)
 	got := hex.EncodeToString(mustMarshal(t, s)) + "\n"
-	path := filepath.Join("testdata", "snapshot-v3.hex")
+	path := filepath.Join("testdata", "snapshot-v4.hex")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)

@@ -107,6 +107,26 @@ func (h *Histogram) addDense(i int, c int64) {
 	p[i&(pageSize-1)] += c
 }
 
+// MaxCorrections bounds the samples RecordCorrected adds for one value, so that
+// one enormous latency against a tiny interval cannot stall a worker.
+const MaxCorrections = 100_000
+
+// RecordCorrected records d and, when d is longer than interval, the values a
+// user issuing one request every interval would have measured while this one
+// was outstanding: d-interval, d-2·interval, ... down to interval (HdrHistogram's
+// recordValueWithExpectedInterval). At most MaxCorrections values are added.
+func (h *Histogram) RecordCorrected(d, interval time.Duration) {
+	h.Record(d)
+	if interval <= 0 {
+		return
+	}
+	n := 0
+	for missing := d - interval; missing >= interval && n < MaxCorrections; missing -= interval {
+		h.Record(missing)
+		n++
+	}
+}
+
 // demote switches a dense h to the sparse form and returns the pages it no
 // longer uses, cleared; it leaves h dense (and returns nil) when a count does
 // not fit the sparse form.
@@ -245,7 +265,7 @@ func (h *Histogram) mergeSparse(o []bucket) {
 }
 
 // Count returns the number of recorded latencies.
-func (h *Histogram) Count() int64 { return h.total }
+func (h *Histogram) Count() int64 { return h.countOrZero() }
 
 // Percentile returns the latency at percentile p (in percent: 50, 99.9), as
 // hdrhistogram-go's ValueAtPercentile defines it: the highest latency of the

@@ -22,6 +22,13 @@ type Sample struct {
 	Bytes    int64
 	Err      string // "" when it succeeded
 	URL      string // optional: the URL requested, when the row's name groups several
+	// Service, when positive, says Latency was measured from the moment the request
+	// was due (open model) and holds the time from sending it; it goes to
+	// Stats.Service.
+	Service time.Duration
+	// Interval, when positive, is the pace the user meant to keep; the latency is
+	// also recorded with coordinated omission corrected against it (Stats.Corrected).
+	Interval time.Duration
 }
 
 // batch is a Recorder's buffer of samples, lent by its Collector.
@@ -81,9 +88,12 @@ func (c *Collector) Swap(now time.Time) *Snapshot {
 	old.End = now
 	var freed []*page
 	for _, st := range old.Endpoints {
-		h := st.Latency
-		h.pool = nil
-		freed = append(freed, h.demote()...)
+		for _, h := range [...]*Histogram{st.Latency, st.Service, st.Corrected} {
+			if h != nil {
+				h.pool = nil
+				freed = append(freed, h.demote()...)
+			}
+		}
 	}
 	c.pages.put(freed)
 	return old
@@ -130,6 +140,18 @@ func (c *Collector) add(b *batch) {
 		st.TotalTime += lat
 		st.Bytes += uint64(max(s.Bytes, 0))
 		st.Latency.Record(lat)
+		if s.Service > 0 {
+			if st.Service == nil {
+				st.Service = &Histogram{pool: &c.pages}
+			}
+			st.Service.Record(s.Service)
+		}
+		if s.Interval > 0 {
+			if st.Corrected == nil {
+				st.Corrected = &Histogram{pool: &c.pages}
+			}
+			st.Corrected.RecordCorrected(lat, s.Interval)
+		}
 		if s.Err != "" {
 			st.Failures++
 			snap.AddError(ErrorKey{Endpoint: s.Endpoint, Message: s.Err}, 1)
@@ -167,10 +189,32 @@ type Recorder struct {
 	b      *batch    // nil when empty
 	first  time.Time // time of the batch's first sample
 	counts []pendingCount
+
+	open     bool          // samples are measured from when they were due
+	late     time.Duration // how late the current iteration started
+	interval time.Duration // the pace to correct coordinated omission against
 }
+
+// SetLateness marks what follows as one open-model iteration that started late
+// after it was due: every sample's Latency grows by late (the honest latency,
+// from the due time) and its Service keeps the time measured from sending.
+func (r *Recorder) SetLateness(late time.Duration) {
+	r.open, r.late = true, max(late, 0)
+}
+
+// SetPace says the user means to run one iteration every interval (0: no pace):
+// samples are also recorded corrected for coordinated omission against it.
+func (r *Recorder) SetPace(interval time.Duration) { r.interval = max(interval, 0) }
 
 // Record buffers s, measured at now.
 func (r *Recorder) Record(s Sample, now time.Time) {
+	if r.open && s.Service == 0 {
+		s.Service = max(s.Latency, 1)
+		s.Latency += r.late
+	}
+	if r.interval > 0 && s.Interval == 0 {
+		s.Interval = r.interval
+	}
 	b := r.b
 	if b == nil {
 		b = r.c.getBatch()

@@ -20,6 +20,10 @@ const MaxErrorKinds = 1000
 // OtherErrors is the message under which errors beyond MaxErrorKinds are counted.
 const OtherErrors = "(other errors: too many distinct messages)"
 
+// DroppedCounter is the counter of open-model iterations that were due but found no
+// free user: counted, never silently skipped.
+const DroppedCounter = "dropped_iterations"
+
 // ErrorKey groups failures by endpoint and message.
 type ErrorKey struct {
 	Endpoint
@@ -86,11 +90,19 @@ func (s *Snapshot) Merge(o *Snapshot) {
 	}
 }
 
-// Total returns a new Stats merging all endpoints.
+// TimingKinds are the methods of rows that time a part of a request already counted
+// under its own row (connect, TLS handshake, time to first byte, the server's own
+// time, time to first chunk, inter-chunk latency). Total leaves them out, so the
+// aggregated figures count each request once.
+var TimingKinds = map[string]bool{"CONNECT": true, "TLS": true, "TTFB": true, "SERVER": true, "TTFC": true, "ITL": true}
+
+// Total returns a new Stats merging all endpoints but the TimingKinds rows.
 func (s *Snapshot) Total() *Stats {
 	t := NewStats()
-	for _, st := range s.Endpoints {
-		t.Merge(st)
+	for ep, st := range s.Endpoints {
+		if !TimingKinds[ep.Method] {
+			t.Merge(st)
+		}
 	}
 	return t
 }

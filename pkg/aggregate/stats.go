@@ -18,6 +18,16 @@ type Stats struct {
 	Bytes     uint64        // response body bytes, all requests
 	TotalTime time.Duration // exact sum of latencies (for the mean)
 	Latency   *Histogram    // all requests, failed ones included
+	// Service is the time from sending each request to its end, kept beside Latency
+	// when Latency is measured from the moment the request was due (open-model
+	// runs): Latency is then the honest figure and Service what the server took.
+	// nil when the run measured no such thing.
+	Service *Histogram
+	// Corrected holds Latency with coordinated omission corrected (HdrHistogram's
+	// expected-interval correction) for closed-model users with a fixed pace:
+	// every sample longer than the pace adds the samples a steady user would have
+	// seen meanwhile. nil when the users had no pace to correct against.
+	Corrected *Histogram
 }
 
 // NewStats returns empty Stats.
@@ -29,13 +39,21 @@ func (s *Stats) Merge(o *Stats) {
 	s.Failures += o.Failures
 	s.Bytes += o.Bytes
 	s.TotalTime += o.TotalTime
-	if o.Latency == nil {
-		return
+	s.Latency = mergeInto(s.Latency, o.Latency)
+	s.Service = mergeInto(s.Service, o.Service)
+	s.Corrected = mergeInto(s.Corrected, o.Corrected)
+}
+
+// mergeInto merges o into h, allocating h when o has something to add.
+func mergeInto(h, o *Histogram) *Histogram {
+	if o == nil {
+		return h
 	}
-	if s.Latency == nil {
-		s.Latency = NewHistogram()
+	if h == nil {
+		h = NewHistogram()
 	}
-	s.Latency.Merge(o.Latency)
+	h.Merge(o)
+	return h
 }
 
 // Mean returns the exact mean latency, TotalTime / Requests (0 without requests).
@@ -62,6 +80,12 @@ func (s *Stats) Clone() *Stats {
 	} else {
 		c.Latency = NewHistogram()
 	}
+	if s.Service != nil {
+		c.Service = s.Service.Clone()
+	}
+	if s.Corrected != nil {
+		c.Corrected = s.Corrected.Clone()
+	}
 	return &c
 }
 
@@ -69,5 +93,6 @@ func (s *Stats) Clone() *Stats {
 // buckets (a nil Latency equals an empty one).
 func (s *Stats) Equal(o *Stats) bool {
 	return s.Requests == o.Requests && s.Failures == o.Failures && s.Bytes == o.Bytes &&
-		s.TotalTime == o.TotalTime && s.Latency.Equal(o.Latency)
+		s.TotalTime == o.TotalTime && s.Latency.Equal(o.Latency) &&
+		s.Service.Equal(o.Service) && s.Corrected.Equal(o.Corrected)
 }

@@ -96,14 +96,15 @@ func commandToPB(c Command) (*pb.MasterMessage, error) {
 		}
 		return &pb.MasterMessage{Body: &pb.MasterMessage_Start{Start: &pb.Start{
 			RunId: c.RunID, PlanVersion: c.PlanVersion, Scenario: sc, Users: users, SpawnRate: c.SpawnRate,
-			WorkerIndex: int32(c.WorkerIndex), WorkerCount: int32(c.WorkerCount),
+			WorkerIndex: int32(c.WorkerIndex), WorkerCount: int32(c.WorkerCount), Arrival: arrivalToPB(c.Arrival),
 		}}}, nil
 	case CommandStop:
 		return &pb.MasterMessage{Body: &pb.MasterMessage_Stop{Stop: &pb.Stop{RunId: c.RunID}}}, nil
 	case CommandQuit:
 		return &pb.MasterMessage{Body: &pb.MasterMessage_Quit{Quit: &pb.Quit{Reason: c.Reason}}}, nil
 	case CommandHeartbeat:
-		return &pb.MasterMessage{Body: &pb.MasterMessage_Heartbeat{Heartbeat: &pb.Heartbeat{UnixNano: time.Now().UnixNano()}}}, nil
+		return &pb.MasterMessage{Body: &pb.MasterMessage_Heartbeat{Heartbeat: &pb.Heartbeat{UnixNano: time.Now().UnixNano(),
+			AckedOrigin: c.AckOrigin, AckedSeq: c.AckSeq}}}, nil
 	}
 	return nil, fmt.Errorf("unknown command kind %d", c.Kind)
 }
@@ -140,15 +141,22 @@ func commandFromPB(m *pb.MasterMessage) (Command, error) {
 		if err != nil {
 			return Command{}, err
 		}
+		arr, err := arrivalFromPB(s.Arrival)
+		if err != nil {
+			return Command{}, err
+		}
 		return Command{Kind: CommandStart, RunID: s.RunId, PlanVersion: s.PlanVersion,
 			Scenario: sc, Users: users, SpawnRate: s.SpawnRate,
-			WorkerIndex: int(s.WorkerIndex), WorkerCount: int(s.WorkerCount)}, nil
+			WorkerIndex: int(s.WorkerIndex), WorkerCount: int(s.WorkerCount), Arrival: arr}, nil
 	case *pb.MasterMessage_Stop:
 		return Command{Kind: CommandStop, RunID: b.Stop.RunId}, nil
 	case *pb.MasterMessage_Quit:
 		return Command{Kind: CommandQuit, Reason: b.Quit.Reason}, nil
 	case *pb.MasterMessage_Heartbeat:
-		return Command{Kind: CommandHeartbeat}, nil
+		if len(b.Heartbeat.AckedOrigin) > MaxOriginLen {
+			return Command{}, errors.New("heartbeat acknowledges a report of an overlong origin")
+		}
+		return Command{Kind: CommandHeartbeat, AckOrigin: b.Heartbeat.AckedOrigin, AckSeq: b.Heartbeat.AckedSeq}, nil
 	case *pb.MasterMessage_Welcome:
 		return Command{}, errors.New("unexpected welcome")
 	}
@@ -157,6 +165,10 @@ func commandFromPB(m *pb.MasterMessage) (Command, error) {
 
 func scenarioToPB(s userbehavior.Scenario) (*pb.Scenario, error) {
 	out := &pb.Scenario{Host: s.Host}
+	if o := s.HTTP; o != (userbehavior.HTTPOptions{}) {
+		out.Http = &pb.HTTPOptions{Timings: o.Timings, ServerTimeHeader: o.ServerTimeHeader, MaxBody: o.MaxBody,
+			InsecureSkipVerify: o.InsecureSkipVerify}
+	}
 	switch {
 	case s.Quick != nil:
 		q := &pb.QuickHTTP{Method: s.Quick.Method, Url: s.Quick.URL, Body: s.Quick.Body, Wait: &pb.Wait{
@@ -187,6 +199,13 @@ func scenarioFromPB(s *pb.Scenario) (userbehavior.Scenario, error) {
 		return userbehavior.Scenario{}, errors.New("start without scenario")
 	}
 	out := userbehavior.Scenario{Host: s.Host}
+	if o := s.Http; o != nil {
+		out.HTTP = userbehavior.HTTPOptions{Timings: o.Timings, ServerTimeHeader: o.ServerTimeHeader, MaxBody: o.MaxBody,
+			InsecureSkipVerify: o.InsecureSkipVerify}
+		if o.MaxBody < -1 || len(o.ServerTimeHeader) > 256 {
+			return userbehavior.Scenario{}, fmt.Errorf("start with HTTP options %v", o)
+		}
+	}
 	switch k := s.Kind.(type) {
 	case *pb.Scenario_Quick:
 		q := k.Quick
@@ -226,8 +245,67 @@ func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second))
 }
 
+// MaxOriginLen bounds a report's origin (a worker session's id).
+const MaxOriginLen = 64
+
+// MaxRateStages bounds the stages of an arrival plan; MaxRate its rate (iterations
+// per second, cluster-wide).
+const (
+	MaxRateStages = 1000
+	MaxRate       = 10_000_000
+)
+
+func arrivalToPB(a *Arrival) *pb.Arrival {
+	if a == nil {
+		return nil
+	}
+	out := &pb.Arrival{ElapsedNanos: int64(a.Elapsed), From: a.From,
+		Index: int32(a.Index), Count: int32(a.Count), MaxUsers: int32(a.MaxUsers)}
+	for _, st := range a.Stages {
+		out.Stages = append(out.Stages, &pb.RateStage{DurationNanos: int64(st.Duration), Target: st.Target})
+	}
+	for _, c := range a.Classes {
+		out.Classes = append(out.Classes, &pb.ClassWeight{Name: c.Name, Weight: int32(c.Weight)})
+	}
+	return out
+}
+
+// arrivalFromPB converts and checks an arrival plan: a bad one must not make a
+// worker spin or fire without bound.
+func arrivalFromPB(a *pb.Arrival) (*Arrival, error) {
+	if a == nil {
+		return nil, nil
+	}
+	rateOK := func(r float64) bool { return !math.IsNaN(r) && r >= 0 && r <= MaxRate }
+	switch {
+	case len(a.Stages) == 0 || len(a.Stages) > MaxRateStages:
+		return nil, fmt.Errorf("arrival plan with %d stages (1 to %d)", len(a.Stages), MaxRateStages)
+	case a.Count < 1 || a.Index < 0 || a.Index >= a.Count || a.From < 0 || a.ElapsedNanos < 0:
+		return nil, fmt.Errorf("arrival plan places the worker at %d of %d from iteration %d", a.Index, a.Count, a.From)
+	case a.MaxUsers < 1 || a.MaxUsers > MaxUsersPerWorker:
+		return nil, fmt.Errorf("arrival plan with a pool of %d users (1 to %d)", a.MaxUsers, MaxUsersPerWorker)
+	case len(a.Classes) == 0 || len(a.Classes) > MaxClasses:
+		return nil, fmt.Errorf("arrival plan with %d classes", len(a.Classes))
+	}
+	out := &Arrival{Elapsed: time.Duration(a.ElapsedNanos), From: a.From,
+		Index: int(a.Index), Count: int(a.Count), MaxUsers: int(a.MaxUsers)}
+	for i, st := range a.Stages {
+		if st.DurationNanos < 0 || !rateOK(st.Target) {
+			return nil, fmt.Errorf("arrival stage %d: %v to rate %v", i, time.Duration(st.DurationNanos), st.Target)
+		}
+		out.Stages = append(out.Stages, RateStage{Duration: time.Duration(st.DurationNanos), Target: st.Target})
+	}
+	for _, c := range a.Classes {
+		if c.Weight < 1 || c.Weight > 1000 {
+			return nil, fmt.Errorf("arrival class %q with weight %d (1 to 1000)", c.Name, c.Weight)
+		}
+		out.Classes = append(out.Classes, ClassWeight{Name: c.Name, Weight: int(c.Weight)})
+	}
+	return out, nil
+}
+
 func reportToPB(r Report) (*pb.Report, error) {
-	out := &pb.Report{RunId: r.RunID, Seq: r.Seq, PlanVersion: r.PlanVersion, Final: r.Final, Fatal: r.Fatal,
+	out := &pb.Report{RunId: r.RunID, Origin: r.Origin, Seq: r.Seq, PlanVersion: r.PlanVersion, Final: r.Final, Fatal: r.Fatal,
 		Users: make(map[string]int32, len(r.Users))}
 	for k, v := range r.Users {
 		out.Users[k] = int32(v)
@@ -241,9 +319,16 @@ func reportToPB(r Report) (*pb.Report, error) {
 			if err != nil {
 				return nil, fmt.Errorf("encode histogram of %s %s: %w", ep.Method, ep.Name, err)
 			}
-			out.Endpoints = append(out.Endpoints, &pb.EndpointStats{Method: ep.Method, Name: ep.Name,
+			pe := &pb.EndpointStats{Method: ep.Method, Name: ep.Name,
 				Requests: st.Requests, Failures: st.Failures, Bytes: st.Bytes,
-				TotalTimeNanos: int64(st.TotalTime), Histogram: h})
+				TotalTimeNanos: int64(st.TotalTime), Histogram: h}
+			if st.Service.Count() > 0 {
+				pe.ServiceHistogram, _ = st.Service.MarshalBinary()
+			}
+			if st.Corrected.Count() > 0 {
+				pe.CorrectedHistogram, _ = st.Corrected.MarshalBinary()
+			}
+			out.Endpoints = append(out.Endpoints, pe)
 		}
 		for k, n := range s.Errors {
 			out.Errors = append(out.Errors, &pb.ErrorCount{Method: k.Method, Name: k.Name, Message: k.Message, Count: n})
@@ -262,10 +347,29 @@ func reportToPB(r Report) (*pb.Report, error) {
 	return out, nil
 }
 
+// optionalHistogram decodes an optional histogram (nil when absent); a positive
+// want is the count it must hold.
+func optionalHistogram(b []byte, want uint64) (*aggregate.Histogram, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	h := aggregate.NewHistogram()
+	if err := h.UnmarshalBinary(b); err != nil {
+		return nil, err
+	}
+	if want > 0 && uint64(h.Count()) != want {
+		return nil, fmt.Errorf("holds %d samples for %d requests", h.Count(), want)
+	}
+	return h, nil
+}
+
 // reportFromPB converts and checks a worker's report: it is outside input.
 func reportFromPB(r *pb.Report) (*Report, error) {
 	if r.RunId == "" {
 		return nil, errors.New("report without run id")
+	}
+	if len(r.Origin) > MaxOriginLen {
+		return nil, fmt.Errorf("report origin of %d bytes (at most %d)", len(r.Origin), MaxOriginLen)
 	}
 	if len(r.Endpoints) > MaxEndpointsPerReport || len(r.Errors) > MaxErrorsPerReport || len(r.Users) > MaxClasses ||
 		len(r.Counters) > MaxErrorsPerReport || len(r.Exceptions) > MaxErrorsPerReport {
@@ -288,6 +392,13 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 		ep := aggregate.Endpoint{Method: e.Method, Name: e.Name}
 		st := &aggregate.Stats{Requests: e.Requests, Failures: e.Failures, Bytes: e.Bytes,
 			TotalTime: time.Duration(e.TotalTimeNanos), Latency: h}
+		var err error
+		if st.Service, err = optionalHistogram(e.ServiceHistogram, e.Requests); err != nil {
+			return nil, fmt.Errorf("report: service histogram of %s %s: %w", e.Method, e.Name, err)
+		}
+		if st.Corrected, err = optionalHistogram(e.CorrectedHistogram, 0); err != nil {
+			return nil, fmt.Errorf("report: corrected histogram of %s %s: %w", e.Method, e.Name, err)
+		}
 		if old, dup := snap.Endpoints[ep]; dup {
 			old.Merge(st)
 		} else {
@@ -321,6 +432,6 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 		}
 		users[k] = int(v)
 	}
-	return &Report{RunID: r.RunId, Seq: r.Seq, PlanVersion: r.PlanVersion, Snapshot: snap, Users: users,
+	return &Report{RunID: r.RunId, Origin: r.Origin, Seq: r.Seq, PlanVersion: r.PlanVersion, Snapshot: snap, Users: users,
 		Final: r.Final, Fatal: r.Fatal}, nil
 }

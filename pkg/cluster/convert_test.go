@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"math"
 	"net/http"
 	"reflect"
 	"testing"
@@ -25,6 +26,14 @@ func sampleReport() Report {
 		rec.Record(s, start)
 	}
 	rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "POST", Name: "/b"}, Latency: time.Second}, start)
+	open := col.NewRecorder() // an open-model user: service time beside latency
+	open.SetLateness(300 * time.Millisecond)
+	open.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "GET", Name: "/open"}, Latency: 20 * time.Millisecond}, start)
+	open.Flush()
+	paced := col.NewRecorder() // a paced closed-model user: corrected latency
+	paced.SetPace(100 * time.Millisecond)
+	paced.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "GET", Name: "/paced"}, Latency: time.Second}, start)
+	paced.Flush()
 	rec.Count("cache_hit", 3)
 	rec.Exception("key error", "main.star:3:5")
 	rec.Flush()
@@ -68,11 +77,14 @@ func TestReportRoundTrip(t *testing.T) {
 			t.Errorf("%v: got %+v want %+v", ep, got, want)
 			continue
 		}
-		for _, p := range []float64{0, 50, 90, 99, 99.9, 100} {
-			if g, w := got.Latency.Percentile(p), want.Latency.Percentile(p); g != w {
-				t.Errorf("%v p%v: got %v want %v", ep, p, g, w)
-			}
+		if !got.Equal(want) {
+			t.Errorf("%v: histograms differ after the round trip (service %d, corrected %d samples)",
+				ep, got.Service.Count(), got.Corrected.Count())
 		}
+	}
+	if out.Snapshot.Endpoints[aggregate.Endpoint{Method: "GET", Name: "/open"}].Service.Count() != 1 ||
+		out.Snapshot.Endpoints[aggregate.Endpoint{Method: "GET", Name: "/paced"}].Corrected.Count() != 10 {
+		t.Error("the optional histograms did not cross the wire")
 	}
 }
 
@@ -116,6 +128,11 @@ func TestCommandRoundTrip(t *testing.T) {
 				Wait: userbehavior.Wait{Kind: userbehavior.WaitBetween, Min: time.Second, Max: 2 * time.Second}}}},
 		{Kind: CommandStart, RunID: "r", PlanVersion: 1, SpawnRate: 1, Users: map[string]int{"A": 1, "B": 0},
 			Scenario: userbehavior.Scenario{Host: "http://h", Builtin: "demo"}},
+		{Kind: CommandStart, RunID: "r", PlanVersion: 4, SpawnRate: 10, Users: map[string]int{"A": 5},
+			Scenario: userbehavior.Scenario{Host: "http://h", Builtin: "demo"},
+			Arrival: &Arrival{Stages: []RateStage{{Duration: 30 * time.Second, Target: 200}, {Duration: time.Minute, Target: 200}},
+				Elapsed: 1500 * time.Millisecond, From: 17, Index: 1, Count: 3, MaxUsers: 50,
+				Classes: []ClassWeight{{Name: "A", Weight: 3}, {Name: "B", Weight: 1}}}},
 		{Kind: CommandStop, RunID: "r"},
 		{Kind: CommandQuit, Reason: "bye"},
 	}
@@ -142,6 +159,15 @@ func TestCommandFromPBRejects(t *testing.T) {
 		"no scenario":   {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: 1}}},
 		"bad wait": {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: 1, Scenario: &pb.Scenario{
 			Kind: &pb.Scenario_Quick{Quick: &pb.QuickHTTP{Url: "http://h", Wait: &pb.Wait{Kind: "between", MinSeconds: 3, MaxSeconds: 1}}}}}}},
+		"arrival index beyond count": {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: 1,
+			Scenario: &pb.Scenario{Kind: &pb.Scenario_Builtin{Builtin: "x"}},
+			Arrival:  &pb.Arrival{Stages: []*pb.RateStage{{DurationNanos: 1e9, Target: 5}}, Index: 3, Count: 3, MaxUsers: 1, Classes: []*pb.ClassWeight{{Name: "A", Weight: 1}}}}}},
+		"arrival NaN rate": {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: 1,
+			Scenario: &pb.Scenario{Kind: &pb.Scenario_Builtin{Builtin: "x"}},
+			Arrival:  &pb.Arrival{Stages: []*pb.RateStage{{DurationNanos: 1e9, Target: math.NaN()}}, Count: 1, MaxUsers: 1, Classes: []*pb.ClassWeight{{Name: "A", Weight: 1}}}}}},
+		"arrival no stages": {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: 1,
+			Scenario: &pb.Scenario{Kind: &pb.Scenario_Builtin{Builtin: "x"}},
+			Arrival:  &pb.Arrival{Count: 1, MaxUsers: 1, Classes: []*pb.ClassWeight{{Name: "A", Weight: 1}}}}}},
 		"negative users": {Body: &pb.MasterMessage_Start{Start: &pb.Start{RunId: "r", SpawnRate: 1, Users: map[string]int32{"A": -2},
 			Scenario: &pb.Scenario{Kind: &pb.Scenario_Builtin{Builtin: "x"}}}}},
 	} {

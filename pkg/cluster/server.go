@@ -48,6 +48,26 @@ type workerConn struct {
 	info WorkerInfo
 	out  chan *pb.MasterMessage
 	kick chan string // a reason to drop the worker
+
+	ackMu     sync.Mutex // the last report handed to the controller, acknowledged in heartbeats
+	ackOrigin string
+	ackSeq    uint64
+}
+
+// acked notes that the report (origin, seq) reached the master.
+func (c *workerConn) acked(origin string, seq uint64) {
+	c.ackMu.Lock()
+	c.ackOrigin, c.ackSeq = origin, seq
+	c.ackMu.Unlock()
+}
+
+// heartbeat is the master's heartbeat to this worker, with its acknowledgement.
+func (c *workerConn) heartbeat() *pb.MasterMessage {
+	c.ackMu.Lock()
+	cmd := Command{Kind: CommandHeartbeat, AckOrigin: c.ackOrigin, AckSeq: c.ackSeq}
+	c.ackMu.Unlock()
+	msg, _ := commandToPB(cmd)
+	return msg
 }
 
 // ErrUnknownWorker is returned by Send for a worker that is not connected.
@@ -224,7 +244,7 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 			default:
 			}
 			handing.Store(true)
-			err = s.handle(ctx, c.info, m)
+			err = s.handle(ctx, c, m)
 			handing.Store(false)
 			if err != nil {
 				recvErr <- err
@@ -248,7 +268,7 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 				return
 			case msg = <-c.out:
 			case <-hb.C:
-				msg, _ = commandToPB(Command{Kind: CommandHeartbeat})
+				msg = c.heartbeat()
 			}
 			if err := stream.Send(msg); err != nil {
 				sendErr <- err
@@ -282,7 +302,8 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 	}
 }
 
-func (s *Server) handle(ctx context.Context, w WorkerInfo, m *pb.WorkerMessage) error {
+func (s *Server) handle(ctx context.Context, c *workerConn, m *pb.WorkerMessage) error {
+	w := c.info
 	switch b := m.GetBody().(type) {
 	case *pb.WorkerMessage_Heartbeat:
 		return nil
@@ -295,7 +316,9 @@ func (s *Server) handle(ctx context.Context, w WorkerInfo, m *pb.WorkerMessage) 
 		for i := range r.Snapshot.Slowest {
 			r.Snapshot.Slowest[i].Worker = w.ID
 		}
-		s.emitCtx(ctx, Event{Kind: EventReport, At: time.Now(), Worker: w, Report: r})
+		if s.emitCtx(ctx, Event{Kind: EventReport, At: time.Now(), Worker: w, Report: r}) && r.Seq != 0 {
+			c.acked(r.Origin, r.Seq)
+		}
 		return nil
 	case *pb.WorkerMessage_Telemetry:
 		t, err := telemetryFromPB(b.Telemetry)
@@ -322,10 +345,12 @@ func (s *Server) emit(e Event) {
 	}
 }
 
-func (s *Server) emitCtx(ctx context.Context, e Event) {
+func (s *Server) emitCtx(ctx context.Context, e Event) bool {
 	select {
 	case s.events <- e:
+		return true
 	case <-s.done:
 	case <-ctx.Done():
 	}
+	return false
 }

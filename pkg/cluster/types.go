@@ -17,7 +17,15 @@ type WorkerInfo struct {
 	MemoryBytes uint64
 	Role        string // RoleWorker or RoleAgent
 	Addr        string // remote address, filled in by the master
+	Kind        string // what speaks for the worker: "" (Stampede's own), KindLocust or KindBoomer
 }
+
+// Kinds of worker besides Stampede's own (whose Kind is empty).
+const (
+	KindStampede = "stampede" // Stampede's worker, for display; WorkerInfo.Kind stays empty
+	KindLocust   = "locust"   // a Python Locust worker (locust --worker)
+	KindBoomer   = "boomer"   // a Go program built on github.com/myzhan/boomer
+)
 
 // Roles a peer of the master can have.
 const (
@@ -47,11 +55,47 @@ type Command struct {
 	WorkerIndex int // this worker's place among the run's workers, 0-based
 	WorkerCount int
 	Reason      string // CommandQuit
+	// CommandHeartbeat from the master: the last report it received on this
+	// stream (empty when none yet).
+	AckOrigin string
+	AckSeq    uint64
+	// Arrival, on CommandStart, makes the run open-model: Users is then the pool of
+	// users this worker pre-allocates, and iterations arrive as the plan says.
+	Arrival *Arrival
+}
+
+// Arrival is an open-model plan. The rate (iterations per second, cluster-wide)
+// starts at 0 and ramps linearly to each stage's Target over its Duration (a stage
+// of Duration 0 is a jump), as scheduler.Stages;
+// iteration k (0-based) is due when the rate's integral reaches k+1. The worker runs
+// the iterations k >= From with k % Count == Index, and keeps its earlier assignment
+// for those before From.
+type Arrival struct {
+	Stages   []RateStage
+	Elapsed  time.Duration // the plan's clock when the master sent it
+	From     int64
+	Index    int
+	Count    int
+	MaxUsers int           // the worker's pool may grow to this many users
+	Classes  []ClassWeight // iteration k runs a class chosen by weight, deterministically from k
+}
+
+// RateStage is one stage of an arrival plan.
+type RateStage struct {
+	Duration time.Duration
+	Target   float64
+}
+
+// ClassWeight is a class and its share of the iterations.
+type ClassWeight struct {
+	Name   string
+	Weight int
 }
 
 // Report is one report interval of a worker.
 type Report struct {
 	RunID       string
+	Origin      string // the worker session that numbered it; with Seq, its identity
 	Seq         uint64
 	PlanVersion uint64
 	Snapshot    *aggregate.Snapshot

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/aggregate/threshold"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scheduler"
@@ -34,6 +35,27 @@ type Config struct {
 	Progress      io.Writer       // progress lines; nil: none
 	ProgressEvery time.Duration   // default 2 s
 	QuitWorkers   bool            // tell every worker to exit when the run is over (headless)
+
+	// Arrival makes the run open-model: iterations arrive at this rate (per second,
+	// cluster-wide), each run by a user borrowed from a pool; Users is then the pool
+	// pre-allocated over the workers and MaxPool its cap (default: Users). Latency is
+	// measured from when each iteration was due. RunTime defaults to the shape's
+	// length.
+	Arrival scheduler.Stages
+	MaxPool int
+	// Stages shapes the number of users over time (closed model): the run follows it,
+	// re-planning each second, and ends with it.
+	Stages scheduler.Stages
+	// Shape does the same from a function (a script's shape()), asked each second:
+	// users and spawn rate, or ok false to end the run.
+	Shape func(elapsed time.Duration) (users int, spawnRate float64, ok bool, err error)
+	// Thresholds are evaluated on the merged data each second and at the end; one
+	// with ";abort" stops the run when it fails. Baseline is the stored run that
+	// thresholds such as p95<=baseline*1.10 compare with.
+	Thresholds []threshold.Threshold
+	Baseline   *threshold.Input
+
+	endsWithShape bool // RunTime is the length of Stages
 }
 
 func (c *Config) defaults() {
@@ -46,13 +68,30 @@ func (c *Config) defaults() {
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = 2 * time.Second
 	}
+	if c.Arrival != nil {
+		c.MaxPool = max(c.MaxPool, c.Users, 1)
+		if c.RunTime <= 0 {
+			c.RunTime = c.Arrival.Duration()
+		}
+	}
+	if c.Stages != nil && c.RunTime <= 0 {
+		c.RunTime = c.Stages.Duration()
+		c.endsWithShape = true
+	}
 }
+
+// shaped reports whether the run's users follow a shape.
+func (c *Config) shaped() bool { return c.Stages != nil || c.Shape != nil }
 
 // Result is what a finished run leaves.
 type Result struct {
 	Run      store.Run
 	Final    *aggregate.Snapshot
 	Duration time.Duration // from the first Start to the last final report
+	// Thresholds are the verdicts at the end, in the order of Config.Thresholds.
+	Thresholds []threshold.Result
+	// Aborted: the run was stopped before its end by a failing ";abort" threshold.
+	Aborted bool
 }
 
 // MaxUsers bounds the users of one run: a typo of a few zeros must not make every

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/aggregate/threshold"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scheduler"
@@ -28,8 +31,9 @@ type run struct {
 	ended     bool
 
 	version  uint64
-	targets  map[string]map[string]int // worker -> class -> planned users
-	lastSeq  map[string]uint64
+	targets  map[string]map[string]int  // worker -> class -> planned users
+	lastSeq  map[string]uint64          // seqKey -> highest report number counted
+	gaps     map[string]map[uint64]bool // seqKey -> report numbers skipped, still expected
 	final    map[string]bool
 	interval *aggregate.Snapshot // merging into the current interval
 	total    *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
@@ -49,6 +53,9 @@ type run struct {
 
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
+	shapeTick                    *time.Ticker // the users follow a shape: re-plan each tick
+	verdicts                     []threshold.Result
+	aborted                      bool // by a threshold
 }
 
 type windowEntry struct {
@@ -80,6 +87,7 @@ func (r *run) begin() {
 	r.running = aggregate.NewSnapshot(now)
 	r.targets = map[string]map[string]int{}
 	r.lastSeq = map[string]uint64{}
+	r.gaps = map[string]map[uint64]bool{}
 	r.final = map[string]bool{}
 	r.expectWait = nil
 	for _, w := range r.s.workers {
@@ -98,9 +106,65 @@ func (r *run) begin() {
 	if r.cfg.RunTime > 0 {
 		r.runEnd = time.After(r.cfg.RunTime)
 	}
+	if r.cfg.shaped() {
+		r.shapeTick = time.NewTicker(time.Second)
+		if !r.reshape(now) {
+			return
+		}
+	}
 	if err := r.replan(nil); err != nil {
 		r.fail(err)
 	}
+}
+
+// reshape sets the users the shape asks for at now; false when the run is over.
+func (r *run) reshape(now time.Time) bool {
+	elapsed := now.Sub(r.started)
+	var users int
+	var rate float64
+	switch {
+	case r.cfg.Stages != nil:
+		var done bool
+		users, rate, done = r.cfg.Stages.UsersAt(elapsed)
+		if done {
+			r.requestStop("the load shape is over")
+			return false
+		}
+	default:
+		var ok bool
+		var err error
+		users, rate, ok, err = r.cfg.Shape(elapsed)
+		if err != nil {
+			r.fail(fmt.Errorf("shape(): %w", err))
+			return false
+		}
+		if !ok {
+			r.requestStop("shape() ended the run")
+			return false
+		}
+	}
+	users = min(max(users, 0), MaxUsers)
+	if rate <= 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		rate = max(float64(abs(users-r.cfg.Users)), 1)
+	}
+	if users == r.cfg.Users && rate == r.cfg.SpawnRate {
+		return true
+	}
+	r.cfg.Users, r.cfg.SpawnRate = users, rate
+	if r.version > 0 { // begin plans the first time itself
+		if err := r.replan(nil); err != nil {
+			r.fail(err)
+			return false
+		}
+	}
+	return true
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func (r *run) joined(w *worker, at time.Time) {
@@ -125,6 +189,13 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	delete(r.targets, id)
 	delete(r.final, id)
 	r.userSum = r.users()
+	// A worker names each session's reports (Origin) and sends the ones this master
+	// did not acknowledge again from its next session, so their numbers stay open.
+	// A worker that does not name them (an older one) counts from Seq 1 again: its
+	// sequence ends here, and what it skipped will not come.
+	key := seqKey(id, "")
+	r.missingReports(at, id, key)
+	delete(r.lastSeq, key)
 	if w.draining {
 		r.event(at, "worker_left", id, "drained")
 		return // its users moved when it started draining
@@ -186,12 +257,10 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		return
 	}
 	id := w.info.ID
-	if rep.Seq != 0 && rep.Seq <= r.lastSeq[id] {
+	if rep.Seq != 0 && !r.fresh(seqKey(id, rep.Origin), rep.Seq) {
 		r.c().log.Warn("duplicate report ignored", "run_id", r.id, "worker_id", id, "seq", rep.Seq)
+		r.event(at, "report_duplicate", id, fmt.Sprintf("report %d arrived again: not counted twice", rep.Seq))
 		return
-	}
-	if rep.Seq != 0 {
-		r.lastSeq[id] = rep.Seq
 	}
 	if rep.Fatal != "" {
 		r.event(at, "worker_failed", id, rep.Fatal)
@@ -219,6 +288,48 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 	}
 }
 
+// maxSeqGaps bounds the report numbers a worker's session may skip and send later.
+const maxSeqGaps = 64
+
+// seqKey names the numbering a report belongs to: its worker and the session that
+// numbered it.
+func seqKey(workerID, origin string) string { return workerID + "\x00" + origin }
+
+// fresh tells whether report seq of a worker's session is one not counted yet, and
+// notes it as counted. A report that comes after a later one (a gap) still counts
+// once; one seen before does not.
+func (r *run) fresh(id string, seq uint64) bool {
+	last := r.lastSeq[id]
+	if seq > last {
+		from := last + 1
+		if seq > maxSeqGaps {
+			from = max(from, seq-maxSeqGaps)
+		}
+		for s := from; s < seq; s++ {
+			if r.gaps[id] == nil {
+				r.gaps[id] = map[uint64]bool{}
+			}
+			r.gaps[id][s] = true
+		}
+		r.lastSeq[id] = seq
+		return true
+	}
+	if r.gaps[id][seq] {
+		delete(r.gaps[id], seq)
+		return true
+	}
+	return false
+}
+
+// missingReports records which report numbers a worker's session skipped and never
+// sent: data lost, but not silently.
+func (r *run) missingReports(at time.Time, id, key string) {
+	if len(r.gaps[key]) > 0 {
+		r.event(at, "report_missing", id, fmt.Sprintf("reports %v never arrived", slices.Sorted(maps.Keys(r.gaps[key]))))
+	}
+	delete(r.gaps, key)
+}
+
 // replan distributes the request over the live workers and sends each its target;
 // lost holds the targets of workers just gone, whose users the others take over.
 func (r *run) replan(lost map[string]map[string]int) error {
@@ -243,20 +354,53 @@ func (r *run) replan(lost map[string]map[string]int) error {
 	}
 	r.version++
 	defer func() { r.userSum = r.users() }()
+	arrival := r.arrivalPlan(len(ids))
 	for i, id := range ids {
 		wp := plan.Workers[id]
 		r.targets[id] = wp.Users
 		if _, ok := r.final[id]; !ok {
 			r.final[id] = false
 		}
-		err := r.c().cl.Send(id, cluster.Command{Kind: cluster.CommandStart, RunID: r.id, PlanVersion: r.version,
-			Scenario: r.cfg.Scenario, Users: wp.Users, SpawnRate: wp.SpawnRate, WorkerIndex: i, WorkerCount: len(ids)})
+		cmd := cluster.Command{Kind: cluster.CommandStart, RunID: r.id, PlanVersion: r.version,
+			Scenario: r.cfg.Scenario, Users: wp.Users, SpawnRate: wp.SpawnRate, WorkerIndex: i, WorkerCount: len(ids)}
+		if arrival != nil {
+			a := *arrival
+			a.Index = i
+			cmd.Arrival = &a
+		}
+		err := r.c().cl.Send(id, cmd)
 		if err != nil {
 			// The worker is going; its departure re-plans without it.
 			r.c().log.Warn("could not send plan", "run_id", r.id, "worker_id", id, "err", err)
 		}
 	}
 	return nil
+}
+
+// arrivalLead is how far ahead of now a re-plan of an open-model run takes effect:
+// the iterations due before then stay with the workers that had them, so none is
+// run twice or skipped by workers that hear of the new plan a little late.
+const arrivalLead = 250 * time.Millisecond
+
+// arrivalPlan is the open-model plan for count workers (Index left 0), or nil.
+func (r *run) arrivalPlan(count int) *cluster.Arrival {
+	if r.cfg.Arrival == nil || count == 0 {
+		return nil
+	}
+	elapsed := time.Since(r.started)
+	a := &cluster.Arrival{Elapsed: elapsed, Count: count, MaxUsers: (r.cfg.MaxPool + count - 1) / count}
+	if r.version > 1 {
+		a.From = r.cfg.Arrival.Count(elapsed + arrivalLead)
+	}
+	for _, st := range r.cfg.Arrival {
+		a.Stages = append(a.Stages, cluster.RateStage{Duration: st.Duration, Target: st.Target})
+	}
+	for _, c := range r.cfg.Classes {
+		if c.Weight > 0 || c.FixedCount > 0 {
+			a.Classes = append(a.Classes, cluster.ClassWeight{Name: c.Name, Weight: min(max(c.Weight, c.FixedCount, 1), 1000)})
+		}
+	}
+	return a
 }
 
 func (r *run) edit(users int, rate float64) error {
@@ -365,16 +509,25 @@ func (r *run) finish(status store.Status, reason string) {
 // store closes the last interval, stores the run's end and ends it.
 func (r *run) store(status store.Status, reason string, cause error) {
 	now := time.Now()
+	for _, key := range slices.Sorted(maps.Keys(r.gaps)) {
+		id, _, _ := strings.Cut(key, "\x00")
+		r.missingReports(now, id, key)
+	}
 	r.closeInterval(now)
 	r.total.End = now
+	if len(r.cfg.Thresholds) > 0 {
+		// The final verdicts, on everything the workers' final reports held.
+		r.verdicts = threshold.EvalAll(r.cfg.Thresholds, r.thresholdInput(now), r.cfg.Baseline)
+	}
 	sum := r.summary(now)
+	sum.Thresholds = report.Verdicts(r.verdicts)
 	db := r.c().db
 	err := db.FinishRun(r.id, status, reason, now, sum, r.total)
 	var res Result
 	if err == nil {
 		var stored store.Run
 		stored, err = db.Run(r.id)
-		res = Result{Run: stored, Final: r.total, Duration: now.Sub(r.started)}
+		res = Result{Run: stored, Final: r.total, Duration: now.Sub(r.started), Thresholds: r.verdicts, Aborted: r.aborted}
 	}
 	if err != nil {
 		err = fmt.Errorf("store final: %w", err)
@@ -393,6 +546,9 @@ func (r *run) end(res Result, err error) {
 	r.runEnd, r.stopWait, r.expectWait = nil, nil, nil
 	if r.progress != nil {
 		r.progress.Stop()
+	}
+	if r.shapeTick != nil {
+		r.shapeTick.Stop()
 	}
 	r.s.retire(r)
 	close(r.done)
@@ -504,6 +660,46 @@ func (r *run) closeInterval(now time.Time) {
 	r.series = append(r.series, p)
 	r.storeTelemetry(r.seq, now)
 	r.interval = aggregate.NewSnapshot(now)
+	r.checkThresholds(now)
+}
+
+// thresholdInput is what thresholds are evaluated on at now.
+func (r *run) thresholdInput(now time.Time) threshold.Input {
+	in := threshold.Input{Snapshot: r.total, Elapsed: now.Sub(r.started), Users: r.users(),
+		Dropped: r.total.Counters[aggregate.DroppedCounter]}
+	for _, t := range r.cfg.Thresholds {
+		if t.Role != "" { // telemetry: built only when a threshold reads it
+			hosts := make([]report.HostSeries, 0, len(r.hosts))
+			for _, id := range slices.Sorted(maps.Keys(r.hosts)) {
+				hosts = append(hosts, *r.hosts[id])
+			}
+			in.Telemetry = report.ThresholdTelemetry(hosts, r.started)
+			break
+		}
+	}
+	return in
+}
+
+// checkThresholds evaluates the thresholds on what has been merged; a failing one
+// that asks to abort stops the run.
+func (r *run) checkThresholds(now time.Time) {
+	if len(r.cfg.Thresholds) == 0 {
+		return
+	}
+	r.verdicts = threshold.EvalAll(r.cfg.Thresholds, r.thresholdInput(now), r.cfg.Baseline)
+	if r.stopping {
+		return
+	}
+	for _, v := range r.verdicts {
+		if v.Abort {
+			r.aborted = true
+			reason := fmt.Sprintf("threshold %s failed (observed %s): aborted", v.Threshold, v.ObservedText)
+			r.event(now, "threshold_abort", "", reason)
+			r.printf("ABORT: %s\n", reason)
+			r.requestStop(reason)
+			return
+		}
+	}
 }
 
 func (r *run) summary(now time.Time) store.Summary {

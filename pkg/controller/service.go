@@ -53,11 +53,14 @@ func (c *Controller) Serve(ctx context.Context) error {
 	defer fresh.Stop()
 	for {
 		r := s.run
-		var runEnd, stopWait, expectWait, progress <-chan time.Time
+		var runEnd, stopWait, expectWait, progress, shape <-chan time.Time
 		if r != nil && !r.over() {
 			runEnd, stopWait, expectWait = r.runEnd, r.stopWait, r.expectWait
 			if r.progress != nil {
 				progress = r.progress.C
+			}
+			if r.shapeTick != nil && !r.stopping {
+				shape = r.shapeTick.C
 			}
 		}
 		select {
@@ -83,9 +86,15 @@ func (c *Controller) Serve(ctx context.Context) error {
 			}
 		case now := <-progress:
 			r.printProgress(now)
+		case now := <-shape:
+			r.reshape(now)
 		case <-runEnd:
 			r.runEnd = nil
-			r.requestStop("")
+			reason := ""
+			if r.cfg.endsWithShape {
+				reason = "the load shape is over"
+			}
+			r.requestStop(reason)
 		case <-stopWait:
 			r.stopWait = nil
 			r.finishWithoutAll()

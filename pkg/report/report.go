@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/store"
 )
 
 // Row is one endpoint's figures, as printed and as written to JSON.
@@ -34,6 +36,31 @@ type Row struct {
 	CurrentFailPerS float64 `json:"current_fail_per_s,omitempty"`
 	// Live only: cumulative counts at or below each of LatencyBounds (Prometheus).
 	Buckets []uint64 `json:"-"`
+	// Service is the time from sending (open-model runs, where the percentiles above
+	// are from each iteration's due time); Corrected the latency corrected for
+	// coordinated omission (paced closed-model users). nil when not measured.
+	Service   *Percentiles `json:"service,omitempty"`
+	Corrected *Percentiles `json:"co_corrected,omitempty"`
+}
+
+// Percentiles are one latency distribution's figures.
+type Percentiles struct {
+	MedianMs float64 `json:"median_ms"`
+	P90Ms    float64 `json:"p90_ms"`
+	P95Ms    float64 `json:"p95_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	P999Ms   float64 `json:"p99_9_ms"`
+	MaxMs    float64 `json:"max_ms"`
+}
+
+// percentilesOf returns h's figures, nil for an empty h.
+func percentilesOf(h *aggregate.Histogram) *Percentiles {
+	if h.Count() == 0 {
+		return nil
+	}
+	ps := h.Percentiles(50, 90, 95, 99, 99.9)
+	return &Percentiles{MedianMs: ms(ps[0]), P90Ms: ms(ps[1]), P95Ms: ms(ps[2]), P99Ms: ms(ps[3]),
+		P999Ms: ms(ps[4]), MaxMs: ms(h.Max())}
 }
 
 // LatencyBounds are the bucket bounds of the latency histograms /metrics serves.
@@ -126,6 +153,9 @@ type Summary struct {
 	Counters    []CounterRow   `json:"counters"`
 	Slowest     []SlowRow      `json:"slowest"`
 	FailureRate float64        `json:"failure_rate"`
+	// Thresholds and their verdicts; Passed is false when one failed.
+	Thresholds []store.Verdict `json:"thresholds,omitempty"`
+	Passed     bool            `json:"thresholds_passed"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -136,7 +166,8 @@ func RowOf(ep aggregate.Endpoint, s *aggregate.Stats, duration time.Duration) Ro
 		MedianMs: ms(s.Latency.Percentile(50)), P90Ms: ms(s.Latency.Percentile(90)),
 		P95Ms: ms(s.Latency.Percentile(95)), P99Ms: ms(s.Latency.Percentile(99)),
 		P999Ms: ms(s.Latency.Percentile(99.9)), MinMs: ms(s.Latency.Min()), MaxMs: ms(s.Latency.Max()),
-		AvgMs: ms(s.Mean()), AvgSizeBytes: s.AvgBytes()}
+		AvgMs: ms(s.Mean()), AvgSizeBytes: s.AvgBytes(),
+		Service: percentilesOf(s.Service), Corrected: percentilesOf(s.Corrected)}
 	if secs := duration.Seconds(); secs > 0 {
 		r.RPS = float64(s.Requests) / secs
 		r.FailuresPerS = float64(s.Failures) / secs
@@ -189,6 +220,30 @@ func WriteTable(w io.Writer, snap *aggregate.Snapshot, duration time.Duration) e
 	fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t")
 	line(total)
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	extra := func(title string, get func(Row) *Percentiles) error {
+		all := append(append([]Row{}, rows...), total)
+		if !slices.ContainsFunc(all, func(r Row) bool { return get(r) != nil }) {
+			return nil
+		}
+		fmt.Fprintln(w, "\n"+title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "Type\tName\tMedian\t90%\t95%\t99%\t99.9%\tMax\t")
+		for _, r := range all {
+			if p := get(r); p != nil {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Method, r.Name, msCell(p.MedianMs), msCell(p.P90Ms),
+					msCell(p.P95Ms), msCell(p.P99Ms), msCell(p.P999Ms), msCell(p.MaxMs))
+			}
+		}
+		return tw.Flush()
+	}
+	if err := extra("Service time, from sending each request (open model: the latency above is from when each iteration was due):",
+		func(r Row) *Percentiles { return r.Service }); err != nil {
+		return err
+	}
+	if err := extra("Latency corrected for coordinated omission against each paced user's interval (the table above is uncorrected):",
+		func(r Row) *Percentiles { return r.Corrected }); err != nil {
 		return err
 	}
 	if errs := Errors(snap); len(errs) > 0 {
@@ -254,7 +309,7 @@ func NewSummary(runID, status, reason string, started, ended time.Time, users, p
 	rows, total := Rows(snap, d)
 	s := Summary{RunID: runID, Status: status, Reason: reason, StartedAt: started, EndedAt: ended,
 		DurationS: d.Seconds(), Users: users, PeakUsers: peak, Total: total, Endpoints: rows, Errors: Errors(snap),
-		Exceptions: Exceptions(snap), Counters: Counters(snap), Slowest: Slowest(snap)}
+		Exceptions: Exceptions(snap), Counters: Counters(snap), Slowest: Slowest(snap), Passed: true}
 	if rows == nil {
 		s.Endpoints = []Row{}
 	}

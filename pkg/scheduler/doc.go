@@ -9,7 +9,9 @@
 //     was asked for, while moving as few users as the balance rules allow when workers join,
 //     leave or die, or when the run is edited;
 //   - the order of changes on one worker: [Steps] interleaves classes in proportion, stops
-//     first, then spawns.
+//     first, then spawns;
+//   - load shapes: [Stages], a value (users, or an arrival rate) as a function of the time
+//     elapsed since the run started, from [ParseStages], [Preset] or [Constant].
 //
 // It does not own time, transport or state: it never sleeps, spawns goroutines, talks to
 // workers, reads clocks or remembers earlier plans. The caller (the master's run controller)
@@ -37,10 +39,30 @@
 // of SpawnRate/n, used only if it is later told to change without a new plan; it adds no load.
 // When D == 0 every worker gets SpawnRate/n.
 //
+// # Load shapes
+//
+// A shape is a list of stages "duration:target" ("30s:100,2m:100,30s:0"): the value starts at 0
+// and moves linearly to each stage's target over its duration; a stage of duration 0 is a jump.
+// Presets ([Preset]) build the test kinds from a peak and a total duration: spike (a jump from
+// a 10% base to the peak and back), stairs (five equal steps up) and soak (ramp over 10%, hold,
+// ramp down over 5%). Functions take the elapsed time and return values: the caller owns the
+// clock.
+//
+// For users, the controller calls [Stages.UsersAt] on every tick and passes the target and
+// spawn rate to [Distribute]; when it reports done, the run ends.
+//
+// For arrival rates (iterations per second, cluster-wide), [Stages.Iterations] is the exact
+// integral of the rate and [Stages.Due] the instant iteration k (0-based) is due: the first
+// nanosecond by which the integral reaches k+1. Worker i of n runs the iterations with
+// k % n == i, so the cluster runs floor(Iterations(end)) of them, each once, and every worker's
+// share is within 1 of the others'. A constant rate R for D is Constant(R, D).
+//
 // # Errors
 //
 // Invalid input is reported all at once with [errors.Join]; every problem matches
-// [ErrInvalidRequest] with [errors.Is]. An empty worker list matches [ErrNoWorkers].
+// [ErrInvalidRequest] with [errors.Is]. An empty worker list matches [ErrNoWorkers]. A bad shape
+// names the stage and what is wrong with it (`stage 2 "30:100": duration "30" needs a unit,
+// such as 30s`).
 //
 // # Concurrency
 //

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -123,7 +124,7 @@ func snapshotDiff(got, want *aggregate.Snapshot) string {
 func runDiff(got, want Run) string {
 	switch {
 	case got.ID != want.ID || got.Status != want.Status || got.Label != want.Label || got.Notes != want.Notes ||
-		got.Reason != want.Reason || got.Summary != want.Summary:
+		got.Reason != want.Reason || !reflect.DeepEqual(got.Summary, want.Summary):
 		return fmt.Sprintf("got %+v\nwant %+v", got, want)
 	case !bytes.Equal(got.Config, want.Config):
 		return fmt.Sprintf("config %s, want %s", got.Config, want.Config)

@@ -42,6 +42,8 @@ type summaryRecord struct {
 	P50       int64   `json:"p50_ns"`
 	P95       int64   `json:"p95_ns"`
 	P99       int64   `json:"p99_ns"`
+	// Thresholds: added in schema 1 without a version change (absent in older records).
+	Thresholds []Verdict `json:"thresholds,omitempty"`
 }
 
 func recordFromRun(r Run) runRecord {
@@ -70,26 +72,28 @@ func (rec runRecord) run() Run {
 		EndedAt:   rec.EndedAt,
 		Reason:    rec.Reason,
 		Summary: Summary{
-			Requests:  rec.Summary.Requests,
-			Failures:  rec.Summary.Failures,
-			PeakUsers: rec.Summary.PeakUsers,
-			RPS:       rec.Summary.RPS,
-			P50:       time.Duration(rec.Summary.P50),
-			P95:       time.Duration(rec.Summary.P95),
-			P99:       time.Duration(rec.Summary.P99),
+			Requests:   rec.Summary.Requests,
+			Failures:   rec.Summary.Failures,
+			PeakUsers:  rec.Summary.PeakUsers,
+			RPS:        rec.Summary.RPS,
+			P50:        time.Duration(rec.Summary.P50),
+			P95:        time.Duration(rec.Summary.P95),
+			P99:        time.Duration(rec.Summary.P99),
+			Thresholds: rec.Summary.Thresholds,
 		},
 	}
 }
 
 func summaryToRecord(s Summary) summaryRecord {
 	return summaryRecord{
-		Requests:  s.Requests,
-		Failures:  s.Failures,
-		PeakUsers: s.PeakUsers,
-		RPS:       s.RPS,
-		P50:       int64(s.P50),
-		P95:       int64(s.P95),
-		P99:       int64(s.P99),
+		Requests:   s.Requests,
+		Failures:   s.Failures,
+		PeakUsers:  s.PeakUsers,
+		RPS:        s.RPS,
+		P50:        int64(s.P50),
+		Thresholds: s.Thresholds,
+		P95:        int64(s.P95),
+		P99:        int64(s.P99),
 	}
 }
 

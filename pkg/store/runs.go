@@ -41,6 +41,28 @@ type Summary struct {
 	PeakUsers          int
 	RPS                float64
 	P50, P95, P99      time.Duration
+	// Thresholds are the run's pass/fail criteria and their verdicts at the end
+	// (empty when it had none).
+	Thresholds []Verdict
+}
+
+// Verdict is one threshold's outcome, as the master evaluated it at the end of a run.
+type Verdict struct {
+	Expr     string `json:"expr"`
+	Observed string `json:"observed,omitempty"`
+	Limit    string `json:"limit,omitempty"`
+	Pass     bool   `json:"pass"`
+	Err      string `json:"error,omitempty"` // why it could not be evaluated (then Pass is false)
+}
+
+// ThresholdsPassed reports whether no threshold failed (true without thresholds).
+func (s Summary) ThresholdsPassed() bool {
+	for _, v := range s.Thresholds {
+		if !v.Pass {
+			return false
+		}
+	}
+	return true
 }
 
 // Run is one load test as the store remembers it.

@@ -49,20 +49,19 @@ func BenchmarkQuickUser(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr := NewTransport(16)
-	defer tr.CloseIdleConnections()
-	s, err := newNetHTTP(tr)
-	if err != nil {
-		b.Fatal(err)
+	for _, kind := range clients {
+		b.Run(kind, func(b *testing.B) {
+			st := newStack(b, kind)
+			col := aggregate.NewCollector(time.Now())
+			runTask(b, benchUser(class, st.newSender(), col), col)
+		})
 	}
-	col := aggregate.NewCollector(time.Now())
-	runTask(b, benchUser(class, s, col), col)
 }
 
 // nopSender answers every request at once, without a network.
 type nopSender struct{}
 
-func (nopSender) send(_ context.Context, _ *Request, _ *url.URL, resp *Response) error {
+func (nopSender) send(_ context.Context, _ *Request, _ *url.URL, _ time.Time, _ time.Duration, resp *Response) error {
 	resp.Status = http.StatusOK
 	resp.Size = 5
 	return nil

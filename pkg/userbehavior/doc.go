@@ -14,6 +14,11 @@
 // no lock. Runner methods are safe for concurrent use; every user is owned by the
 // Runner and stopped by Retire, StopAll or Kill.
 //
+// The HTTP client (HTTPClient) sends through a sender chosen by HTTPConfig.Client:
+// fasthttp's parser over a keep-alive pool of this package (the default, the cheaper
+// per request) or net/http. The pool and the options are shared by a Runner's users;
+// the cookie jar, the sender and the recorder are each user's own.
+//
 // The engine that runs a task is a plain Go function (Task.Fn), so a script engine
 // plugs in by producing Classes whose task functions call into the script.
 package userbehavior

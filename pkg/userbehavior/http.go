@@ -1,18 +1,16 @@
 package userbehavior
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"strings"
-	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
@@ -34,7 +32,8 @@ type Request struct {
 	Accept func(status int) bool
 	// NoRedirects returns 3xx responses as they are instead of following them.
 	NoRedirects bool
-	// Discard counts the body's bytes without keeping them (Response.Body stays nil).
+	// Discard counts the body's bytes without keeping them: Response.Body and
+	// Response.Header stay nil. The body cap (HTTPConfig.MaxBody) still applies.
 	Discard bool
 	// Deferred measures the request but leaves recording to the caller, who may
 	// change the verdict with Response.Fail or Response.Succeed and must then call
@@ -63,10 +62,22 @@ type Response struct {
 
 	headersAt  time.Time
 	chunkTimes []time.Time
+	conn       connTimes // set by the sender when the request opened connections
+	serverTime time.Duration
+	hasServer  bool                // the target reported serverTime
 	rec        *aggregate.Recorder // set while a deferred request awaits Commit
 	sample     aggregate.Sample
 	end        time.Time
 	committed  bool
+}
+
+// connTimes is what opening new connections cost one request (a redirect may open
+// more than one): the TCP connect and the TLS handshake, summed.
+type connTimes struct {
+	opened     int
+	connect    time.Duration
+	tls        time.Duration
+	tlsStarted bool
 }
 
 // OK reports whether the request counts as a success.
@@ -92,9 +103,10 @@ func (r *Response) Commit() {
 }
 
 // sender sends one request and fills resp: the seam where the HTTP implementation is
-// chosen by measurement, without touching tasks or the recorder.
+// chosen by measurement, without touching tasks or the recorder. timeout > 0 bounds
+// the whole request from start (when the client began it); ctx ending aborts it.
 type sender interface {
-	send(ctx context.Context, req *Request, target *url.URL, resp *Response) error
+	send(ctx context.Context, req *Request, target *url.URL, start time.Time, timeout time.Duration, resp *Response) error
 }
 
 // HTTPClient is a user's HTTP session: its own cookie jar, keep-alive connections from
@@ -104,35 +116,71 @@ type HTTPClient struct {
 	rec     *aggregate.Recorder
 	s       sender
 	timeout time.Duration
+	opts    *clientOptions // shared by the worker's users; nil: defaults
+	last    *resolved      // the last request's URL, resolved: most tasks repeat theirs
+	scratch *Response      // the response of send, reused
+}
+
+// resolved is a request URL resolved against the host, with its default row name.
+type resolved struct {
+	req    *Request
+	url    string
+	target *url.URL
+	name   string
 }
 
 // Do sends req and records it. It never returns nil.
 func (c *HTTPClient) Do(ctx context.Context, req *Request) *Response {
 	resp := &Response{}
+	c.do(ctx, req, resp)
+	return resp
+}
+
+// send is Do for a caller that reads nothing of the response (the plain user): the
+// client reuses one Response, so the request allocates nothing of its own.
+func (c *HTTPClient) send(ctx context.Context, req *Request) {
+	if req.Deferred {
+		c.Do(ctx, req)
+		return
+	}
+	if c.scratch == nil {
+		c.scratch = new(Response)
+	}
+	r := c.scratch
+	*r = Response{chunkTimes: r.chunkTimes[:0]}
+	c.do(ctx, req, r)
+}
+
+// close ends what the client holds for its user: it is gone.
+func (c *HTTPClient) close() {
+	if cl, ok := c.s.(interface{ close() }); ok {
+		cl.close()
+	}
+}
+
+func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
-	target, err := c.resolve(req)
-	name := req.Name
-	if name == "" && target != nil {
-		name = target.RequestURI()
+	target, name, err := c.resolve(req)
+	if req.Name != "" {
+		name = req.Name
 	}
 	if name == "" {
 		name = req.URL
 	}
 	start := time.Now()
 	if err == nil {
-		if req.Timeout > 0 || c.timeout > 0 {
+		if ctx.Err() != nil {
+			err = transportError(ctx.Err())
+		} else {
 			t := req.Timeout
 			if t == 0 {
 				t = c.timeout
 			}
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, t)
-			defer cancel()
+			err = c.s.send(ctx, req, target, start, t, resp)
 		}
-		err = c.s.send(ctx, req, target, resp)
 	}
 	end := time.Now()
 	resp.Elapsed = end.Sub(start)
@@ -157,13 +205,42 @@ func (c *HTTPClient) Do(ctx context.Context, req *Request) *Response {
 	}
 	resp.end = end
 	resp.rec = c.rec
+	c.recordTimings(name, resp)
 	if req.OnChunk != nil {
 		c.recordChunks(name, start, resp)
 	}
 	if !req.Deferred {
 		resp.Commit()
 	}
-	return resp
+}
+
+// recordTimings records the parts of a request the client saw, each as its own row
+// under the request's name so that the request's own row stays the whole request.
+// With HTTPConfig.Timings: a new connection's connect and TLS handshake ("CONNECT",
+// "TLS") and time to first byte ("TTFB"). With Timings or a ServerTimeHeader: the
+// time the target says it spent ("SERVER"), when it says so. Off by default: these
+// rows are not requests, yet aggregate.Snapshot.Total counts every row.
+func (c *HTTPClient) recordTimings(name string, resp *Response) {
+	o := c.opts
+	if o == nil || !o.timings && !resp.hasServer {
+		return
+	}
+	at := resp.end
+	if o.timings && resp.conn.opened > 0 {
+		c.rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "CONNECT", Name: name}, Latency: resp.conn.connect}, at)
+		if resp.conn.tlsStarted {
+			c.rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "TLS", Name: name}, Latency: resp.conn.tls}, at)
+		}
+	}
+	if resp.headersAt.IsZero() {
+		return
+	}
+	if o.timings {
+		c.rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "TTFB", Name: name}, Latency: resp.TTFB}, at)
+	}
+	if resp.hasServer {
+		c.rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "SERVER", Name: name}, Latency: resp.serverTime}, at)
+	}
 }
 
 // recordChunks records time to first chunk and the gaps between chunks.
@@ -187,14 +264,20 @@ func (c *HTTPClient) Post(ctx context.Context, url, contentType string, body []b
 		Header: http.Header{"Content-Type": {contentType}}})
 }
 
-func (c *HTTPClient) resolve(req *Request) (*url.URL, error) {
+// resolve returns req's absolute URL and its default row name (path and query). A
+// request that repeats the previous one's URL (the same *Request, as a plain user
+// sends) reuses its resolution: senders never change a target.
+func (c *HTTPClient) resolve(req *Request) (*url.URL, string, error) {
+	if l := c.last; l != nil && l.req == req && l.url == req.URL && len(req.Query) == 0 {
+		return l.target, l.name, nil
+	}
 	u, err := url.Parse(req.URL)
 	if err != nil {
-		return nil, fmt.Errorf("bad URL: %w", err)
+		return nil, "", fmt.Errorf("bad URL: %w", err)
 	}
 	if !u.IsAbs() {
 		if c.base == nil {
-			return u, fmt.Errorf("relative URL %q and no host given", req.URL)
+			return u, u.RequestURI(), fmt.Errorf("relative URL %q and no host given", req.URL)
 		}
 		u = c.base.ResolveReference(u)
 	}
@@ -206,112 +289,33 @@ func (c *HTTPClient) resolve(req *Request) (*url.URL, error) {
 			}
 		}
 		u.RawQuery = q.Encode()
+		return u, u.RequestURI(), nil
 	}
-	return u, nil
+	if c.last == nil {
+		c.last = &resolved{}
+	}
+	*c.last = resolved{req: req, url: req.URL, target: u, name: u.RequestURI()}
+	return u, c.last.name, nil
 }
 
-// netHTTP sends with net/http: one http.Client per user (its cookie jar) over the
-// worker's shared, tuned *http.Transport. Every user has one, so it is kept small:
-// one allocation, and a jar only once a response sets a cookie.
-type netHTTP struct {
-	client http.Client // follows redirects; a copy with noRedirects does not
-	jar    lazyJar
-}
-
-func newNetHTTP(t *http.Transport) (*netHTTP, error) {
-	n := &netHTTP{}
-	n.client = http.Client{Transport: t, Jar: &n.jar}
-	return n, nil
-}
-
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// lazyJar is a user's cookie jar, made when the first cookie is set: most users of a
-// load test never get one, and an empty cookiejar.Jar costs every user ~200 bytes.
-type lazyJar struct {
-	jar atomic.Pointer[cookiejar.Jar]
-}
-
-func (j *lazyJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
-	jar := j.jar.Load()
-	if jar == nil {
-		if len(cookies) == 0 {
-			return
-		}
-		jar, _ = cookiejar.New(nil) // fails only with a PublicSuffixList
-		if !j.jar.CompareAndSwap(nil, jar) {
-			jar = j.jar.Load()
-		}
-	}
-	jar.SetCookies(u, cookies)
-}
-
-func (j *lazyJar) Cookies(u *url.URL) []*http.Cookie {
-	if jar := j.jar.Load(); jar != nil {
-		return jar.Cookies(u)
-	}
-	return nil
-}
-
-func (n *netHTTP) send(ctx context.Context, req *Request, target *url.URL, resp *Response) error {
-	var body io.Reader
-	if req.Body != nil {
-		body = bytes.NewReader(req.Body)
-	}
-	hr, err := http.NewRequestWithContext(ctx, req.Method, target.String(), body)
-	if err != nil {
-		return err
-	}
-	if req.Method == "" {
-		hr.Method = http.MethodGet
-	}
-	for k, vs := range req.Header {
-		hr.Header[k] = vs
-	}
-	if h := req.Header.Get("Host"); h != "" {
-		hr.Host = h
-	}
-	client := &n.client
-	if req.NoRedirects {
-		c := n.client
-		c.CheckRedirect = noRedirects
-		client = &c
-	}
-	hresp, err := client.Do(hr)
-	if err != nil {
-		return transportError(err)
-	}
-	defer hresp.Body.Close()
-	resp.headersAt = time.Now()
-	resp.Status = hresp.StatusCode
-	resp.Header = hresp.Header
-	switch {
-	case req.OnChunk != nil:
-		err = readChunks(hresp.Body, req, resp)
-	case req.Discard:
-		resp.Size, err = io.Copy(io.Discard, hresp.Body)
-	default:
-		resp.Body, err = io.ReadAll(hresp.Body)
-		resp.Size = int64(len(resp.Body))
-	}
-	if err != nil {
-		return fmt.Errorf("reading body: %w", transportError(err))
-	}
-	return nil
-}
-
-// transportError drops the URL that net/http wraps around every error, so failures
-// group by their cause, not by the URL (which is already the row's name).
+// transportError turns what a sender's transport returned into a message that groups
+// failures by their cause: no URL (it is already the row's name), no address or port
+// (ephemeral ports would make one row per connection).
 func transportError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	var capErr *bodyCapError
+	switch {
+	case errors.As(err, &capErr):
+		return capErr
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return errors.New("timeout")
-	}
-	if errors.Is(err, context.Canceled) {
+	case errors.Is(err, context.Canceled):
 		return errors.New("aborted: user stopped")
+	case errors.Is(err, errMalformed):
+		return errMalformed
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
@@ -319,20 +323,43 @@ func transportError(err error) error {
 		msg := oe.Op + " " + oe.Net + ": " + oe.Err.Error()
 		return errors.New(strings.TrimSpace(msg))
 	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Errorf("lookup %s: %s", dnsErr.Name, dnsErr.Err)
+	}
+	if errors.Is(err, syscall.ECONNRESET) {
+		return errors.New("connection reset by peer")
+	}
+	if err == io.EOF {
+		return errClosedEarly
+	}
+	if msg := err.Error(); strings.Contains(msg, "malformed HTTP") {
+		return errMalformed // net/http quotes what it read: one row per garbage otherwise
+	}
 	return err
 }
 
-// NewTransport returns the worker-wide connection pool shared by all users' clients.
-func NewTransport(maxConnsPerHost int) *http.Transport {
-	return &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        0,
-		MaxIdleConnsPerHost: maxConnsPerHost,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:   true,
-		DisableCompression:  true,
+var (
+	// errMalformed is a response that is not HTTP/1.x.
+	errMalformed = errors.New("malformed HTTP response")
+	// errClosedEarly is a connection the target closed before it answered.
+	errClosedEarly = errors.New("connection closed before the response")
+)
+
+// bodyCapError is a response body longer than the client reads.
+type bodyCapError struct{ max int64 }
+
+func (e *bodyCapError) Error() string { return "body exceeds " + formatBytes(e.max) + " cap" }
+
+// formatBytes writes n in the largest binary unit that divides it: 10 MiB, 512 KiB.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
 	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -72,27 +72,25 @@ func targetHandler(t *testing.T) http.Handler {
 	return http.StripPrefix("/v1", mux) // "/v1/ok" and "/ok" alike
 }
 
-// testClient is one user's HTTP client over a shared transport, recording into its
-// own collector.
+// testClient is one user's HTTP client over a shared stack, recording into its own
+// collector.
 type testClient struct {
 	*HTTPClient
 	col *aggregate.Collector
 }
 
-func newTestClient(t testing.TB, tr *http.Transport, host string) testClient {
+func newTestClient(t testing.TB, st *httpStack, host string) testClient {
 	t.Helper()
-	s, err := newNetHTTP(tr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var base *url.URL
 	if host != "" {
+		var err error
 		if base, err = url.Parse(host); err != nil {
 			t.Fatal(err)
 		}
 	}
 	col := aggregate.NewCollector(time.Now())
-	return testClient{HTTPClient: &HTTPClient{base: base, rec: col.NewRecorder(), s: s, timeout: 10 * time.Second}, col: col}
+	return testClient{HTTPClient: &HTTPClient{base: base, rec: col.NewRecorder(), s: st.newSender(),
+		timeout: 10 * time.Second, opts: st.opts}, col: col}
 }
 
 // recorded flushes the client's recorder and returns what it recorded.
@@ -101,10 +99,33 @@ func (c testClient) recorded() *aggregate.Snapshot {
 	return c.col.Swap(time.Now())
 }
 
-func newTransport(t testing.TB) *http.Transport {
-	tr := NewTransport(16)
-	t.Cleanup(tr.CloseIdleConnections)
-	return tr
+// clients are the HTTP clients every client test runs against.
+var clients = []string{ClientFast, ClientNetHTTP}
+
+// eachClient runs test once per HTTP client, as a subtest named after it.
+func eachClient(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range clients {
+		t.Run(kind, func(t *testing.T) { test(t, kind) })
+	}
+}
+
+// newStack is the shared part of the users' clients (pool, options) of kind.
+func newStack(t testing.TB, kind string, cfg ...HTTPConfig) *httpStack {
+	t.Helper()
+	var c HTTPConfig
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	c.Client = kind
+	if c.MaxConnsPerHost == 0 {
+		c.MaxConnsPerHost = 16
+	}
+	st, err := newHTTPStack(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.closeIdle)
+	return st
 }
 
 func newTarget(t *testing.T) *httptest.Server {
@@ -120,101 +141,103 @@ func newTarget(t *testing.T) *httptest.Server {
 }
 
 func TestHTTPClientDo(t *testing.T) {
-	ts := newTarget(t)
-	tr := newTransport(t)
-	tests := []struct {
-		name     string
-		req      Request // URL "ABS" + path: absolute URL at the target
-		timeout  time.Duration
-		endpoint aggregate.Endpoint
-		status   int
-		err      string // exact; "" is a success
-		body     string // exact, when wantBody
-		wantBody bool
-		size     int64
-	}{
-		{name: "named by path and query", req: Request{URL: "/ok?b=2&a=1"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/ok?b=2&a=1"}, status: 200, body: "hello", wantBody: true, size: 5},
-		{name: "named by Name", req: Request{URL: "/status/204?id=42", Name: "/status/[code]"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/[code]"}, status: 204, size: 0},
-		{name: "relative resolved against host path", req: Request{URL: "ok"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/v1/ok"}, status: 200, body: "hello", wantBody: true, size: 5},
-		{name: "absolute path replaces host path", req: Request{URL: "/ok"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/ok"}, status: 200, size: 5},
-		{name: "absolute URL", req: Request{URL: "ABS/ok?x=1"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/ok?x=1"}, status: 200, size: 5},
-		{name: "500 fails", req: Request{URL: "/status/500"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/500"}, status: 500, err: "HTTP 500 Internal Server Error", size: 6},
-		{name: "404 fails", req: Request{URL: "/status/404"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/404"}, status: 404, err: "HTTP 404 Not Found", size: 6},
-		{name: "399 succeeds", req: Request{URL: "/status/399"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/399"}, status: 399, size: 6},
-		{name: "Accept turns 404 into success", req: Request{URL: "/status/404", Accept: func(s int) bool { return s == 404 }},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/404"}, status: 404, size: 6},
-		{name: "Accept turns 200 into failure", req: Request{URL: "/ok", Accept: func(s int) bool { return s == 201 }},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/ok"}, status: 200, err: "HTTP 200 OK (not accepted)", size: 5},
-		{name: "redirect followed", req: Request{URL: "/redirect"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/redirect"}, status: 200, body: "hello", wantBody: true, size: 5},
-		{name: "NoRedirects returns the 302", req: Request{URL: "/redirect", NoRedirects: true},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/redirect"}, status: 302},
-		{name: "Discard counts without keeping", req: Request{URL: "/big", Discard: true},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/big"}, status: 200, body: "", wantBody: true, size: 10000},
-		{name: "body kept", req: Request{URL: "/big"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/big"}, status: 200, body: string(make([]byte, 10000)), wantBody: true, size: 10000},
-		{name: "Query merged", req: Request{URL: "/echo?a=1", Query: url.Values{"b": {"2"}, "a": {"3"}}},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/echo?a=1&a=3&b=2"}, status: 200,
-			body: "GET /echo a=1&a=3&b=2 host=HOST x-test= ct= body=", wantBody: true},
-		{name: "method header and body", req: Request{Method: "PUT", URL: "/echo", Body: []byte("payload"),
-			Header: http.Header{"X-Test": {"yes"}, "Content-Type": {"text/plain"}}},
-			endpoint: aggregate.Endpoint{Method: "PUT", Name: "/echo"}, status: 200,
-			body: "PUT /echo  host=HOST x-test=yes ct=text/plain body=payload", wantBody: true},
-		{name: "Host header sets the host", req: Request{URL: "/echo", Header: http.Header{"Host": {"example.test"}}},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/echo"}, status: 200,
-			body: "GET /echo  host=example.test x-test= ct= body=", wantBody: true},
-		{name: "request timeout", req: Request{URL: "/slow", Timeout: 20 * time.Millisecond},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/slow"}, err: "timeout"},
-		{name: "client timeout", req: Request{URL: "/slow"}, timeout: 20 * time.Millisecond,
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/slow"}, err: "timeout"},
-		{name: "body cut short", req: Request{URL: "/short"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "/short"}, status: 200, err: "reading body: unexpected EOF", size: 10},
-		{name: "bad URL", req: Request{URL: "http://[::1"},
-			endpoint: aggregate.Endpoint{Method: "GET", Name: "http://[::1"}, err: `bad URL: parse "http://[::1": missing ']' in host`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newTestClient(t, tr, ts.URL+"/v1/")
-			if tt.timeout > 0 {
-				c.timeout = tt.timeout
-			}
-			req := tt.req
-			req.URL = strings.Replace(req.URL, "ABS", ts.URL, 1)
-			resp := c.Do(context.Background(), &req)
+	eachClient(t, func(t *testing.T, kind string) {
+		ts := newTarget(t)
+		st := newStack(t, kind)
+		tests := []struct {
+			name     string
+			req      Request // URL "ABS" + path: absolute URL at the target
+			timeout  time.Duration
+			endpoint aggregate.Endpoint
+			status   int
+			err      string // exact; "" is a success
+			body     string // exact, when wantBody
+			wantBody bool
+			size     int64
+		}{
+			{name: "named by path and query", req: Request{URL: "/ok?b=2&a=1"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/ok?b=2&a=1"}, status: 200, body: "hello", wantBody: true, size: 5},
+			{name: "named by Name", req: Request{URL: "/status/204?id=42", Name: "/status/[code]"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/[code]"}, status: 204, size: 0},
+			{name: "relative resolved against host path", req: Request{URL: "ok"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/v1/ok"}, status: 200, body: "hello", wantBody: true, size: 5},
+			{name: "absolute path replaces host path", req: Request{URL: "/ok"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/ok"}, status: 200, size: 5},
+			{name: "absolute URL", req: Request{URL: "ABS/ok?x=1"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/ok?x=1"}, status: 200, size: 5},
+			{name: "500 fails", req: Request{URL: "/status/500"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/500"}, status: 500, err: "HTTP 500 Internal Server Error", size: 6},
+			{name: "404 fails", req: Request{URL: "/status/404"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/404"}, status: 404, err: "HTTP 404 Not Found", size: 6},
+			{name: "399 succeeds", req: Request{URL: "/status/399"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/399"}, status: 399, size: 6},
+			{name: "Accept turns 404 into success", req: Request{URL: "/status/404", Accept: func(s int) bool { return s == 404 }},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/status/404"}, status: 404, size: 6},
+			{name: "Accept turns 200 into failure", req: Request{URL: "/ok", Accept: func(s int) bool { return s == 201 }},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/ok"}, status: 200, err: "HTTP 200 OK (not accepted)", size: 5},
+			{name: "redirect followed", req: Request{URL: "/redirect"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/redirect"}, status: 200, body: "hello", wantBody: true, size: 5},
+			{name: "NoRedirects returns the 302", req: Request{URL: "/redirect", NoRedirects: true},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/redirect"}, status: 302},
+			{name: "Discard counts without keeping", req: Request{URL: "/big", Discard: true},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/big"}, status: 200, body: "", wantBody: true, size: 10000},
+			{name: "body kept", req: Request{URL: "/big"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/big"}, status: 200, body: string(make([]byte, 10000)), wantBody: true, size: 10000},
+			{name: "Query merged", req: Request{URL: "/echo?a=1", Query: url.Values{"b": {"2"}, "a": {"3"}}},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/echo?a=1&a=3&b=2"}, status: 200,
+				body: "GET /echo a=1&a=3&b=2 host=HOST x-test= ct= body=", wantBody: true},
+			{name: "method header and body", req: Request{Method: "PUT", URL: "/echo", Body: []byte("payload"),
+				Header: http.Header{"X-Test": {"yes"}, "Content-Type": {"text/plain"}}},
+				endpoint: aggregate.Endpoint{Method: "PUT", Name: "/echo"}, status: 200,
+				body: "PUT /echo  host=HOST x-test=yes ct=text/plain body=payload", wantBody: true},
+			{name: "Host header sets the host", req: Request{URL: "/echo", Header: http.Header{"Host": {"example.test"}}},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/echo"}, status: 200,
+				body: "GET /echo  host=example.test x-test= ct= body=", wantBody: true},
+			{name: "request timeout", req: Request{URL: "/slow", Timeout: 20 * time.Millisecond},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/slow"}, err: "timeout"},
+			{name: "client timeout", req: Request{URL: "/slow"}, timeout: 20 * time.Millisecond,
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/slow"}, err: "timeout"},
+			{name: "body cut short", req: Request{URL: "/short"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "/short"}, status: 200, err: "reading body: unexpected EOF", size: 10},
+			{name: "bad URL", req: Request{URL: "http://[::1"},
+				endpoint: aggregate.Endpoint{Method: "GET", Name: "http://[::1"}, err: `bad URL: parse "http://[::1": missing ']' in host`},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c := newTestClient(t, st, ts.URL+"/v1/")
+				if tt.timeout > 0 {
+					c.timeout = tt.timeout
+				}
+				req := tt.req
+				req.URL = strings.Replace(req.URL, "ABS", ts.URL, 1)
+				resp := c.Do(context.Background(), &req)
 
-			if resp.Status != tt.status {
-				t.Errorf("Status = %d, want %d", resp.Status, tt.status)
-			}
-			if got := errString(resp.Err); got != tt.err {
-				t.Errorf("Err = %q, want %q", got, tt.err)
-			}
-			if resp.OK() != (tt.err == "") {
-				t.Errorf("OK() = %v with Err %v", resp.OK(), resp.Err)
-			}
-			wantBody := strings.ReplaceAll(tt.body, "HOST", strings.TrimPrefix(ts.URL, "http://"))
-			if tt.wantBody && string(resp.Body) != wantBody {
-				t.Errorf("Body = %q, want %q", resp.Body, wantBody)
-			}
-			if tt.req.Discard && resp.Body != nil {
-				t.Errorf("Discard kept a body of %d bytes", len(resp.Body))
-			}
-			if tt.size != 0 && resp.Size != tt.size {
-				t.Errorf("Size = %d, want %d", resp.Size, tt.size)
-			}
-			if resp.Elapsed <= 0 {
-				t.Errorf("Elapsed = %v, want > 0", resp.Elapsed)
-			}
-			checkOneRequest(t, c.recorded(), tt.endpoint, resp)
-		})
-	}
+				if resp.Status != tt.status {
+					t.Errorf("Status = %d, want %d", resp.Status, tt.status)
+				}
+				if got := errString(resp.Err); got != tt.err {
+					t.Errorf("Err = %q, want %q", got, tt.err)
+				}
+				if resp.OK() != (tt.err == "") {
+					t.Errorf("OK() = %v with Err %v", resp.OK(), resp.Err)
+				}
+				wantBody := strings.ReplaceAll(tt.body, "HOST", strings.TrimPrefix(ts.URL, "http://"))
+				if tt.wantBody && string(resp.Body) != wantBody {
+					t.Errorf("Body = %q, want %q", resp.Body, wantBody)
+				}
+				if tt.req.Discard && resp.Body != nil {
+					t.Errorf("Discard kept a body of %d bytes", len(resp.Body))
+				}
+				if tt.size != 0 && resp.Size != tt.size {
+					t.Errorf("Size = %d, want %d", resp.Size, tt.size)
+				}
+				if resp.Elapsed <= 0 {
+					t.Errorf("Elapsed = %v, want > 0", resp.Elapsed)
+				}
+				checkOneRequest(t, c.recorded(), tt.endpoint, resp)
+			})
+		}
+	})
 }
 
 // checkOneRequest checks that snap holds exactly resp, recorded under ep.
@@ -255,54 +278,60 @@ func errString(err error) string {
 }
 
 func TestHTTPClientTransportErrorGroups(t *testing.T) {
-	// Two targets gone: the failures read the same, so they group by cause, and name
-	// neither address (the URL is already the row's name).
-	tr := newTransport(t)
-	var msgs []string
-	for range 2 {
-		ts := httptest.NewServer(http.NotFoundHandler())
-		addr := ts.Listener.Addr().String()
-		ts.Close()
-		c := newTestClient(t, tr, "")
-		resp := c.Get(context.Background(), "http://"+addr+"/x")
-		if resp.OK() {
-			t.Fatalf("GET at a closed server succeeded")
+	eachClient(t, func(t *testing.T, kind string) {
+		// Two targets gone: the failures read the same, so they group by cause, and name
+		// neither address (the URL is already the row's name).
+		st := newStack(t, kind)
+		var msgs []string
+		for range 2 {
+			ts := httptest.NewServer(http.NotFoundHandler())
+			addr := ts.Listener.Addr().String()
+			ts.Close()
+			c := newTestClient(t, st, "")
+			resp := c.Get(context.Background(), "http://"+addr+"/x")
+			if resp.OK() {
+				t.Fatalf("GET at a closed server succeeded")
+			}
+			msg := resp.Err.Error()
+			_, port, _ := strings.Cut(addr, ":")
+			if strings.Contains(msg, "127.0.0.1") || strings.Contains(msg, port) || strings.Contains(msg, "/x") {
+				t.Errorf("error %q names the address or URL", msg)
+			}
+			if !strings.Contains(msg, "connection refused") {
+				t.Errorf("error %q, want connection refused", msg)
+			}
+			checkOneRequest(t, c.recorded(), aggregate.Endpoint{Method: "GET", Name: "/x"}, resp)
+			msgs = append(msgs, msg)
 		}
-		msg := resp.Err.Error()
-		_, port, _ := strings.Cut(addr, ":")
-		if strings.Contains(msg, "127.0.0.1") || strings.Contains(msg, port) || strings.Contains(msg, "/x") {
-			t.Errorf("error %q names the address or URL", msg)
+		if msgs[0] != msgs[1] {
+			t.Errorf("errors differ by target: %q vs %q", msgs[0], msgs[1])
 		}
-		if !strings.Contains(msg, "connection refused") {
-			t.Errorf("error %q, want connection refused", msg)
-		}
-		checkOneRequest(t, c.recorded(), aggregate.Endpoint{Method: "GET", Name: "/x"}, resp)
-		msgs = append(msgs, msg)
-	}
-	if msgs[0] != msgs[1] {
-		t.Errorf("errors differ by target: %q vs %q", msgs[0], msgs[1])
-	}
+	})
 }
 
 func TestHTTPClientRelativeURLWithoutHost(t *testing.T) {
-	c := newTestClient(t, newTransport(t), "")
-	resp := c.Get(context.Background(), "/x?y=1")
-	if want := `relative URL "/x?y=1" and no host given`; errString(resp.Err) != want {
-		t.Fatalf("Err = %v, want %q", resp.Err, want)
-	}
-	checkOneRequest(t, c.recorded(), aggregate.Endpoint{Method: "GET", Name: "/x?y=1"}, resp)
+	eachClient(t, func(t *testing.T, kind string) {
+		c := newTestClient(t, newStack(t, kind), "")
+		resp := c.Get(context.Background(), "/x?y=1")
+		if want := `relative URL "/x?y=1" and no host given`; errString(resp.Err) != want {
+			t.Fatalf("Err = %v, want %q", resp.Err, want)
+		}
+		checkOneRequest(t, c.recorded(), aggregate.Endpoint{Method: "GET", Name: "/x?y=1"}, resp)
+	})
 }
 
 func TestHTTPClientAbortedByContext(t *testing.T) {
-	ts := newTarget(t)
-	c := newTestClient(t, newTransport(t), ts.URL)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	resp := c.Get(ctx, "/slow")
-	if want := "aborted: user stopped"; errString(resp.Err) != want {
-		t.Fatalf("Err = %v, want %q", resp.Err, want)
-	}
-	checkOneRequest(t, c.recorded(), aggregate.Endpoint{Method: "GET", Name: "/slow"}, resp)
+	eachClient(t, func(t *testing.T, kind string) {
+		ts := newTarget(t)
+		c := newTestClient(t, newStack(t, kind), ts.URL)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		resp := c.Get(ctx, "/slow")
+		if want := "aborted: user stopped"; errString(resp.Err) != want {
+			t.Fatalf("Err = %v, want %q", resp.Err, want)
+		}
+		checkOneRequest(t, c.recorded(), aggregate.Endpoint{Method: "GET", Name: "/slow"}, resp)
+	})
 }
 
 // expiringCtx is a context whose deadline passes when the test says so.
@@ -329,85 +358,93 @@ func (c *expiringCtx) Err() error {
 }
 
 func TestHTTPClientTimeoutReadingBody(t *testing.T) {
-	// The deadline passes once the headers and the first bytes are in: the request
-	// fails as a timeout, with the status and the bytes that came.
-	ts := newTarget(t)
-	c := newTestClient(t, newTransport(t), ts.URL)
-	ctx := newExpiringCtx()
-	resp := c.Do(ctx, &Request{URL: "/slowbody", OnChunk: func([]byte) error { ctx.expire(); return nil }})
-	if resp.Status != 200 || resp.Size != 10 || errString(resp.Err) != "reading body: timeout" {
-		t.Errorf("got status %d, %d bytes, error %v; want 200, 10, reading body: timeout", resp.Status, resp.Size, resp.Err)
-	}
-	snap := c.recorded()
-	st := snap.Endpoints[endpoint("GET", "/slowbody")]
-	if st == nil || st.Requests != 1 || st.Failures != 1 || st.Bytes != 10 {
-		t.Errorf("recorded %+v, want one failure of 10 bytes", st)
-	}
-	if n := snap.Errors[aggregate.ErrorKey{Endpoint: endpoint("GET", "/slowbody"), Message: "reading body: timeout"}]; n != 1 {
-		t.Errorf("errors %v", snap.Errors)
-	}
+	eachClient(t, func(t *testing.T, kind string) {
+		// The deadline passes once the headers and the first bytes are in: the request
+		// fails as a timeout, with the status and the bytes that came.
+		ts := newTarget(t)
+		c := newTestClient(t, newStack(t, kind), ts.URL)
+		ctx := newExpiringCtx()
+		resp := c.Do(ctx, &Request{URL: "/slowbody", OnChunk: func([]byte) error { ctx.expire(); return nil }})
+		if resp.Status != 200 || resp.Size != 10 || errString(resp.Err) != "reading body: timeout" {
+			t.Errorf("got status %d, %d bytes, error %v; want 200, 10, reading body: timeout", resp.Status, resp.Size, resp.Err)
+		}
+		snap := c.recorded()
+		st := snap.Endpoints[endpoint("GET", "/slowbody")]
+		if st == nil || st.Requests != 1 || st.Failures != 1 || st.Bytes != 10 {
+			t.Errorf("recorded %+v, want one failure of 10 bytes", st)
+		}
+		if n := snap.Errors[aggregate.ErrorKey{Endpoint: endpoint("GET", "/slowbody"), Message: "reading body: timeout"}]; n != 1 {
+			t.Errorf("errors %v", snap.Errors)
+		}
+	})
 }
 
 func TestHTTPClientCookiesPerUser(t *testing.T) {
-	ts := newTarget(t)
-	tr := newTransport(t) // users share connections, never cookies
-	alice := newTestClient(t, tr, ts.URL)
-	bob := newTestClient(t, tr, ts.URL)
-	ctx := context.Background()
+	eachClient(t, func(t *testing.T, kind string) {
+		ts := newTarget(t)
+		st := newStack(t, kind) // users share connections, never cookies
+		alice := newTestClient(t, st, ts.URL)
+		bob := newTestClient(t, st, ts.URL)
+		ctx := context.Background()
 
-	if resp := alice.Get(ctx, "/whoami"); resp.Status != http.StatusUnauthorized {
-		t.Fatalf("before login: status %d, want 401", resp.Status)
-	}
-	if resp := alice.Get(ctx, "/login?user=alice"); !resp.OK() {
-		t.Fatalf("login: %v", resp.Err)
-	}
-	if resp := alice.Get(ctx, "/whoami"); !resp.OK() || string(resp.Body) != "alice" {
-		t.Errorf("alice after login: %d %q (%v), want 200 alice", resp.Status, resp.Body, resp.Err)
-	}
-	if resp := bob.Get(ctx, "/whoami"); resp.Status != http.StatusUnauthorized {
-		t.Errorf("bob sees alice's session: %d %q", resp.Status, resp.Body)
-	}
-	// A cookie set on a redirect's way is kept too.
-	if resp := bob.Do(ctx, &Request{URL: "/login?user=bob", NoRedirects: true}); !resp.OK() {
-		t.Fatalf("bob login: %v", resp.Err)
-	}
-	if resp := bob.Get(ctx, "/whoami"); string(resp.Body) != "bob" {
-		t.Errorf("bob after login: %q", resp.Body)
-	}
-	if resp := alice.Get(ctx, "/whoami"); string(resp.Body) != "alice" {
-		t.Errorf("alice after bob's login: %q", resp.Body)
-	}
+		if resp := alice.Get(ctx, "/whoami"); resp.Status != http.StatusUnauthorized {
+			t.Fatalf("before login: status %d, want 401", resp.Status)
+		}
+		if resp := alice.Get(ctx, "/login?user=alice"); !resp.OK() {
+			t.Fatalf("login: %v", resp.Err)
+		}
+		if resp := alice.Get(ctx, "/whoami"); !resp.OK() || string(resp.Body) != "alice" {
+			t.Errorf("alice after login: %d %q (%v), want 200 alice", resp.Status, resp.Body, resp.Err)
+		}
+		if resp := bob.Get(ctx, "/whoami"); resp.Status != http.StatusUnauthorized {
+			t.Errorf("bob sees alice's session: %d %q", resp.Status, resp.Body)
+		}
+		// A cookie set on a redirect's way is kept too.
+		if resp := bob.Do(ctx, &Request{URL: "/login?user=bob", NoRedirects: true}); !resp.OK() {
+			t.Fatalf("bob login: %v", resp.Err)
+		}
+		if resp := bob.Get(ctx, "/whoami"); string(resp.Body) != "bob" {
+			t.Errorf("bob after login: %q", resp.Body)
+		}
+		if resp := alice.Get(ctx, "/whoami"); string(resp.Body) != "alice" {
+			t.Errorf("alice after bob's login: %q", resp.Body)
+		}
+	})
 }
 
 func TestHTTPClientPost(t *testing.T) {
-	ts := newTarget(t)
-	c := newTestClient(t, newTransport(t), ts.URL)
-	resp := c.Post(context.Background(), "/echo?q=1", "application/json", []byte(`{"a":1}`))
-	want := fmt.Sprintf(`POST /echo q=1 host=%s x-test= ct=application/json body={"a":1}`, strings.TrimPrefix(ts.URL, "http://"))
-	if string(resp.Body) != want {
-		t.Errorf("Body = %q, want %q", resp.Body, want)
-	}
-	checkOneRequest(t, c.recorded(), aggregate.Endpoint{Method: "POST", Name: "/echo?q=1"}, resp)
+	eachClient(t, func(t *testing.T, kind string) {
+		ts := newTarget(t)
+		c := newTestClient(t, newStack(t, kind), ts.URL)
+		resp := c.Post(context.Background(), "/echo?q=1", "application/json", []byte(`{"a":1}`))
+		want := fmt.Sprintf(`POST /echo q=1 host=%s x-test= ct=application/json body={"a":1}`, strings.TrimPrefix(ts.URL, "http://"))
+		if string(resp.Body) != want {
+			t.Errorf("Body = %q, want %q", resp.Body, want)
+		}
+		checkOneRequest(t, c.recorded(), aggregate.Endpoint{Method: "POST", Name: "/echo?q=1"}, resp)
+	})
 }
 
 func TestHTTPClientBytesAddUp(t *testing.T) {
-	ts := newTarget(t)
-	c := newTestClient(t, newTransport(t), ts.URL)
-	ctx := context.Background()
-	for range 3 {
-		c.Do(ctx, &Request{URL: "/big", Discard: true})
-	}
-	c.Get(ctx, "/ok")
-	c.Get(ctx, "/status/500")
-	snap := c.recorded()
-	big := snap.Endpoints[aggregate.Endpoint{Method: "GET", Name: "/big"}]
-	if big == nil || big.Requests != 3 || big.Bytes != 30000 {
-		t.Errorf("/big recorded %+v, want 3 requests and 30000 bytes", big)
-	}
-	tot := snap.Total()
-	if tot.Requests != 5 || tot.Failures != 1 || tot.Bytes != 30000+5+6 {
-		t.Errorf("total %d requests, %d failures, %d bytes; want 5, 1, 30011", tot.Requests, tot.Failures, tot.Bytes)
-	}
+	eachClient(t, func(t *testing.T, kind string) {
+		ts := newTarget(t)
+		c := newTestClient(t, newStack(t, kind), ts.URL)
+		ctx := context.Background()
+		for range 3 {
+			c.Do(ctx, &Request{URL: "/big", Discard: true})
+		}
+		c.Get(ctx, "/ok")
+		c.Get(ctx, "/status/500")
+		snap := c.recorded()
+		big := snap.Endpoints[aggregate.Endpoint{Method: "GET", Name: "/big"}]
+		if big == nil || big.Requests != 3 || big.Bytes != 30000 {
+			t.Errorf("/big recorded %+v, want 3 requests and 30000 bytes", big)
+		}
+		tot := snap.Total()
+		if tot.Requests != 5 || tot.Failures != 1 || tot.Bytes != 30000+5+6 {
+			t.Errorf("total %d requests, %d failures, %d bytes; want 5, 1, 30011", tot.Requests, tot.Failures, tot.Bytes)
+		}
+	})
 }
 
 func endpoint(method, name string) aggregate.Endpoint {

@@ -173,35 +173,40 @@ func TestLazyCookieJar(t *testing.T) {
 	})
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
-	tr := NewTransport(4)
-	defer tr.CloseIdleConnections()
-	n, err := newNetHTTP(tr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	do := func(path string, noRedirects bool) int {
-		t.Helper()
-		u, _ := url.Parse(ts.URL + path)
-		var resp Response
-		if err := n.send(ctx, &Request{Method: http.MethodGet, NoRedirects: noRedirects}, u, &resp); err != nil {
-			t.Fatal(err)
+	eachClient(t, func(t *testing.T, kind string) {
+		st := newStack(t, kind)
+		s := st.newSender()
+		var jar *lazyJar
+		switch s := s.(type) {
+		case *fastSender:
+			jar = &s.jar
+		case *netHTTP:
+			jar = &s.jar
 		}
-		return resp.Status
-	}
-	if do("/plain", false); n.jar.jar.Load() != nil {
-		t.Error("a jar was made with no cookie set")
-	}
-	if got := do("/me", false); got != http.StatusUnauthorized {
-		t.Errorf("/me before login: %d, want 401", got)
-	}
-	if got := do("/login", true); got != http.StatusFound {
-		t.Errorf("/login not followed: %d, want 302", got)
-	}
-	if n.jar.jar.Load() == nil {
-		t.Fatal("no jar after a cookie was set")
-	}
-	if got := do("/me", false); got != http.StatusOK {
-		t.Errorf("/me after login: %d, want 200", got)
-	}
+		ctx := context.Background()
+		do := func(path string, noRedirects bool) int {
+			t.Helper()
+			u, _ := url.Parse(ts.URL + path)
+			var resp Response
+			if err := s.send(ctx, &Request{Method: http.MethodGet, NoRedirects: noRedirects}, u, time.Now(), time.Minute, &resp); err != nil {
+				t.Fatal(err)
+			}
+			return resp.Status
+		}
+		if do("/plain", false); jar.jar.Load() != nil {
+			t.Error("a jar was made with no cookie set")
+		}
+		if got := do("/me", false); got != http.StatusUnauthorized {
+			t.Errorf("/me before login: %d, want 401", got)
+		}
+		if got := do("/login", true); got != http.StatusFound {
+			t.Errorf("/login not followed: %d, want 302", got)
+		}
+		if jar.jar.Load() == nil {
+			t.Fatal("no jar after a cookie was set")
+		}
+		if got := do("/me", false); got != http.StatusOK {
+			t.Errorf("/me after login: %d, want 200", got)
+		}
+	})
 }

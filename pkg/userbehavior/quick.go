@@ -46,7 +46,7 @@ func QuickClass(spec QuickSpec) (*Class, error) {
 		Weight: 1,
 		Wait:   spec.Wait,
 		Tasks: []Task{{Name: "request", Weight: 1, Fn: func(ctx context.Context, u *User) error {
-			u.HTTP.Do(ctx, req)
+			u.HTTP.send(ctx, req)
 			return nil
 		}}},
 	}

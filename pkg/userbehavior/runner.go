@@ -22,8 +22,9 @@ type RunnerConfig struct {
 	Classes   []*Class
 	Host      string // base URL for relative request URLs; may be empty
 	Collector *aggregate.Collector
-	Transport *http.Transport // shared pool; nil: NewTransport(1024)
+	Transport *http.Transport // shared net/http pool (HTTP.Client "nethttp"); nil: NewTransport(1024)
 	Timeout   time.Duration   // default request timeout; 0: 60 s
+	HTTP      HTTPConfig      // client, body cap, TLS, timing rows
 }
 
 // Runner starts and stops the users of one worker. Its methods are safe for
@@ -33,7 +34,7 @@ type Runner struct {
 	pickers   map[string]*taskPicker // per class, shared by its users
 	base      *url.URL
 	collector *aggregate.Collector
-	transport *http.Transport
+	http      *httpStack
 	timeout   time.Duration
 
 	mu      sync.Mutex
@@ -97,7 +98,6 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		classes:   make(map[string]*Class, len(cfg.Classes)),
 		pickers:   make(map[string]*taskPicker, len(cfg.Classes)),
 		collector: cfg.Collector,
-		transport: cfg.Transport,
 		timeout:   cfg.Timeout,
 		running:   make(map[string][]*handle),
 		live:      make(map[*handle]struct{}),
@@ -128,12 +128,12 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		}
 		r.base = u
 	}
+	st, err := newHTTPStack(cfg.HTTP, cfg.Transport)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if r.transport == nil {
-		r.transport = NewTransport(1024)
-	}
+	r.http = st
 	if r.timeout == 0 {
 		r.timeout = 60 * time.Second
 	}
@@ -255,10 +255,6 @@ func (h *handle) wake() {
 
 // newUser makes a user of class c with its own HTTP session and recorder.
 func (r *Runner) newUser(c *Class) (*User, error) {
-	s, err := newNetHTTP(r.transport)
-	if err != nil {
-		return nil, err
-	}
 	r.mu.Lock()
 	r.nextID++
 	id := r.nextID
@@ -267,7 +263,7 @@ func (r *Runner) newUser(c *Class) (*User, error) {
 	u := &User{
 		ID:    id,
 		Class: c,
-		HTTP:  &HTTPClient{base: r.base, rec: rec, s: s, timeout: r.timeout},
+		HTTP:  &HTTPClient{base: r.base, rec: rec, s: r.http.newSender(), timeout: r.timeout, opts: r.http.opts},
 		Vars:  map[string]any{},
 		Rand:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id))),
 		rec:   rec,
@@ -292,6 +288,7 @@ func (r *Runner) setup(ctx context.Context, u *User) bool {
 // start begins a user's life: setup and on_start, then its tasks.
 func (r *Runner) start(ctx context.Context, h *handle) {
 	u := h.u
+	u.rec.SetPace(u.Class.Wait.Pace())
 	if !r.setup(ctx, u) {
 		r.exit(h)
 		return
@@ -344,6 +341,7 @@ func (r *Runner) run(ctx context.Context, h *handle) {
 // user of a context group ends the group.
 func (r *Runner) exit(h *handle) {
 	h.u.rec.Flush()
+	h.u.HTTP.close()
 	h.timer.Stop()
 	r.mu.Lock()
 	delete(r.live, h)
@@ -421,6 +419,7 @@ func (r *Runner) StopAll(ctx context.Context) {
 		r.wg.Wait()
 		close(done)
 	}()
+	defer r.http.closeIdle() // no user left to reuse them
 	select {
 	case <-done:
 		return
@@ -438,6 +437,7 @@ func (r *Runner) Kill() {
 	r.mu.Unlock()
 	r.abort()
 	r.wg.Wait()
+	r.http.closeIdle()
 }
 
 // abort cancels every user still alive, retired or not; users spawned later get new

@@ -18,6 +18,7 @@ func (r *Runner) RunOnce(ctx context.Context, class string) error {
 		return err
 	}
 	defer u.rec.Flush()
+	defer u.HTTP.close()
 	if !r.setup(ctx, u) {
 		return fmt.Errorf("user class %q: setup failed", class)
 	}

@@ -15,6 +15,29 @@ type Scenario struct {
 	Builtin string
 	Quick   *QuickSpec
 	Script  *ScriptSpec
+	HTTP    HTTPOptions // the run's measurement settings, on top of the worker's HTTPConfig
+}
+
+// HTTPOptions are the HTTP settings a run asks of every worker (the rest of a
+// worker's HTTPConfig, such as its client, is the worker's own).
+type HTTPOptions struct {
+	Timings            bool
+	ServerTimeHeader   string
+	MaxBody            int64 // 0: the worker's
+	InsecureSkipVerify bool
+}
+
+// Apply returns c with the run's options laid over it.
+func (o HTTPOptions) Apply(c HTTPConfig) HTTPConfig {
+	c.Timings = c.Timings || o.Timings
+	c.InsecureSkipVerify = c.InsecureSkipVerify || o.InsecureSkipVerify
+	if o.ServerTimeHeader != "" {
+		c.ServerTimeHeader = o.ServerTimeHeader
+	}
+	if o.MaxBody != 0 {
+		c.MaxBody = o.MaxBody
+	}
+	return c
 }
 
 // ScriptSpec is a behaviour script as shipped to workers: the bundle of files and

@@ -83,16 +83,18 @@ func TestQuickUserRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := newTestClient(t, newTransport(t), "")
-	u := &User{ID: 1, Class: c, HTTP: tc.HTTPClient, Vars: map[string]any{}}
-	if err := c.Tasks[0].Fn(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
-	snap := tc.recorded()
-	st := snap.Endpoints[endpoint("PATCH", "/echo?q=1")]
-	// The body is discarded, but its size tells that the target got what was sent.
-	echo := "PATCH /echo q=1 host=" + strings.TrimPrefix(ts.URL, "http://") + " x-test=quick ct= body=b"
-	if st == nil || st.Requests != 1 || st.Failures != 0 || st.Bytes != uint64(len(echo)) {
-		t.Errorf("recorded %v: %+v, want one success of %d bytes", snap.Names(), st, len(echo))
-	}
+	eachClient(t, func(t *testing.T, kind string) {
+		tc := newTestClient(t, newStack(t, kind), "")
+		u := &User{ID: 1, Class: c, HTTP: tc.HTTPClient, Vars: map[string]any{}}
+		if err := c.Tasks[0].Fn(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		snap := tc.recorded()
+		st := snap.Endpoints[endpoint("PATCH", "/echo?q=1")]
+		// The body is discarded, but its size tells that the target got what was sent.
+		echo := "PATCH /echo q=1 host=" + strings.TrimPrefix(ts.URL, "http://") + " x-test=quick ct= body=b"
+		if st == nil || st.Requests != 1 || st.Failures != 0 || st.Bytes != uint64(len(echo)) {
+			t.Errorf("recorded %v: %+v, want one success of %d bytes", snap.Names(), st, len(echo))
+		}
+	})
 }

@@ -3,7 +3,6 @@ package userbehavior
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"time"
 )
@@ -11,13 +10,19 @@ import (
 // maxSSELine bounds one line of a server-sent event stream.
 const maxSSELine = 1 << 20
 
+// consumerError is an error returned by Request.OnChunk: it ends the read.
+type consumerError struct{ err error }
+
+func (e *consumerError) Error() string { return "stream consumer: " + e.err.Error() }
+func (e *consumerError) Unwrap() error { return e.err }
+
 // readChunks hands the body to req.OnChunk as it arrives, noting when each chunk
 // came: raw reads, or with req.SSE the data of each event.
 func readChunks(body io.Reader, req *Request, resp *Response) error {
 	deliver := func(chunk []byte) error {
 		resp.chunkTimes = append(resp.chunkTimes, time.Now())
 		if err := req.OnChunk(chunk); err != nil {
-			return fmt.Errorf("stream consumer: %w", err)
+			return &consumerError{err}
 		}
 		return nil
 	}

@@ -59,6 +59,21 @@ func (w Wait) Validate() error {
 	return nil
 }
 
+// Pace returns the interval between task starts a paced user means to keep
+// (constant_pacing, constant_throughput), 0 for the other strategies: what
+// coordinated omission is corrected against.
+func (w Wait) Pace() time.Duration {
+	switch w.Kind {
+	case WaitConstantPacing:
+		return w.Min
+	case WaitConstantThroughput:
+		if w.PerSecond > 0 {
+			return time.Duration(float64(time.Second) / w.PerSecond)
+		}
+	}
+	return 0
+}
+
 // Delay returns how long to wait after a task that started at taskStart and ended at now.
 func (w Wait) Delay(taskStart, now time.Time, rnd *rand.Rand) time.Duration {
 	switch w.Kind {

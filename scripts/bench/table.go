@@ -34,6 +34,7 @@ type row struct {
 	ratio      float64 // median / reference (or as the source printed it); NaN: none
 	target     string
 	note       string // why it is missing, or how it was measured
+	n          int    // runs behind values when they are not one value per run (min/median/max of a script)
 }
 
 type tableConfig struct {
@@ -138,7 +139,11 @@ func writeTable(w io.Writer, rows []row) {
 				ratio = strconv.FormatFloat(r.ratio, 'g', 2, 64)
 			}
 		}
-		fmt.Fprintf(w, "| %-62s | %-10s | %3d | %10s | %10s | %10s | %-22s | %6s | %-18s |\n", r.name, r.unit, len(s),
+		n := len(s)
+		if r.n > 0 {
+			n = r.n
+		}
+		fmt.Fprintf(w, "| %-62s | %-10s | %3d | %10s | %10s | %10s | %-22s | %6s | %-18s |\n", r.name, r.unit, n,
 			num(s[0]), num(median(s)), num(s[len(s)-1]), r.ref, ratio, r.target)
 		if r.note != "" {
 			notes = append(notes, r.name+": "+r.note)
@@ -202,9 +207,9 @@ func generatorRows(ctx context.Context, cfg tableConfig, log io.Writer) ([]row, 
 		f := func(i int) float64 { v, _ := strconv.ParseFloat(m[i], 64); return v }
 		// The script prints min/median/max of req/s and the median req/CPU-s.
 		rows = append(rows,
-			row{name: "generator: " + m[1], unit: "req/s", values: []float64{f(2), f(3), f(4)},
+			row{name: "generator: " + m[1], unit: "req/s", values: []float64{f(2), f(3), f(4)}, n: cfg.repeats,
 				ref: "wrk, same core, median", ratio: f(5), target: genTarget(m[1])},
-			row{name: "generator: " + m[1] + " (per CPU-s)", unit: "req/CPU-s", values: []float64{f(6)},
+			row{name: "generator: " + m[1] + " (per CPU-s)", unit: "req/CPU-s", values: []float64{f(6)}, n: cfg.repeats,
 				ref: "wrk req/CPU-s, median", ratio: f(7), target: genTarget(m[1]),
 				note: "median only (the script prints the median of req/CPU-s)"})
 	}

@@ -184,7 +184,12 @@
     const live = app.live;
     if (!live) return;
     // Tables are only rebuilt for the visible tab; switching tabs renders the latest data.
-    if (app.tab === 'stats') S.renderStatsTable($('stats-table'), live.endpoints, live.total, { current: true });
+    if (app.tab === 'stats') {
+      S.renderStatsTable($('stats-table'), live.endpoints, live.total, { current: true });
+      const note = S.roundedNote(live.workers);
+      $('rounded-note').hidden = note === '';
+      $('rounded-note').textContent = note;
+    }
     else if (app.tab === 'failures') {
       S.renderFailuresTable($('failures-table'), live.errors);
       const cs = live.counters || [];
@@ -203,6 +208,23 @@
     const box = $('warnings');
     box.hidden = warn.length === 0;
     const html = warn.map((w) => '<div>&#9888; ' + S.esc(w) + '</div>').join('');
+    if (box._html !== html) { box._html = html; box.innerHTML = html; }
+    renderThresholds(live);
+  }
+
+  // Thresholds as last evaluated on the master (each second, and at the end).
+  function renderThresholds(live) {
+    const ts = live.thresholds || [];
+    const box = $('thresholds');
+    box.hidden = ts.length === 0;
+    let html = '';
+    if (ts.length) {
+      const failed = ts.filter((t) => !t.pass).length;
+      html = '<div><strong>Thresholds: ' + (ts.length - failed) + ' passing, ' + failed + ' failing</strong>' +
+        (live.open_model ? ' <span class="muted">(open model: latency from each iteration\'s due time)</span>' : '') + '</div>' +
+        ts.map((t) => '<div class="' + (t.pass ? 'ok' : 'bad') + '">' + (t.pass ? 'PASS' : 'FAIL') + ' <code>' + S.esc(t.expr) +
+          '</code> ' + S.esc(t.error ? t.error : 'observed ' + (t.observed || '') + (t.limit ? ', limit ' + t.limit : '')) + '</div>').join('');
+    }
     if (box._html !== html) { box._html = html; box.innerHTML = html; }
   }
 

@@ -205,6 +205,24 @@
     { key: 'max_ms', label: 'Max (ms)', f: fmt.ms },
     { key: 'avg_size_bytes', label: 'Avg size', f: fmt.bytes },
   ];
+  // Open-model runs measure latency from each iteration's due time and keep the
+  // service time (from sending) beside it; paced closed-model users also get
+  // latency corrected for coordinated omission. Shown only when measured.
+  const EXTRA_COLS = [
+    { key: 'service_p95_ms', label: 'Service 95%ile (ms)', f: fmt.ms, from: 'service', field: 'p95_ms' },
+    { key: 'service_p99_ms', label: 'Service 99%ile (ms)', f: fmt.ms, from: 'service', field: 'p99_ms' },
+    { key: 'co_p95_ms', label: 'CO-corrected 95%ile (ms)', f: fmt.ms, from: 'co_corrected', field: 'p95_ms' },
+    { key: 'co_p99_ms', label: 'CO-corrected 99%ile (ms)', f: fmt.ms, from: 'co_corrected', field: 'p99_ms' },
+  ];
+
+  /** Copies the nested service / co_corrected figures onto the row as flat keys. */
+  function flattenExtras(r) {
+    if (!r || (!r.service && !r.co_corrected)) return r;
+    const o = Object.assign({}, r);
+    for (const c of EXTRA_COLS) if (r[c.from]) o[c.key] = r[c.from][c.field];
+    return o;
+  }
+
   const CURRENT_COLS = [
     { key: 'current_rps', label: 'Current RPS', f: fmt.rate, current: true },
     { key: 'current_fail_per_s', label: 'Current failures/s', f: fmt.rate, current: true },
@@ -329,7 +347,8 @@
    */
   function renderStatsTable(table, endpoints, total, opts) {
     opts = opts || {};
-    const rows = Array.isArray(endpoints) ? endpoints : [];
+    const rows = (Array.isArray(endpoints) ? endpoints : []).map(flattenExtras);
+    total = flattenExtras(total);
     let st = table._stampedeStats;
     if (!st) {
       st = table._stampedeStats = { sort: null, rows: [], total: null, opts: {}, prev: null };
@@ -338,7 +357,7 @@
           const th = ev.target && ev.target.closest ? ev.target.closest('th[data-key]') : null;
           if (!th) return;
           const key = th.getAttribute('data-key');
-          const col = STAT_COLS.concat(CURRENT_COLS, OVERALL_COLS).find((c) => c.key === key);
+          const col = STAT_COLS.concat(EXTRA_COLS, CURRENT_COLS, OVERALL_COLS).find((c) => c.key === key);
           if (st.sort && st.sort.key === key) st.sort = { key, dir: -st.sort.dir, text: st.sort.text };
           else st.sort = { key, dir: col && col.text ? 1 : -1, text: !!(col && col.text) };
           renderStatsTable(table, st.rows, st.total, st.opts);
@@ -351,7 +370,7 @@
 
     let showCurrent = opts.current;
     if (showCurrent === undefined) showCurrent = anyHas(rows, total, 'current_rps');
-    let cols = STAT_COLS;
+    let cols = STAT_COLS.concat(EXTRA_COLS.filter((c) => anyHas(rows, total, c.key)));
     if (showCurrent) cols = cols.concat(CURRENT_COLS);
     else if (anyHas(rows, total, 'rps')) cols = cols.concat(OVERALL_COLS);
 
@@ -423,6 +442,21 @@
   }
 
   /** Connected workers. */
+  // Workers speaking Locust's protocol bucket response times before the master
+  // sees them (pkg/report.RoundedNote).
+  const ROUNDED_NOTE = 'rounded by Locust worker';
+  function rounded(w) {
+    return !!w && (w.kind === 'locust' || w.kind === 'boomer');
+  }
+
+  /** The note to show beside statistics that Locust or boomer workers fed, or ''. */
+  function roundedNote(workers) {
+    return (Array.isArray(workers) ? workers : []).some(rounded)
+      ? 'Response times from Locust and boomer workers are ' + ROUNDED_NOTE +
+        ' (1 ms below 100 ms, 10 ms below 1 s, 100 ms below 10 s, 1 s above): their percentiles are no finer than that.'
+      : '';
+  }
+
   function renderWorkersTable(table, workers) {
     const list = Array.isArray(workers) ? workers : [];
     const rows = list.map((w) => {
@@ -434,6 +468,8 @@
         '<td>' + esc(w.host) + '</td>' +
         '<td class="mono">' + esc(w.addr) + '</td>' +
         '<td>' + esc(w.version) + '</td>' +
+        '<td' + (rounded(w) ? ' title="Locust protocol: response times ' + esc(ROUNDED_NOTE) + ' (about 2 significant digits)"' : '') + '>' +
+          esc(w.kind || DASH) + (rounded(w) ? ' <span class="muted">(rounded)</span>' : '') + '</td>' +
         '<td class="num">' + fmt.num(w.cores) + '</td>' +
         '<td class="num">' + fmt.bytes(w.memory_bytes) + '</td>' +
         '<td><span class="badge state-' + esc(String(w.state || '').toLowerCase()) + '">' + esc(w.state) + '</span></td>' +
@@ -446,7 +482,7 @@
         '<td class="num">' + (known ? age.toFixed(1) + ' s' : DASH) + '</td></tr>';
     });
     simpleTable(table, [
-      { label: 'ID' }, { label: 'Host' }, { label: 'Address' }, { label: 'Version' },
+      { label: 'ID' }, { label: 'Host' }, { label: 'Address' }, { label: 'Version' }, { label: 'Kind' },
       { label: 'Cores', num: true }, { label: 'Memory', num: true }, { label: 'State' },
       { label: 'Users', num: true }, { label: 'Host CPU', num: true }, { label: 'Process CPU', num: true },
       { label: 'Memory used', num: true }, { label: 'Sched lag p99', num: true }, { label: 'GPU' },
@@ -938,6 +974,7 @@
     renderStatsTable,
     renderFailuresTable,
     renderWorkersTable,
+    roundedNote,
     renderEventsTable,
     renderExceptionsTable,
     renderCountersTable,

@@ -157,6 +157,20 @@
 // the loading file; it cannot leave the bundle, and a cycle is an error. Each module
 // runs once, at Compile.
 //
+// # Run settings
+//
+// The main file may also declare, at its top level, what the master reads before the
+// run (workers ignore them):
+//
+//	thresholds = ["p95<300ms", "error_rate<1%"]   # added to --threshold
+//
+//	def shape(elapsed):          # seconds since the run began, asked each second
+//	    if elapsed < 60:
+//	        return (int(elapsed) * 10, 10)   # (users, spawn rate); or just users
+//	    return None                          # the run ends
+//
+// shape() drives a closed-model run unless --stages, --shape or --rate is given.
+//
 // # The dialect
 //
 // Starlark as go.starlark.net defines it, with while loops, if/for/while at the top

@@ -51,7 +51,9 @@ type Program struct {
 	classes     []*userbehavior.Class
 	modules     map[string]starlark.StringDict
 	predeclared starlark.StringDict
-	threads     sync.Pool // of *starlark.Thread for users' calls; see newThread
+	threads     sync.Pool          // of *starlark.Thread for users' calls; see newThread
+	thresholds  []string           // the main module's thresholds global
+	shape       *starlark.Function // the main module's shape(elapsed), or nil
 }
 
 // Classes returns the user classes in name order, ready for a userbehavior.Runner.
@@ -87,6 +89,7 @@ func Compile(b Bundle, opts Options) (*Program, error) {
 	}
 	if err == nil {
 		c.buildClasses(globals)
+		c.runSettings(globals)
 	}
 	if err := c.problems.errors(); err != nil {
 		return nil, err

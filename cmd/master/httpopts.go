@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+)
+
+// httpFlags are the run's HTTP measurement settings, sent to every worker.
+type httpFlags struct {
+	Timings          bool
+	ServerTimeHeader string
+	MaxBody          string
+	InsecureTLS      bool
+}
+
+func (h *httpFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&h.Timings, "timings", h.Timings, "also record CONNECT, TLS, TTFB and SERVER rows per request name")
+	fs.StringVar(&h.ServerTimeHeader, "server-time-header", h.ServerTimeHeader, "response header with the target's own time, recorded as SERVER rows: X-Process-Time (seconds), X-Process-Time:ms, ...; Server-Timing is read too")
+	fs.StringVar(&h.MaxBody, "max-body", h.MaxBody, "cap on each response body read: bytes, or with KiB/MiB/GiB; -1: no cap (default 10MiB)")
+	fs.BoolVar(&h.InsecureTLS, "insecure-target-tls", h.InsecureTLS, "accept any TLS certificate from the target (self-signed test environments)")
+}
+
+// options returns what the flags ask of every worker.
+func (h *httpFlags) options() (userbehavior.HTTPOptions, error) {
+	o := userbehavior.HTTPOptions{Timings: h.Timings, ServerTimeHeader: h.ServerTimeHeader, InsecureSkipVerify: h.InsecureTLS}
+	if h.MaxBody != "" {
+		n, err := parseBytes(h.MaxBody)
+		if err != nil {
+			return o, fmt.Errorf("--max-body %q: %w", h.MaxBody, err)
+		}
+		o.MaxBody = n
+	}
+	if len(h.ServerTimeHeader) > 256 || strings.ContainsAny(h.ServerTimeHeader, " \t\r\n") {
+		return o, fmt.Errorf("--server-time-header %q: want a header name such as X-Process-Time", h.ServerTimeHeader)
+	}
+	return o, nil
+}
+
+// parseBytes reads 1048576, 512KiB, 10MiB, 1GiB or -1 (no cap).
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "-1" {
+		return -1, nil
+	}
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(v), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, errors.New("want a size such as 10MiB, 512KiB or 1048576 (bytes), or -1 for no cap")
+	}
+	return n * mult, nil
+}
