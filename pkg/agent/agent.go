@@ -53,6 +53,11 @@ type Config struct {
 	Sampler Sampler
 	// HTTP is how this worker's users speak HTTP (client, body cap, TLS, timings).
 	HTTP userbehavior.HTTPConfig
+	// MaxMemory, when > 0, is the memory budget of the worker's users: past it no
+	// new user is made (userbehavior.RunnerConfig.MaxMemory). Users are also capped
+	// by the open-file limit. A capped worker keeps the users it has, and each
+	// refusal reaches the master as a worker-limit exception.
+	MaxMemory int64
 }
 
 // Sampler takes one telemetry sample of the host.
@@ -99,7 +104,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 	backoff := cfg.RetryMin
-	var pending *cluster.Report // what an aborted run measured and no master heard yet
+	var pending *cluster.Report  // what an aborted run measured and no master heard yet
 	var unacked []cluster.Report // sent, but no master said it received them
 	for {
 		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.Token, cfg.DialOptions...)
@@ -423,7 +428,7 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 		}
 		col := aggregate.NewCollector(time.Now())
 		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col,
-			HTTP: c.Scenario.HTTP.Apply(ss.cfg.HTTP)})
+			HTTP: c.Scenario.HTTP.Apply(ss.cfg.HTTP), MaxMemory: ss.cfg.MaxMemory})
 		if err != nil {
 			return fmt.Errorf("run %s: %w", c.RunID, err)
 		}
@@ -681,7 +686,9 @@ func (p *pacer) stop() {
 }
 
 // pace applies steps one every 1/rate seconds, the first at once. A late step is
-// caught up so the rate holds on average.
+// caught up so the rate holds on average. Once the runner refuses a user for want of
+// a resource (userbehavior.CapError) the users to add are skipped; those to retire
+// still go.
 func pace(ctx, uctx context.Context, runner *userbehavior.Runner, steps []scheduler.Step, rate float64) {
 	var every time.Duration
 	if rate > 0 {
@@ -691,7 +698,11 @@ func pace(ctx, uctx context.Context, runner *userbehavior.Runner, steps []schedu
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
+	capped := false
 	for _, st := range steps {
+		if capped && st.Delta > 0 {
+			continue
+		}
 		if d := time.Until(next); d > 0 {
 			timer.Reset(d)
 			select {
@@ -703,8 +714,15 @@ func pace(ctx, uctx context.Context, runner *userbehavior.Runner, steps []schedu
 			return
 		}
 		if st.Delta > 0 {
-			// Spawn fails only for a class the runner lacks: the session filters those out.
-			if err := runner.Spawn(uctx, st.Class); err != nil {
+			// Spawn fails for a class the runner lacks (the session filters those out)
+			// and when the worker has no room for another user.
+			err := runner.Spawn(uctx, st.Class)
+			var capErr *userbehavior.CapError
+			switch {
+			case errors.As(err, &capErr):
+				capped = true
+				continue
+			case err != nil:
 				return
 			}
 		} else {

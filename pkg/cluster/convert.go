@@ -17,8 +17,10 @@ import (
 )
 
 // Limits on what a peer may send; a message beyond them is refused.
+// MaxEndpointsPerReport is the most rows a worker's Collector makes in an interval
+// (aggregate.MaxEndpointRows: the endpoint cap and its overflow rows).
 const (
-	MaxEndpointsPerReport = 10000
+	MaxEndpointsPerReport = aggregate.MaxEndpointRows
 	MaxErrorsPerReport    = aggregate.MaxErrorKinds + MaxEndpointsPerReport
 	MaxClasses            = 1000
 	MaxUsersPerWorker     = 1_000_000

@@ -30,26 +30,29 @@ type run struct {
 	err       error
 	ended     bool
 
-	version  uint64
-	targets  map[string]map[string]int  // worker -> class -> planned users
-	lastSeq  map[string]uint64          // seqKey -> highest report number counted
-	gaps     map[string]map[uint64]bool // seqKey -> report numbers skipped, still expected
-	final    map[string]bool
-	interval *aggregate.Snapshot // merging into the current interval
-	total    *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
-	running  *aggregate.Snapshot // total plus the open interval: what the live view shows
-	stale    bool                // reports arrived since the last publish
-	ivPeak   int                 // most users seen in reports during the open interval
-	userSum  int                 // users(), kept current report by report (counting per report is quadratic in workers)
-	storeErr bool                // a store write failed during the run
-	seq      uint64
-	peak     int
-	stopping bool
-	reason   string
-	window   []windowEntry // recent intervals, for current rates
-	series   []report.Point
-	hosts    map[string]*report.HostSeries // telemetry per worker and agent
-	warnings []string
+	version uint64
+	targets map[string]map[string]int // worker -> class -> planned users
+	lastSeq map[string]uint64         // seqKey -> highest report number counted
+	// lastReportEnd is, per worker, the end of the latest span it reported.
+	lastReportEnd map[string]time.Time
+	gaps          map[string]map[uint64]bool // seqKey -> report numbers skipped, still expected
+	final         map[string]bool
+	interval      *aggregate.Snapshot // merging into the current interval
+	total         *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
+	running       *aggregate.Snapshot // total plus the open interval: what the live view shows
+	stale         bool                // reports arrived since the last publish
+	ivPeak        int                 // most users seen in reports during the open interval
+	userSum       int                 // users(), kept current report by report (counting per report is quadratic in workers)
+	storeErr      bool                // a store write failed during the run
+	seq           uint64
+	peak          int
+	stopping      bool
+	reason        string
+	window        []windowEntry // recent intervals, for current rates
+	series        []report.Point
+	hosts         map[string]*report.HostSeries // telemetry per worker and agent
+	warnings      []string
+	notices       map[string]bool // warnings raised once per run (warnings.go)
 
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
@@ -87,6 +90,7 @@ func (r *run) begin() {
 	r.running = aggregate.NewSnapshot(now)
 	r.targets = map[string]map[string]int{}
 	r.lastSeq = map[string]uint64{}
+	r.lastReportEnd = map[string]time.Time{}
 	r.gaps = map[string]map[uint64]bool{}
 	r.final = map[string]bool{}
 	r.expectWait = nil
@@ -200,7 +204,15 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 		r.event(at, "worker_left", id, "drained")
 		return // its users moved when it started draining
 	}
-	r.event(at, "worker_lost", id, reason)
+	detail := reason
+	if end, ok := r.lastReportEnd[id]; ok {
+		// Said, not hidden: what it measured after its last report is not in the
+		// totals unless it reconnects and sends it.
+		detail = fmt.Sprintf("%s; its measurements after %s (its last report) are missing unless it reconnects",
+			reason, end.UTC().Format(time.RFC3339Nano))
+	}
+	r.event(at, "worker_lost", id, detail)
+	r.printf("WARNING: worker %s lost: %s\n", id, detail)
 	if min := r.c().opts.MinWorkers; min > 0 && !r.stopping && r.liveWorkers() < min {
 		r.fail(fmt.Errorf("aborted: %d workers left, fewer than --min-workers %d", r.liveWorkers(), min))
 		return
@@ -282,6 +294,9 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 	}
 	r.interval.Merge(rep.Snapshot)
 	r.running.Merge(rep.Snapshot)
+	if end := rep.Snapshot.End; end.After(r.lastReportEnd[id]) {
+		r.lastReportEnd[id] = end
+	}
 	r.stale = true
 	if rep.Final {
 		r.final[id] = true
@@ -645,6 +660,7 @@ func (r *run) closeInterval(now time.Time) {
 		r.storeFailed("interval", err)
 	}
 	r.total.Merge(iv)
+	r.noteCap(now, r.total)
 	r.window = append(r.window, windowEntry{at: now, snap: iv})
 	if len(r.window) > 10 {
 		r.window = r.window[1:]
