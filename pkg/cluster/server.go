@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -221,6 +222,10 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 	s.log.Info("worker joined", "worker_id", c.info.ID, "host", c.info.Hostname, "addr", c.info.Addr)
 
 	heard := make(chan struct{}, 1)
+	// handing is set while the reader waits for the master to take an event: a
+	// worker is not silent because the master is busy (a stalled event loop must not
+	// drop every worker at once, and their reports with them).
+	var handing atomic.Bool
 	recvErr := make(chan error, 1)
 	// The reader and writer may be blocked in Recv or Send on a dead peer; they end
 	// when the handler returns (gRPC then cancels the stream), so serve does not wait
@@ -238,9 +243,16 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 			case heard <- struct{}{}:
 			default:
 			}
-			if err := s.handle(ctx, c, m); err != nil {
+			handing.Store(true)
+			err = s.handle(ctx, c, m)
+			handing.Store(false)
+			if err != nil {
 				recvErr <- err
 				return
+			}
+			select { // the wait was the master's, not the worker's silence
+			case heard <- struct{}{}:
+			default:
 			}
 		}
 	}()
@@ -271,6 +283,10 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 		case <-heard:
 			silence.Reset(s.cfg.HeartbeatTimeout)
 		case <-silence.C:
+			if handing.Load() {
+				silence.Reset(s.cfg.HeartbeatTimeout)
+				continue
+			}
 			return fmt.Sprintf("lost: nothing heard for %v", s.cfg.HeartbeatTimeout)
 		case err := <-recvErr:
 			return "disconnected: " + err.Error()

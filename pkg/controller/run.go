@@ -42,6 +42,7 @@ type run struct {
 	running       *aggregate.Snapshot // total plus the open interval: what the live view shows
 	stale         bool                // reports arrived since the last publish
 	ivPeak        int                 // most users seen in reports during the open interval
+	userSum       int                 // users(), kept current report by report (counting per report is quadratic in workers)
 	storeErr      bool                // a store write failed during the run
 	seq           uint64
 	peak          int
@@ -191,6 +192,7 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	lost := r.targets[id]
 	delete(r.targets, id)
 	delete(r.final, id)
+	r.userSum = r.users()
 	// A worker names each session's reports (Origin) and sends the ones this master
 	// did not acknowledge again from its next session, so their numbers stay open.
 	// A worker that does not name them (an older one) counts from Seq 1 again: its
@@ -236,6 +238,7 @@ func (r *run) drain(w *worker, at time.Time, reason string) {
 		return
 	}
 	delete(r.targets, id)
+	r.userSum = r.users()
 	if _, waiting := r.final[id]; waiting {
 		r.final[id] = false // its final report is still to come
 	}
@@ -276,9 +279,16 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		r.fail(fmt.Errorf("worker %s cannot run the scenario: %s", id, rep.Fatal))
 		return
 	}
+	_, counted := r.targets[id]
+	if counted {
+		r.userSum -= w.userCount()
+	}
 	w.users = rep.Users
+	if counted {
+		r.userSum += w.userCount()
+	}
 	if !rep.Final {
-		u := r.users()
+		u := r.userSum
 		r.peak = max(r.peak, u) // a short run may end before an interval closes with users in it
 		r.ivPeak = max(r.ivPeak, u)
 	}
@@ -368,6 +378,7 @@ func (r *run) replan(lost map[string]map[string]int) error {
 		return fmt.Errorf("plan: %w", err)
 	}
 	r.version++
+	defer func() { r.userSum = r.users() }()
 	arrival := r.arrivalPlan(len(ids))
 	for i, id := range ids {
 		wp := plan.Workers[id]
