@@ -102,4 +102,15 @@ func TestHeadlessWithBoomerWorker(t *testing.T) {
 	if n := sum.Total.Requests; n == 0 || int64(n) > served.Load() {
 		t.Errorf("summary counts %d requests, the target served %d: %s", n, served.Load(), raw)
 	}
+	// The run says its figures were rounded by the worker (stored, so every view of
+	// the run shows it).
+	db, run := storedRun(t, filepath.Join(dir, "runs.db"))
+	events, _ := db.Events(run.ID)
+	rounded := false
+	for _, e := range events {
+		rounded = rounded || (e.Kind == "statistics_rounded" && strings.Contains(e.Detail, "rounded by Locust worker"))
+	}
+	if !rounded {
+		t.Errorf("no statistics_rounded warning among the run's events: %+v", events)
+	}
 }

@@ -279,6 +279,10 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		r.fail(fmt.Errorf("worker %s cannot run the scenario: %s", id, rep.Fatal))
 		return
 	}
+	if w.info.Kind != "" && r.firstTime("statistics_rounded\x00"+id) {
+		r.warn(at, "statistics_rounded", id, fmt.Sprintf("a %s worker: its response times are %s (percentiles at its bucket resolution)",
+			w.info.Kind, report.RoundedNote))
+	}
 	_, counted := r.targets[id]
 	if counted {
 		r.userSum -= w.userCount()
