@@ -9,7 +9,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: help build web run dashboard test bench proto proto-check lint tools clean
+.PHONY: help build web run dashboard test fuzz chaos bench bench-smoke soak proto proto-check lint tools clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,17 +30,38 @@ run: build ## run the demo: built-in target, 2 local workers, 50 users at 10/s f
 dashboard: build ## serve the dashboard on http://127.0.0.1:8089 with the demo target and 2 local workers
 	$(BIN)/master --demo --local-workers 2 -u 50 -r 10 --db ./stampede.db
 
-test: web ## go vet, the race-enabled suite and the end-to-end tests (browser tests included)
-	./scripts/ensure-debian.sh chromium
+test: web ## go vet, the race-enabled suite, the end-to-end and fault tests (5 chaos kills each), every fuzz target for 3 s
+	./scripts/ensure-debian.sh chromium iproute2
+	./scripts/ensure-debian.sh python3-locust # real Locust workers for pkg/locust's end-to-end test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	@# Latency-accuracy tests compare timings with a target's own clock: the race detector's
 	@# slowdown would be measured too, so they are built only without -race.
 	$(GO) test -count=1 -run 'TestOpenModelLatency' ./pkg/controller/
+	FUZZTIME=3s GO=$(GO) ./scripts/fuzz.sh
+	$(MAKE) bench-smoke
 
-bench: build ## benchmarks: record/merge/encode/store and the generator against wrk (see docs/benchmarks.md)
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
-	./scripts/bench-generator.sh
+fuzz: ## every native fuzz target for FUZZTIME (default 2m) each; crashers land in testdata/fuzz
+	FUZZTIME=$${FUZZTIME:-2m} GO=$(GO) ./scripts/fuzz.sh
+
+chaos: ## kill -9 the master, then a worker, at random moments of 100 headless runs each; check the store after every kill
+	set -o pipefail; $(GO) test -count=1 -timeout 60m -run '^TestChaos' -v ./cmd/master -chaos.iterations $${CHAOS_ITERATIONS:-100} 2>&1 | grep -E '^(---|\s+chaos|ok|FAIL|PASS)'
+
+BENCH_REPEATS ?= 3
+SOAK_DURATION ?= 30m
+
+bench: build ## one table of every figure (generator vs wrk, memory, master, spawn, store, push), BENCH_REPEATS each; docs/benchmarks.md
+	./scripts/ensure-debian.sh wrk nginx
+	$(GO) run ./scripts/bench table -repeats $(BENCH_REPEATS)
+
+bench-smoke: build ## every benchmark at its smallest, so none can rot (make test runs it; figures mean nothing)
+	./scripts/ensure-debian.sh wrk nginx
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/... ./web >/dev/null
+	$(GO) run ./scripts/bench table -smoke
+	$(GO) run ./scripts/bench soak -smoke -csv $$(mktemp -d)/soak.csv
+
+soak: build ## SOAK_DURATION (30m) at steady load on bin/master and 2 bin/worker: RSS, goroutines, req/s per minute to soak.csv; not in CI
+	$(GO) run ./scripts/bench soak -duration $(SOAK_DURATION) -csv soak.csv
 
 tools: ## install the pinned protobuf generators into ./bin (protoc itself: apt-get install protobuf-compiler)
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

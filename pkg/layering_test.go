@@ -27,8 +27,12 @@ var allowed = map[string][]string{
 	"pkg/scenarios":           {"pkg/userbehavior", "pkg/userbehavior/script", "pkg/demo", "pkg/aggregate"},
 	"pkg/cluster":             {"proto", "pkg/aggregate", "pkg/userbehavior", "pkg/telemetry"},
 	"pkg/agent":               {"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/scheduler", "pkg/telemetry"},
+	"pkg/locust":              {"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/telemetry"},
 	"pkg/controller": {"pkg/cluster", "proto", "pkg/aggregate", "pkg/aggregate/threshold", "pkg/userbehavior", "pkg/scheduler",
 		"pkg/store", "pkg/report", "pkg/telemetry"},
+	// The benchmark driver drives the master's pieces directly (and the demo target).
+	"scripts/bench": {"pkg/agent", "pkg/cluster", "proto", "pkg/controller", "pkg/aggregate", "pkg/aggregate/threshold",
+		"pkg/userbehavior", "pkg/scheduler", "pkg/store", "pkg/report", "pkg/telemetry", "pkg/demo"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -470,7 +470,13 @@ type Heartbeat struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	UnixNano int64                  `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
 	// Worker only: users running now, all classes.
-	Users         int32 `protobuf:"varint,2,opt,name=users,proto3" json:"users,omitempty"`
+	Users int32 `protobuf:"varint,2,opt,name=users,proto3" json:"users,omitempty"`
+	// Master only: the last report the master received on this stream (reports
+	// arrive in order, so every report sent before it arrived too). A worker keeps
+	// each report until it is acknowledged and sends the rest again on its next
+	// connection if the stream breaks.
+	AckedOrigin   string `protobuf:"bytes,3,opt,name=acked_origin,json=ackedOrigin,proto3" json:"acked_origin,omitempty"`
+	AckedSeq      uint64 `protobuf:"varint,4,opt,name=acked_seq,json=ackedSeq,proto3" json:"acked_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -515,6 +521,20 @@ func (x *Heartbeat) GetUnixNano() int64 {
 func (x *Heartbeat) GetUsers() int32 {
 	if x != nil {
 		return x.Users
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetAckedOrigin() string {
+	if x != nil {
+		return x.AckedOrigin
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetAckedSeq() uint64 {
+	if x != nil {
+		return x.AckedSeq
 	}
 	return 0
 }
@@ -1404,7 +1424,10 @@ type Report struct {
 	// fails to load there): the master aborts the run with this message.
 	Fatal string `protobuf:"bytes,12,opt,name=fatal,proto3" json:"fatal,omitempty"`
 	// The slowest requests of the interval, slowest first (at most 20).
-	Slowest       []*SlowRequest `protobuf:"bytes,13,rep,name=slowest,proto3" json:"slowest,omitempty"`
+	Slowest []*SlowRequest `protobuf:"bytes,13,rep,name=slowest,proto3" json:"slowest,omitempty"`
+	// The worker session that numbered this report: with seq, its identity, so a
+	// report sent again on a later connection is counted once.
+	Origin        string `protobuf:"bytes,14,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1528,6 +1551,13 @@ func (x *Report) GetSlowest() []*SlowRequest {
 		return x.Slowest
 	}
 	return nil
+}
+
+func (x *Report) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
 }
 
 type SlowRequest struct {
@@ -1983,10 +2013,12 @@ const file_stampede_proto_rawDesc = "" +
 	"\fmemory_bytes\x18\x05 \x01(\x04R\vmemoryBytes\x12\x12\n" +
 	"\x04role\x18\x06 \x01(\tR\x04role\"0\n" +
 	"\aWelcome\x12%\n" +
-	"\x0emaster_version\x18\x01 \x01(\tR\rmasterVersion\">\n" +
+	"\x0emaster_version\x18\x01 \x01(\tR\rmasterVersion\"~\n" +
 	"\tHeartbeat\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x14\n" +
-	"\x05users\x18\x02 \x01(\x05R\x05users\"\xf8\x02\n" +
+	"\x05users\x18\x02 \x01(\x05R\x05users\x12!\n" +
+	"\facked_origin\x18\x03 \x01(\tR\vackedOrigin\x12\x1b\n" +
+	"\tacked_seq\x18\x04 \x01(\x04R\backedSeq\"\xf8\x02\n" +
 	"\x05Start\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12!\n" +
 	"\fplan_version\x18\x02 \x01(\x04R\vplanVersion\x121\n" +
@@ -2060,7 +2092,7 @@ const file_stampede_proto_rawDesc = "" +
 	"\x04Stop\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x1e\n" +
 	"\x04Quit\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xca\x04\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xe2\x04\n" +
 	"\x06Report\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12!\n" +
@@ -2077,7 +2109,8 @@ const file_stampede_proto_rawDesc = "" +
 	"exceptions\x18\v \x03(\v2\x1b.stampede.v1.ExceptionCountR\n" +
 	"exceptions\x12\x14\n" +
 	"\x05fatal\x18\f \x01(\tR\x05fatal\x122\n" +
-	"\aslowest\x18\r \x03(\v2\x18.stampede.v1.SlowRequestR\aslowest\x1a8\n" +
+	"\aslowest\x18\r \x03(\v2\x18.stampede.v1.SlowRequestR\aslowest\x12\x16\n" +
+	"\x06origin\x18\x0e \x01(\tR\x06origin\x1a8\n" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

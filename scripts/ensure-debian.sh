@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages named on the command line that are missing, so that
 # `make test` works on a fresh machine (chromium for the browser tests, protoc for
-# make proto). Needs root or sudo; does nothing when all are present.
+# make proto, python3-locust for the tests against real Locust workers). Needs root or sudo; does nothing when all are present.
 set -euo pipefail
 missing=()
 for pkg in "$@"; do

@@ -72,6 +72,9 @@ type Config struct {
 	SchedLagLimit    time.Duration
 	Load             loadFlags // load shape, open model, thresholds, baseline, JUnit
 	HTTP             httpFlags // the run's HTTP measurement settings
+	LocustListen     string    // locust.go
+	LocustInsecure   bool
+	LocustClasses    string
 }
 
 // headerList collects repeated --header "Name: value" flags.
@@ -182,6 +185,7 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	cfg.Load.register(fs)
 	cfg.HTTP.register(fs)
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
+	locustFlags(fs, cfg)
 	return fs
 }
 
@@ -296,6 +300,7 @@ func (c *Config) Validate() error {
 	if _, err := c.HTTP.options(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateLocust()...)
 	return errors.Join(errs...)
 }
 
@@ -352,7 +357,7 @@ func (c *Config) localWorkers() int {
 	if c.LocalWorkers >= 0 {
 		return c.LocalWorkers
 	}
-	if c.ExpectWorkers > 0 {
+	if c.ExpectWorkers > 0 || c.LocustListen != "" {
 		return 0
 	}
 	return 1

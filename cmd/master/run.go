@@ -104,6 +104,9 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 	} else if m.classes, err = scenarios.Resolve(m.scenario, scenarios.Placement{Index: 0, Count: 1}); err != nil {
 		return nil, exitUsage, err
 	}
+	if m.classes, err = cfg.locustClasses(m.classes); err != nil {
+		return nil, exitUsage, err
+	}
 	m.db, err = store.Open(cfg.DB, store.Options{})
 	if err != nil {
 		return nil, exitFailure, fmt.Errorf("open store: %w", err)
@@ -213,7 +216,12 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 				Token: cfg.Token, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient}})
 		})
 	}
-	m.ctl = controller.New(srv, m.db, controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,
+	cl, err := m.withLocust(cfg, log, srv, stdout)
+	if err != nil {
+		m.close()
+		return nil, exitFailure, err
+	}
+	m.ctl = controller.New(cl, m.db, controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,
 		SaturationCPU: cfg.SaturationCPU, SchedLagLimit: cfg.SchedLagLimit})
 	return m, exitOK, nil
 }

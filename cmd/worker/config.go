@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/flagenv"
@@ -34,6 +38,7 @@ type Config struct {
 	DrainTimeout   time.Duration
 	HealthListen   string
 	HTTPClient     string
+	MaxMemory      string // memory budget of the users: 512MiB, 2GiB; "" follows GOMEMLIMIT
 }
 
 func defaultConfig() Config {
@@ -59,6 +64,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "on SIGTERM, how long to wait for the master to move this worker's users before stopping anyway")
 	fs.StringVar(&cfg.HealthListen, "health-listen", cfg.HealthListen, "serve /healthz and /readyz (ready = connected to a master) on this address, e.g. :8080")
 	fs.StringVar(&cfg.HTTPClient, "http-client", cfg.HTTPClient, "HTTP client of the users: fasthttp (default) or nethttp (HTTP/2)")
+	fs.StringVar(&cfg.MaxMemory, "max-memory", cfg.MaxMemory, "memory budget of the users (512MiB, 2GiB): past it no new user starts and the master is told; default 90% of GOMEMLIMIT when set, else none")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
@@ -83,6 +89,9 @@ func (c *Config) Validate() error {
 	if err := (userbehavior.HTTPConfig{Client: c.HTTPClient}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--http-client: %w", err))
 	}
+	if _, err := c.maxMemory(); err != nil {
+		errs = append(errs, err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
@@ -104,4 +113,31 @@ func (c *Config) workerID() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return host + "_" + hex.EncodeToString(b)
+}
+
+// maxMemory is the users' memory budget in bytes (0: none): --max-memory, else 90% of
+// GOMEMLIMIT when the runtime has one.
+func (c *Config) maxMemory() (int64, error) {
+	if c.MaxMemory == "" {
+		if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+			return limit / 10 * 9, nil
+		}
+		return 0, nil
+	}
+	s := strings.TrimSpace(c.MaxMemory)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(v), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("--max-memory %q: want a size such as 512MiB, 2GiB or 1073741824 (bytes)", c.MaxMemory)
+	}
+	return n * mult, nil
 }

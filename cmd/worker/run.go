@@ -81,6 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case <-ctx.Done():
 		}
 	}()
+	maxMemory, _ := cfg.maxMemory() // checked by Validate
 	var connected atomic.Bool
 	if cfg.HealthListen != "" {
 		stop, err := serveHealth(cfg.HealthListen, &connected)
@@ -95,7 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
 			return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
 		},
-		SilenceTimeout: cfg.SilenceTimeout, StopTimeout: cfg.StopTimeout, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient}})
+		SilenceTimeout: cfg.SilenceTimeout, StopTimeout: cfg.StopTimeout, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient},
+		MaxMemory: maxMemory})
 	if err != nil {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return 1

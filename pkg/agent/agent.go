@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +53,11 @@ type Config struct {
 	Sampler Sampler
 	// HTTP is how this worker's users speak HTTP (client, body cap, TLS, timings).
 	HTTP userbehavior.HTTPConfig
+	// MaxMemory, when > 0, is the memory budget of the worker's users: past it no
+	// new user is made (userbehavior.RunnerConfig.MaxMemory). Users are also capped
+	// by the open-file limit. A capped worker keeps the users it has, and each
+	// refusal reaches the master as a worker-limit exception.
+	MaxMemory int64
 }
 
 // Sampler takes one telemetry sample of the host.
@@ -97,6 +104,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 	backoff := cfg.RetryMin
+	var pending *cluster.Report  // what an aborted run measured and no master heard yet
+	var unacked []cluster.Report // sent, but no master said it received them
 	for {
 		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.Token, cfg.DialOptions...)
 		if err == nil {
@@ -105,7 +114,10 @@ func Run(ctx context.Context, cfg Config) error {
 			if cfg.OnConnection != nil {
 				cfg.OnConnection(true)
 			}
-			err = (&session{cfg: cfg, log: log, s: s, samples: samples}).serve(ctx)
+			ss := &session{cfg: cfg, log: log, s: s, samples: samples, pending: pending, resend: unacked,
+				origin: newOrigin()}
+			err = ss.serve(ctx)
+			pending, unacked = ss.pending, ss.unacked
 			s.Close()
 			if cfg.OnConnection != nil {
 				cfg.OnConnection(false)
@@ -144,7 +156,19 @@ type session struct {
 	s       *cluster.Session
 	run     *activeRun
 	samples <-chan telemetry.Sample
-	drained bool // the master was told this worker is leaving
+	drained bool   // the master was told this worker is leaving
+	seq     uint64 // the last report's number: reports count from 1 in every session
+	// pending is what the users of a run aborted without its final report (the
+	// master went silent) measured after the last report; the next session sends it
+	// first, so a healed partition loses nothing.
+	pending *cluster.Report
+	// origin names this session's report numbers. unacked holds the reports sent and
+	// not yet acknowledged by the master's heartbeat, oldest first; resend, those of
+	// the previous session, sent again first with their own origin and number, so
+	// the master counts each once whether or not it had received it.
+	origin  string
+	unacked []cluster.Report
+	resend  []cluster.Report
 
 	done     chan struct{}  // closed when serve is on its way out
 	stoppers sync.WaitGroup // graceful stoppers, waited for by serve
@@ -156,7 +180,6 @@ type activeRun struct {
 	planVersion uint64
 	collector   *aggregate.Collector
 	runner      *userbehavior.Runner
-	seq         uint64
 	cancelUsers context.CancelFunc // hard stop of every user
 	pacer       *pacer             // closed model: moves the users toward the plan
 	open        *openRun           // open model (arrival rate), instead of pacer
@@ -246,6 +269,12 @@ func (ss *session) serve(ctx context.Context) error {
 		<-readerDone
 	}()
 
+	if err := ss.sendAgain(); err != nil {
+		return err
+	}
+	if err := ss.sendPending(); err != nil {
+		return err
+	}
 	report := time.NewTicker(ss.cfg.ReportInterval)
 	defer report.Stop()
 	heartbeat := time.NewTicker(ss.cfg.HeartbeatInterval)
@@ -348,6 +377,9 @@ func (ss *session) users() int {
 func (ss *session) handle(ctx context.Context, c cluster.Command, stopped chan<- *activeRun) error {
 	switch c.Kind {
 	case cluster.CommandHeartbeat:
+		if c.AckOrigin != "" {
+			ss.acked(c.AckOrigin, c.AckSeq)
+		}
 		return nil
 	case cluster.CommandQuit:
 		return errQuit
@@ -382,6 +414,9 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 	if ss.run != nil && ss.run.id != c.RunID {
 		ss.log.Warn("new run while another is active: aborting the old one", "run_id", ss.run.id, "new_run_id", c.RunID)
 		ss.kill()
+		if err := ss.sendPending(); err != nil {
+			return err
+		}
 	}
 	if ss.run == nil {
 		classes, err := ss.resolve(c)
@@ -393,7 +428,7 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 		}
 		col := aggregate.NewCollector(time.Now())
 		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col,
-			HTTP: c.Scenario.HTTP.Apply(ss.cfg.HTTP)})
+			HTTP: c.Scenario.HTTP.Apply(ss.cfg.HTTP), MaxMemory: ss.cfg.MaxMemory})
 		if err != nil {
 			return fmt.Errorf("run %s: %w", c.RunID, err)
 		}
@@ -523,15 +558,106 @@ func (ss *session) kill() {
 	}
 	r.runner.Kill()
 	ss.log.Warn("run aborted: all users stopped", "run_id", r.id)
+	// Every user has ended and flushed: what they measured since the last report
+	// waits for the next session to send it.
+	ss.keep(r.id, r.collector.Swap(time.Now()))
+}
+
+// keep holds what a run measured and no master has been sent, for the next session.
+func (ss *session) keep(runID string, snap *aggregate.Snapshot) {
+	if snap.Total().Requests == 0 && len(snap.Counters) == 0 && len(snap.Exceptions) == 0 {
+		return
+	}
+	if p := ss.pending; p != nil && p.RunID == runID {
+		p.Snapshot.Merge(snap)
+		return
+	}
+	if p := ss.pending; p != nil {
+		ss.log.Warn("unreported data of an older run dropped", "run_id", p.RunID, "requests", p.Snapshot.Total().Requests)
+	}
+	ss.pending = &cluster.Report{RunID: runID, Snapshot: snap, Users: map[string]int{}}
+}
+
+// sendPending sends what an aborted run left unreported, as this session's next
+// report; the master counts it once if that run is still its own.
+func (ss *session) sendPending() error {
+	p := ss.pending
+	if p == nil {
+		return nil
+	}
+	ss.seq++
+	p.Seq, p.Origin = ss.seq, ss.origin
+	ss.pending = nil // from here it is an unacknowledged report like the others
+	if err := ss.send(*p); err != nil {
+		return fmt.Errorf("unreported data of run %s to master: %w", p.RunID, err)
+	}
+	ss.log.Info("sent what an aborted run measured after its last report", "run_id", p.RunID,
+		"requests", p.Snapshot.Total().Requests)
+	ss.pending = nil
+	return nil
 }
 
 func (ss *session) report(final bool) error {
 	r := ss.run
-	r.seq++
-	rep := cluster.Report{RunID: r.id, Seq: r.seq, PlanVersion: r.planVersion, Final: final,
+	ss.seq++
+	rep := cluster.Report{RunID: r.id, Origin: ss.origin, Seq: ss.seq, PlanVersion: r.planVersion, Final: final,
 		Snapshot: r.collector.Swap(time.Now()), Users: r.counts()}
-	if err := ss.s.SendReport(rep); err != nil {
-		return fmt.Errorf("report to master: %w", err)
+	if err := ss.send(rep); err != nil {
+		return fmt.Errorf("report to master: %w", err) // kept unacknowledged: the next session sends it again
+	}
+	return nil
+}
+
+// maxUnacked bounds the reports a worker keeps for the master to acknowledge: a
+// master that never does (an older version) must not make it hold every report.
+const maxUnacked = 300
+
+// newOrigin returns a fresh session id for report numbers.
+func newOrigin() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// send sends a report and keeps it until the master acknowledges it. It is kept
+// when the send fails too: it may or may not have left, and sent again with its own
+// number it is counted once either way.
+func (ss *session) send(r cluster.Report) error {
+	err := ss.s.SendReport(r)
+	if len(ss.unacked) == maxUnacked {
+		old := ss.unacked[0]
+		ss.log.Warn("report never acknowledged: no longer kept for sending again", "run_id", old.RunID, "seq", old.Seq)
+		ss.unacked = ss.unacked[1:]
+	}
+	ss.unacked = append(ss.unacked, r)
+	return err
+}
+
+// acked drops the reports up to the one the master says it received: the stream is
+// ordered, so every report sent before it arrived too.
+func (ss *session) acked(origin string, seq uint64) {
+	for i, r := range ss.unacked {
+		if r.Origin == origin && r.Seq == seq {
+			ss.unacked = slices.Delete(ss.unacked, 0, i+1)
+			return
+		}
+	}
+}
+
+// sendAgain sends the reports the previous session sent and the master never
+// acknowledged (a stream cut in a partition): with their own origin and number, so
+// the master counts those it had not received, and only those.
+func (ss *session) sendAgain() error {
+	again := ss.resend
+	ss.resend = nil
+	for i, r := range again {
+		if err := ss.send(r); err != nil {
+			ss.unacked = append(ss.unacked, again[i+1:]...) // not sent: the next session tries
+			return fmt.Errorf("report %d of run %s again to master: %w", r.Seq, r.RunID, err)
+		}
+	}
+	if len(again) > 0 {
+		ss.log.Info("sent again the reports the master had not acknowledged", "reports", len(again))
 	}
 	return nil
 }
@@ -560,7 +686,9 @@ func (p *pacer) stop() {
 }
 
 // pace applies steps one every 1/rate seconds, the first at once. A late step is
-// caught up so the rate holds on average.
+// caught up so the rate holds on average. Once the runner refuses a user for want of
+// a resource (userbehavior.CapError) the users to add are skipped; those to retire
+// still go.
 func pace(ctx, uctx context.Context, runner *userbehavior.Runner, steps []scheduler.Step, rate float64) {
 	var every time.Duration
 	if rate > 0 {
@@ -570,7 +698,11 @@ func pace(ctx, uctx context.Context, runner *userbehavior.Runner, steps []schedu
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
+	capped := false
 	for _, st := range steps {
+		if capped && st.Delta > 0 {
+			continue
+		}
 		if d := time.Until(next); d > 0 {
 			timer.Reset(d)
 			select {
@@ -582,8 +714,15 @@ func pace(ctx, uctx context.Context, runner *userbehavior.Runner, steps []schedu
 			return
 		}
 		if st.Delta > 0 {
-			// Spawn fails only for a class the runner lacks: the session filters those out.
-			if err := runner.Spawn(uctx, st.Class); err != nil {
+			// Spawn fails for a class the runner lacks (the session filters those out)
+			// and when the worker has no room for another user.
+			err := runner.Spawn(uctx, st.Class)
+			var capErr *userbehavior.CapError
+			switch {
+			case errors.As(err, &capErr):
+				capped = true
+				continue
+			case err != nil:
 				return
 			}
 		} else {

@@ -14,7 +14,10 @@
 //   - Snapshot: the Stats of every endpoint and the grouped errors
 //     (ErrorKey → count, capped by MaxErrorKinds) between Start and End.
 //     Snapshot.Merge builds interval statistics (reports of all workers for
-//     one interval) and cumulative ones (all intervals) alike.
+//     one interval) and cumulative ones (all intervals) alike. Distinct
+//     endpoints are capped at MaxEndpoints (dynamic URLs nobody grouped under a
+//     name): the rest count under their method's OtherEndpoints row, and
+//     Capped says so.
 //   - Recorder and Collector: the worker's hot path. Each simulated user owns
 //     a Recorder that buffers samples without locks; the Collector merges
 //     their batches into the current interval and Swap hands the interval over

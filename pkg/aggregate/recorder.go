@@ -43,7 +43,9 @@ type batch struct {
 // Each flushed sample adds to the current interval's Stats for its endpoint:
 // Requests+1, Failures+1 when Err != "", Bytes (negative sizes count as 0),
 // TotalTime (negative latencies count as 0), the latency histogram, and
-// AddError(ErrorKey{Endpoint, Err}, 1) for a failure.
+// AddError(ErrorKey{Endpoint, Err}, 1) for a failure. Past MaxEndpoints distinct
+// endpoints in an interval, a new endpoint's samples (and errors) go to its method's
+// OtherEndpoints row.
 //
 // The current interval's histograms are dense (O(1) per sample). Swap returns
 // them in their compact sparse form and keeps their pages for the next
@@ -109,6 +111,7 @@ func (c *Collector) add(b *batch) {
 		method, name *byte
 		lm, ln       int
 		st           *Stats
+		key          Endpoint // the row: the endpoint, or its overflow row past MaxEndpoints
 	}
 	next := 0
 	c.mu.Lock()
@@ -119,20 +122,27 @@ func (c *Collector) add(b *batch) {
 		m, n := unsafe.StringData(s.Endpoint.Method), unsafe.StringData(s.Endpoint.Name)
 		lm, ln := len(s.Endpoint.Method), len(s.Endpoint.Name)
 		var st *Stats
+		var key Endpoint
 		for k := range recent {
 			r := &recent[k]
 			if r.name == n && r.method == m && r.ln == ln && r.lm == lm && r.st != nil {
-				st = r.st
+				st, key = r.st, r.key
 				break
 			}
 		}
 		if st == nil {
-			st = snap.Endpoints[s.Endpoint]
+			key = s.Endpoint
+			st = snap.Endpoints[key]
+			if st == nil {
+				key = snap.endpointKey(key)
+				st = snap.Endpoints[key]
+			}
 			if st == nil {
 				st = &Stats{Latency: &Histogram{pool: &c.pages}}
-				snap.Endpoints[s.Endpoint] = st
+				snap.Endpoints[key] = st
 			}
-			recent[next].method, recent[next].name, recent[next].lm, recent[next].ln, recent[next].st = m, n, lm, ln, st
+			r := &recent[next]
+			r.method, r.name, r.lm, r.ln, r.st, r.key = m, n, lm, ln, st, key
 			next = (next + 1) % len(recent)
 		}
 		lat := max(s.Latency, 0)
@@ -154,7 +164,7 @@ func (c *Collector) add(b *batch) {
 		}
 		if s.Err != "" {
 			st.Failures++
-			snap.AddError(ErrorKey{Endpoint: s.Endpoint, Message: s.Err}, 1)
+			snap.AddError(ErrorKey{Endpoint: key, Message: s.Err}, 1)
 		}
 		if lat > slow {
 			snap.noteSlow(SlowRequest{Endpoint: s.Endpoint, URL: s.URL, Latency: lat, At: b.at[i], Err: s.Err})

@@ -54,7 +54,8 @@ func NewSnapshot(start time.Time) *Snapshot {
 }
 
 // Merge adds o to s losslessly: endpoint stats merge (an endpoint new to s is
-// cloned), errors add through AddError, Start becomes the earliest non-zero
+// cloned; past MaxEndpoints it merges into its method's OtherEndpoints row, and its
+// errors move with it), errors add through AddError, Start becomes the earliest non-zero
 // Start and End the latest End. When the error cap is reached, o's errors are
 // added in sorted order, so the result does not depend on map order.
 func (s *Snapshot) Merge(o *Snapshot) {
@@ -64,16 +65,7 @@ func (s *Snapshot) Merge(o *Snapshot) {
 	if o.End.After(s.End) {
 		s.End = o.End
 	}
-	if len(o.Endpoints) > 0 && s.Endpoints == nil {
-		s.Endpoints = make(map[Endpoint]*Stats, len(o.Endpoints))
-	}
-	for k, st := range o.Endpoints {
-		if mine := s.Endpoints[k]; mine != nil {
-			mine.Merge(st)
-		} else {
-			s.Endpoints[k] = st.Clone()
-		}
-	}
+	moved := s.mergeEndpoints(o)
 	s.mergeExtras(o)
 	s.mergeSlowest(o)
 	if len(o.Errors) == 0 {
@@ -81,13 +73,21 @@ func (s *Snapshot) Merge(o *Snapshot) {
 	}
 	if len(s.Errors)+len(o.Errors) <= MaxErrorKinds {
 		for k, n := range o.Errors {
-			s.AddError(k, n)
+			s.AddError(errorKeyIn(k, moved), n)
 		}
 		return
 	}
 	for _, k := range sortedErrorKeys(o.Errors) {
-		s.AddError(k, o.Errors[k])
+		s.AddError(errorKeyIn(k, moved), o.Errors[k])
 	}
+}
+
+// errorKeyIn is k with its endpoint replaced by the row it moved to, if it did.
+func errorKeyIn(k ErrorKey, moved map[Endpoint]Endpoint) ErrorKey {
+	if to, ok := moved[k.Endpoint]; ok {
+		k.Endpoint = to
+	}
+	return k
 }
 
 // TimingKinds are the methods of rows that time a part of a request already counted

@@ -17,8 +17,10 @@ import (
 )
 
 // Limits on what a peer may send; a message beyond them is refused.
+// MaxEndpointsPerReport is the most rows a worker's Collector makes in an interval
+// (aggregate.MaxEndpointRows: the endpoint cap and its overflow rows).
 const (
-	MaxEndpointsPerReport = 10000
+	MaxEndpointsPerReport = aggregate.MaxEndpointRows
 	MaxErrorsPerReport    = aggregate.MaxErrorKinds + MaxEndpointsPerReport
 	MaxClasses            = 1000
 	MaxUsersPerWorker     = 1_000_000
@@ -103,7 +105,8 @@ func commandToPB(c Command) (*pb.MasterMessage, error) {
 	case CommandQuit:
 		return &pb.MasterMessage{Body: &pb.MasterMessage_Quit{Quit: &pb.Quit{Reason: c.Reason}}}, nil
 	case CommandHeartbeat:
-		return &pb.MasterMessage{Body: &pb.MasterMessage_Heartbeat{Heartbeat: &pb.Heartbeat{UnixNano: time.Now().UnixNano()}}}, nil
+		return &pb.MasterMessage{Body: &pb.MasterMessage_Heartbeat{Heartbeat: &pb.Heartbeat{UnixNano: time.Now().UnixNano(),
+			AckedOrigin: c.AckOrigin, AckedSeq: c.AckSeq}}}, nil
 	}
 	return nil, fmt.Errorf("unknown command kind %d", c.Kind)
 }
@@ -152,7 +155,10 @@ func commandFromPB(m *pb.MasterMessage) (Command, error) {
 	case *pb.MasterMessage_Quit:
 		return Command{Kind: CommandQuit, Reason: b.Quit.Reason}, nil
 	case *pb.MasterMessage_Heartbeat:
-		return Command{Kind: CommandHeartbeat}, nil
+		if len(b.Heartbeat.AckedOrigin) > MaxOriginLen {
+			return Command{}, errors.New("heartbeat acknowledges a report of an overlong origin")
+		}
+		return Command{Kind: CommandHeartbeat, AckOrigin: b.Heartbeat.AckedOrigin, AckSeq: b.Heartbeat.AckedSeq}, nil
 	case *pb.MasterMessage_Welcome:
 		return Command{}, errors.New("unexpected welcome")
 	}
@@ -241,6 +247,9 @@ func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second))
 }
 
+// MaxOriginLen bounds a report's origin (a worker session's id).
+const MaxOriginLen = 64
+
 // MaxRateStages bounds the stages of an arrival plan; MaxRate its rate (iterations
 // per second, cluster-wide).
 const (
@@ -298,7 +307,7 @@ func arrivalFromPB(a *pb.Arrival) (*Arrival, error) {
 }
 
 func reportToPB(r Report) (*pb.Report, error) {
-	out := &pb.Report{RunId: r.RunID, Seq: r.Seq, PlanVersion: r.PlanVersion, Final: r.Final, Fatal: r.Fatal,
+	out := &pb.Report{RunId: r.RunID, Origin: r.Origin, Seq: r.Seq, PlanVersion: r.PlanVersion, Final: r.Final, Fatal: r.Fatal,
 		Users: make(map[string]int32, len(r.Users))}
 	for k, v := range r.Users {
 		out.Users[k] = int32(v)
@@ -361,6 +370,9 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 	if r.RunId == "" {
 		return nil, errors.New("report without run id")
 	}
+	if len(r.Origin) > MaxOriginLen {
+		return nil, fmt.Errorf("report origin of %d bytes (at most %d)", len(r.Origin), MaxOriginLen)
+	}
 	if len(r.Endpoints) > MaxEndpointsPerReport || len(r.Errors) > MaxErrorsPerReport || len(r.Users) > MaxClasses ||
 		len(r.Counters) > MaxErrorsPerReport || len(r.Exceptions) > MaxErrorsPerReport {
 		return nil, fmt.Errorf("report too large: %d endpoints, %d errors, %d classes, %d counters, %d exceptions",
@@ -422,6 +434,6 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 		}
 		users[k] = int(v)
 	}
-	return &Report{RunID: r.RunId, Seq: r.Seq, PlanVersion: r.PlanVersion, Snapshot: snap, Users: users,
+	return &Report{RunID: r.RunId, Origin: r.Origin, Seq: r.Seq, PlanVersion: r.PlanVersion, Snapshot: snap, Users: users,
 		Final: r.Final, Fatal: r.Fatal}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -47,6 +48,26 @@ type workerConn struct {
 	info WorkerInfo
 	out  chan *pb.MasterMessage
 	kick chan string // a reason to drop the worker
+
+	ackMu     sync.Mutex // the last report handed to the controller, acknowledged in heartbeats
+	ackOrigin string
+	ackSeq    uint64
+}
+
+// acked notes that the report (origin, seq) reached the master.
+func (c *workerConn) acked(origin string, seq uint64) {
+	c.ackMu.Lock()
+	c.ackOrigin, c.ackSeq = origin, seq
+	c.ackMu.Unlock()
+}
+
+// heartbeat is the master's heartbeat to this worker, with its acknowledgement.
+func (c *workerConn) heartbeat() *pb.MasterMessage {
+	c.ackMu.Lock()
+	cmd := Command{Kind: CommandHeartbeat, AckOrigin: c.ackOrigin, AckSeq: c.ackSeq}
+	c.ackMu.Unlock()
+	msg, _ := commandToPB(cmd)
+	return msg
 }
 
 // ErrUnknownWorker is returned by Send for a worker that is not connected.
@@ -201,6 +222,10 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 	s.log.Info("worker joined", "worker_id", c.info.ID, "host", c.info.Hostname, "addr", c.info.Addr)
 
 	heard := make(chan struct{}, 1)
+	// handing is set while the reader waits for the master to take an event: a
+	// worker is not silent because the master is busy (a stalled event loop must not
+	// drop every worker at once, and their reports with them).
+	var handing atomic.Bool
 	recvErr := make(chan error, 1)
 	// The reader and writer may be blocked in Recv or Send on a dead peer; they end
 	// when the handler returns (gRPC then cancels the stream), so serve does not wait
@@ -218,9 +243,16 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 			case heard <- struct{}{}:
 			default:
 			}
-			if err := s.handle(ctx, c.info, m); err != nil {
+			handing.Store(true)
+			err = s.handle(ctx, c, m)
+			handing.Store(false)
+			if err != nil {
 				recvErr <- err
 				return
+			}
+			select { // the wait was the master's, not the worker's silence
+			case heard <- struct{}{}:
+			default:
 			}
 		}
 	}()
@@ -236,7 +268,7 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 				return
 			case msg = <-c.out:
 			case <-hb.C:
-				msg, _ = commandToPB(Command{Kind: CommandHeartbeat})
+				msg = c.heartbeat()
 			}
 			if err := stream.Send(msg); err != nil {
 				sendErr <- err
@@ -251,6 +283,10 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 		case <-heard:
 			silence.Reset(s.cfg.HeartbeatTimeout)
 		case <-silence.C:
+			if handing.Load() {
+				silence.Reset(s.cfg.HeartbeatTimeout)
+				continue
+			}
 			return fmt.Sprintf("lost: nothing heard for %v", s.cfg.HeartbeatTimeout)
 		case err := <-recvErr:
 			return "disconnected: " + err.Error()
@@ -266,7 +302,8 @@ func (s *Server) serve(ctx context.Context, stream grpc.BidiStreamingServer[pb.W
 	}
 }
 
-func (s *Server) handle(ctx context.Context, w WorkerInfo, m *pb.WorkerMessage) error {
+func (s *Server) handle(ctx context.Context, c *workerConn, m *pb.WorkerMessage) error {
+	w := c.info
 	switch b := m.GetBody().(type) {
 	case *pb.WorkerMessage_Heartbeat:
 		return nil
@@ -279,7 +316,9 @@ func (s *Server) handle(ctx context.Context, w WorkerInfo, m *pb.WorkerMessage) 
 		for i := range r.Snapshot.Slowest {
 			r.Snapshot.Slowest[i].Worker = w.ID
 		}
-		s.emitCtx(ctx, Event{Kind: EventReport, At: time.Now(), Worker: w, Report: r})
+		if s.emitCtx(ctx, Event{Kind: EventReport, At: time.Now(), Worker: w, Report: r}) && r.Seq != 0 {
+			c.acked(r.Origin, r.Seq)
+		}
 		return nil
 	case *pb.WorkerMessage_Telemetry:
 		t, err := telemetryFromPB(b.Telemetry)
@@ -306,10 +345,12 @@ func (s *Server) emit(e Event) {
 	}
 }
 
-func (s *Server) emitCtx(ctx context.Context, e Event) {
+func (s *Server) emitCtx(ctx context.Context, e Event) bool {
 	select {
 	case s.events <- e:
+		return true
 	case <-s.done:
 	case <-ctx.Done():
 	}
+	return false
 }

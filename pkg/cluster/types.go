@@ -17,7 +17,15 @@ type WorkerInfo struct {
 	MemoryBytes uint64
 	Role        string // RoleWorker or RoleAgent
 	Addr        string // remote address, filled in by the master
+	Kind        string // what speaks for the worker: "" (Stampede's own), KindLocust or KindBoomer
 }
+
+// Kinds of worker besides Stampede's own (whose Kind is empty).
+const (
+	KindStampede = "stampede" // Stampede's worker, for display; WorkerInfo.Kind stays empty
+	KindLocust   = "locust"   // a Python Locust worker (locust --worker)
+	KindBoomer   = "boomer"   // a Go program built on github.com/myzhan/boomer
+)
 
 // Roles a peer of the master can have.
 const (
@@ -47,6 +55,10 @@ type Command struct {
 	WorkerIndex int // this worker's place among the run's workers, 0-based
 	WorkerCount int
 	Reason      string // CommandQuit
+	// CommandHeartbeat from the master: the last report it received on this
+	// stream (empty when none yet).
+	AckOrigin string
+	AckSeq    uint64
 	// Arrival, on CommandStart, makes the run open-model: Users is then the pool of
 	// users this worker pre-allocates, and iterations arrive as the plan says.
 	Arrival *Arrival
@@ -83,6 +95,7 @@ type ClassWeight struct {
 // Report is one report interval of a worker.
 type Report struct {
 	RunID       string
+	Origin      string // the worker session that numbered it; with Seq, its identity
 	Seq         uint64
 	PlanVersion uint64
 	Snapshot    *aggregate.Snapshot

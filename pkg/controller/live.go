@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/report"
 )
 
@@ -80,7 +81,10 @@ func (s *state) scale() report.Scale {
 func (s *state) hostRow(w *worker, now time.Time) report.WorkerRow {
 	row := report.WorkerRow{ID: w.info.ID, Host: w.info.Hostname, Addr: w.info.Addr, Version: w.info.Version,
 		Cores: w.info.Cores, MemoryBytes: w.info.MemoryBytes, State: "ready", Users: w.userCount(), LastReportAgeS: -1,
-		Role: w.info.Role}
+		Role: w.info.Role, Kind: w.info.Kind}
+	if row.Kind == "" && row.Role != cluster.RoleAgent {
+		row.Kind = cluster.KindStampede
+	}
 	if !w.lastReport.IsZero() {
 		row.LastReportAgeS = now.Sub(w.lastReport).Seconds()
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
@@ -29,24 +30,29 @@ type run struct {
 	err       error
 	ended     bool
 
-	version  uint64
-	targets  map[string]map[string]int // worker -> class -> planned users
-	lastSeq  map[string]uint64
-	final    map[string]bool
-	interval *aggregate.Snapshot // merging into the current interval
-	total    *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
-	running  *aggregate.Snapshot // total plus the open interval: what the live view shows
-	stale    bool                // reports arrived since the last publish
-	ivPeak   int                 // most users seen in reports during the open interval
-	storeErr bool                // a store write failed during the run
-	seq      uint64
-	peak     int
-	stopping bool
-	reason   string
-	window   []windowEntry // recent intervals, for current rates
-	series   []report.Point
-	hosts    map[string]*report.HostSeries // telemetry per worker and agent
-	warnings []string
+	version uint64
+	targets map[string]map[string]int // worker -> class -> planned users
+	lastSeq map[string]uint64         // seqKey -> highest report number counted
+	// lastReportEnd is, per worker, the end of the latest span it reported.
+	lastReportEnd map[string]time.Time
+	gaps          map[string]map[uint64]bool // seqKey -> report numbers skipped, still expected
+	final         map[string]bool
+	interval      *aggregate.Snapshot // merging into the current interval
+	total         *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
+	running       *aggregate.Snapshot // total plus the open interval: what the live view shows
+	stale         bool                // reports arrived since the last publish
+	ivPeak        int                 // most users seen in reports during the open interval
+	userSum       int                 // users(), kept current report by report (counting per report is quadratic in workers)
+	storeErr      bool                // a store write failed during the run
+	seq           uint64
+	peak          int
+	stopping      bool
+	reason        string
+	window        []windowEntry // recent intervals, for current rates
+	series        []report.Point
+	hosts         map[string]*report.HostSeries // telemetry per worker and agent
+	warnings      []string
+	notices       map[string]bool // warnings raised once per run (warnings.go)
 
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
@@ -84,6 +90,8 @@ func (r *run) begin() {
 	r.running = aggregate.NewSnapshot(now)
 	r.targets = map[string]map[string]int{}
 	r.lastSeq = map[string]uint64{}
+	r.lastReportEnd = map[string]time.Time{}
+	r.gaps = map[string]map[uint64]bool{}
 	r.final = map[string]bool{}
 	r.expectWait = nil
 	for _, w := range r.s.workers {
@@ -184,11 +192,27 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	lost := r.targets[id]
 	delete(r.targets, id)
 	delete(r.final, id)
+	r.userSum = r.users()
+	// A worker names each session's reports (Origin) and sends the ones this master
+	// did not acknowledge again from its next session, so their numbers stay open.
+	// A worker that does not name them (an older one) counts from Seq 1 again: its
+	// sequence ends here, and what it skipped will not come.
+	key := seqKey(id, "")
+	r.missingReports(at, id, key)
+	delete(r.lastSeq, key)
 	if w.draining {
 		r.event(at, "worker_left", id, "drained")
 		return // its users moved when it started draining
 	}
-	r.event(at, "worker_lost", id, reason)
+	detail := reason
+	if end, ok := r.lastReportEnd[id]; ok {
+		// Said, not hidden: what it measured after its last report is not in the
+		// totals unless it reconnects and sends it.
+		detail = fmt.Sprintf("%s; its measurements after %s (its last report) are missing unless it reconnects",
+			reason, end.UTC().Format(time.RFC3339Nano))
+	}
+	r.event(at, "worker_lost", id, detail)
+	r.printf("WARNING: worker %s lost: %s\n", id, detail)
 	if min := r.c().opts.MinWorkers; min > 0 && !r.stopping && r.liveWorkers() < min {
 		r.fail(fmt.Errorf("aborted: %d workers left, fewer than --min-workers %d", r.liveWorkers(), min))
 		return
@@ -214,6 +238,7 @@ func (r *run) drain(w *worker, at time.Time, reason string) {
 		return
 	}
 	delete(r.targets, id)
+	r.userSum = r.users()
 	if _, waiting := r.final[id]; waiting {
 		r.final[id] = false // its final report is still to come
 	}
@@ -244,30 +269,84 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		return
 	}
 	id := w.info.ID
-	if rep.Seq != 0 && rep.Seq <= r.lastSeq[id] {
+	if rep.Seq != 0 && !r.fresh(seqKey(id, rep.Origin), rep.Seq) {
 		r.c().log.Warn("duplicate report ignored", "run_id", r.id, "worker_id", id, "seq", rep.Seq)
+		r.event(at, "report_duplicate", id, fmt.Sprintf("report %d arrived again: not counted twice", rep.Seq))
 		return
-	}
-	if rep.Seq != 0 {
-		r.lastSeq[id] = rep.Seq
 	}
 	if rep.Fatal != "" {
 		r.event(at, "worker_failed", id, rep.Fatal)
 		r.fail(fmt.Errorf("worker %s cannot run the scenario: %s", id, rep.Fatal))
 		return
 	}
+	if w.info.Kind != "" && r.firstTime("statistics_rounded\x00"+id) {
+		r.warn(at, "statistics_rounded", id, fmt.Sprintf("a %s worker: its response times are %s (percentiles at its bucket resolution)",
+			w.info.Kind, report.RoundedNote))
+	}
+	_, counted := r.targets[id]
+	if counted {
+		r.userSum -= w.userCount()
+	}
 	w.users = rep.Users
+	if counted {
+		r.userSum += w.userCount()
+	}
 	if !rep.Final {
-		u := r.users()
+		u := r.userSum
 		r.peak = max(r.peak, u) // a short run may end before an interval closes with users in it
 		r.ivPeak = max(r.ivPeak, u)
 	}
 	r.interval.Merge(rep.Snapshot)
 	r.running.Merge(rep.Snapshot)
+	if end := rep.Snapshot.End; end.After(r.lastReportEnd[id]) {
+		r.lastReportEnd[id] = end
+	}
 	r.stale = true
 	if rep.Final {
 		r.final[id] = true
 	}
+}
+
+// maxSeqGaps bounds the report numbers a worker's session may skip and send later.
+const maxSeqGaps = 64
+
+// seqKey names the numbering a report belongs to: its worker and the session that
+// numbered it.
+func seqKey(workerID, origin string) string { return workerID + "\x00" + origin }
+
+// fresh tells whether report seq of a worker's session is one not counted yet, and
+// notes it as counted. A report that comes after a later one (a gap) still counts
+// once; one seen before does not.
+func (r *run) fresh(id string, seq uint64) bool {
+	last := r.lastSeq[id]
+	if seq > last {
+		from := last + 1
+		if seq > maxSeqGaps {
+			from = max(from, seq-maxSeqGaps)
+		}
+		for s := from; s < seq; s++ {
+			if r.gaps[id] == nil {
+				r.gaps[id] = map[uint64]bool{}
+			}
+			r.gaps[id][s] = true
+		}
+		r.lastSeq[id] = seq
+		return true
+	}
+	if r.gaps[id][seq] {
+		delete(r.gaps[id], seq)
+		return true
+	}
+	return false
+}
+
+// missingReports records which report numbers a worker's session skipped and never
+// sent: data lost, but not silently.
+func (r *run) missingReports(at time.Time, id, key string) {
+	if len(r.gaps[key]) > 0 {
+		r.event(at, "report_missing", id, fmt.Sprintf("reports %v never arrived", slices.Sorted(maps.Keys(r.gaps[key]))))
+	}
+	delete(r.gaps, key)
 }
 
 // replan distributes the request over the live workers and sends each its target;
@@ -275,9 +354,19 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 func (r *run) replan(lost map[string]map[string]int) error {
 	var ids []string
 	for _, id := range slices.Sorted(maps.Keys(r.s.workers)) {
-		if !r.s.workers[id].draining {
-			ids = append(ids, id)
+		w := r.s.workers[id]
+		if w.draining {
+			continue
 		}
+		if r.cfg.Arrival != nil && w.info.Kind != "" {
+			// Locust and boomer workers run closed-model users only: a share of the
+			// iterations sent to one would never run. They sit this run out.
+			if r.firstTime("open_model_skipped\x00" + id) {
+				r.warn(time.Now(), "open_model_skipped", id, fmt.Sprintf("a %s worker cannot run open-model iterations: it gets none", w.info.Kind))
+			}
+			continue
+		}
+		ids = append(ids, id)
 	}
 	current := scheduler.Assignment{}
 	for id, t := range r.targets {
@@ -293,6 +382,7 @@ func (r *run) replan(lost map[string]map[string]int) error {
 		return fmt.Errorf("plan: %w", err)
 	}
 	r.version++
+	defer func() { r.userSum = r.users() }()
 	arrival := r.arrivalPlan(len(ids))
 	for i, id := range ids {
 		wp := plan.Workers[id]
@@ -448,6 +538,10 @@ func (r *run) finish(status store.Status, reason string) {
 // store closes the last interval, stores the run's end and ends it.
 func (r *run) store(status store.Status, reason string, cause error) {
 	now := time.Now()
+	for _, key := range slices.Sorted(maps.Keys(r.gaps)) {
+		id, _, _ := strings.Cut(key, "\x00")
+		r.missingReports(now, id, key)
+	}
 	r.closeInterval(now)
 	r.total.End = now
 	if len(r.cfg.Thresholds) > 0 {
@@ -580,6 +674,7 @@ func (r *run) closeInterval(now time.Time) {
 		r.storeFailed("interval", err)
 	}
 	r.total.Merge(iv)
+	r.noteCap(now, r.total)
 	r.window = append(r.window, windowEntry{at: now, snap: iv})
 	if len(r.window) > 10 {
 		r.window = r.window[1:]

@@ -178,6 +178,7 @@ func (s *state) handle(ev cluster.Event) {
 		}
 		w.lastReport = ev.At
 		if active {
+			r.noteLimits(w, ev.At, ev.Report)
 			r.report(w, ev.At, ev.Report)
 		}
 	}

@@ -61,6 +61,9 @@ type WorkerRow struct {
 	Users          int     `json:"users"`
 	LastReportAgeS float64 `json:"last_report_age_s"` // -1: none yet
 	Role           string  `json:"role"`
+	// Kind is what the worker is: "stampede", or "locust" / "boomer" for workers
+	// speaking Locust's protocol, whose response times are rounded (RoundedNote).
+	Kind string `json:"kind,omitempty"`
 	// From the latest telemetry sample (zero until one came).
 	CPUPercent float64 `json:"cpu_percent"`
 	ProcessCPU float64 `json:"process_cpu_percent"`
@@ -72,6 +75,11 @@ type WorkerRow struct {
 	GPUStatus  string  `json:"gpu_status,omitempty"`
 	Saturated  bool    `json:"saturated"`
 }
+
+// RoundedNote says why the statistics of Locust and boomer workers are less
+// exact than Stampede's own: the worker buckets every response time (1 ms below
+// 100 ms, 10 ms below 1 s, 100 ms below 10 s, 1 s above) before the master sees it.
+const RoundedNote = "rounded by Locust worker"
 
 // Point is one interval of a run's time series.
 type Point struct {

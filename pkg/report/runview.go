@@ -125,8 +125,11 @@ func LoadRun(db *store.DB, id string) (*RunView, error) {
 	for _, e := range events {
 		t := e.At.Sub(r.StartedAt).Seconds()
 		v.Events = append(v.Events, EventRow{At: e.At, T: t, Kind: e.Kind, Worker: e.Worker, Detail: e.Detail})
-		if e.Kind == "generator_saturated" || e.Kind == "generator_lagging" {
+		switch e.Kind {
+		case "generator_saturated", "generator_lagging", "users_capped", "statistics_rounded", "open_model_skipped":
 			v.Warnings = append(v.Warnings, "worker "+e.Worker+": "+e.Detail)
+		case "endpoints_capped", "threshold_abort":
+			v.Warnings = append(v.Warnings, e.Detail)
 		}
 	}
 	markSaturated(v.Series, v.Events)

@@ -147,9 +147,14 @@ func (a *Arrivals) iterate(c *Class, pu *poolUser, due time.Time) {
 	if pu == nil {
 		u, err := a.newUser(c)
 		if err != nil {
+			// No room for another user (a *CapError, already an exception): the
+			// iteration is dropped, counted, and the pool stops growing.
 			a.mu.Lock()
 			a.users[c.Name]--
 			a.total--
+			a.limit = max(a.total, 1)
+			a.rec.Count(DroppedCounter, 1)
+			a.rec.Flush()
 			a.mu.Unlock()
 			return
 		}
@@ -208,6 +213,7 @@ func (a *Arrivals) Stop(ctx context.Context) {
 		}
 	}
 	a.rec.Flush()
+	a.r.release(a.total)
 	clear(a.users)
 	a.total = 0
 }

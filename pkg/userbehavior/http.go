@@ -2,6 +2,8 @@ package userbehavior
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -381,15 +383,21 @@ func transportError(err error) error {
 	case errors.Is(err, errMalformed):
 		return errMalformed
 	}
+	// Before *net.OpError, which wraps it: the resolver's address (and with several
+	// resolvers, which one answered) would split one cause into rows.
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Errorf("lookup %s: %s", dnsErr.Name, dnsErr.Err)
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return errors.New("tls: failed to verify certificate: " + certReason(certErr.Err))
+	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
 		// "dial tcp 127.0.0.1:8080: connect: connection refused" -> "dial tcp: connect: connection refused"
 		msg := oe.Op + " " + oe.Net + ": " + oe.Err.Error()
 		return errors.New(strings.TrimSpace(msg))
-	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return fmt.Errorf("lookup %s: %s", dnsErr.Name, dnsErr.Err)
 	}
 	if errors.Is(err, syscall.ECONNRESET) {
 		return errors.New("connection reset by peer")
@@ -401,6 +409,16 @@ func transportError(err error) error {
 		return errMalformed // net/http quotes what it read: one row per garbage otherwise
 	}
 	return err
+}
+
+// certReason is why a certificate failed verification, without what changes from
+// one request to the next (an expired certificate's message holds the current time).
+func certReason(err error) string {
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
+		return "x509: certificate has expired or is not yet valid"
+	}
+	return err.Error()
 }
 
 var (

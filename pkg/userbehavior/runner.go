@@ -25,6 +25,13 @@ type RunnerConfig struct {
 	Transport *http.Transport // shared net/http pool (HTTP.Client "nethttp"); nil: NewTransport(1024)
 	Timeout   time.Duration   // default request timeout; 0: 60 s
 	HTTP      HTTPConfig      // client, body cap, TLS, timing rows
+	// FileLimit is the open-file limit users are planned against: each may hold a
+	// connection, and FDReserve descriptors stay for the rest of the worker. 0: the
+	// process's RLIMIT_NOFILE; < 0: none.
+	FileLimit int
+	// MaxMemory, when > 0, is a budget for the memory the Go runtime holds (as
+	// GOMEMLIMIT counts it): no new user is made while the worker is over it.
+	MaxMemory int64
 }
 
 // Runner starts and stops the users of one worker. Its methods are safe for
@@ -43,6 +50,8 @@ type Runner struct {
 	groups  map[any]*ctxGroup    // by parent context
 	shards  int                  // contexts per group at most
 	nextID  int
+	users   int    // users made and not yet ended (closed-model and pool users)
+	limits  limits // what another user needs room for
 	wg      sync.WaitGroup
 }
 
@@ -134,6 +143,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		return nil, err
 	}
 	r.http = st
+	r.limits = newLimits(cfg.FileLimit, cfg.MaxMemory)
 	if r.timeout == 0 {
 		r.timeout = 60 * time.Second
 	}
@@ -151,7 +161,8 @@ func (r *Runner) Classes() []*Class {
 }
 
 // Spawn starts one user of class. The user runs until it is retired, StopAll or Kill
-// is called, or ctx ends.
+// is called, or ctx ends. When the worker has no room for another user (the
+// open-file limit, the memory budget: RunnerConfig) it returns a *CapError.
 func (r *Runner) Spawn(ctx context.Context, class string) error {
 	c, ok := r.classes[class]
 	if !ok {
@@ -253,9 +264,18 @@ func (h *handle) wake() {
 	}
 }
 
-// newUser makes a user of class c with its own HTTP session and recorder.
+// newUser makes a user of class c with its own HTTP session and recorder, or
+// returns a *CapError when the worker has no room for another user: then the
+// refusal is also recorded as an exception (LimitTraceback), which reaches the
+// master. A user made must end with release.
 func (r *Runner) newUser(c *Class) (*User, error) {
 	r.mu.Lock()
+	if err := r.limits.check(r.users); err != nil {
+		r.mu.Unlock()
+		r.collector.NewRecorder().Exception(err.Error(), LimitTraceback)
+		return nil, err
+	}
+	r.users++
 	r.nextID++
 	id := r.nextID
 	r.mu.Unlock()
@@ -269,6 +289,13 @@ func (r *Runner) newUser(c *Class) (*User, error) {
 		rec:   rec,
 	}
 	return u, nil
+}
+
+// release forgets n users that ended outside exit (pool users).
+func (r *Runner) release(n int) {
+	r.mu.Lock()
+	r.users -= n
+	r.mu.Unlock()
 }
 
 // setup runs the class's Setup hook; a panic in it is recorded, not fatal.
@@ -344,6 +371,7 @@ func (r *Runner) exit(h *handle) {
 	h.u.HTTP.close()
 	h.timer.Stop()
 	r.mu.Lock()
+	r.users--
 	delete(r.live, h)
 	if h.grp.users--; h.grp.users == 0 {
 		r.dropGroup(h.grp)

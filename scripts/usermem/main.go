@@ -5,11 +5,12 @@
 // It starts a loopback HTTP target in its own process, then, for each class (a
 // scripted one and the same behaviour in Go), a fresh child process (the generator,
 // measured alone) that spawns users step by step (1,000, 5,000, 10,000, 20,000 by default). Every user runs one
-// task, GET / (body read), and waits between(1 s, 2 s). At each step the child waits
+// task, GET / (body read), and waits between(1 s, 2 s) (-wait-min, -wait-max). At each step the child waits
 // until every user has made its first request, lets them run one more think time,
 // forces a GC that returns freed memory to the OS (debug.FreeOSMemory), and reads RSS
 // (/proc/self/statm) and the runtime's own accounting (runtime/metrics). It prints
-// one line per step and the slopes; the parent prints a summary.
+// one line per step (and an RSS_AT line for programs) and the slopes; the parent
+// prints a summary.
 //
 //	go run ./scripts/usermem                  # both classes, one child each
 //	go run ./scripts/usermem -repeat 3        # three children per class: min/median/max
@@ -70,6 +71,8 @@ type config struct {
 	repeat      int
 	heapProfile string
 	target      string // base URL of the target; empty: start one in this process
+	waitMin     time.Duration
+	waitMax     time.Duration
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -82,6 +85,8 @@ func run(args []string, stdout io.Writer) error {
 	fs.IntVar(&cfg.conns, "conns", 256, "connections to the target at most")
 	fs.IntVar(&cfg.repeat, "repeat", 1, "children per class (with -class both)")
 	fs.StringVar(&cfg.target, "target", "", "base URL of a running target (default: one in this process)")
+	fs.DurationVar(&cfg.waitMin, "wait-min", time.Second, "think time between a user's tasks: at least")
+	fs.DurationVar(&cfg.waitMax, "wait-max", 2*time.Second, "think time: at most")
 	fs.StringVar(&cfg.heapProfile, "heapprofile", "", "write a heap profile at the last step to this file (and the goroutines to FILE.goroutines)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -95,6 +100,9 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if len(cfg.steps) < 2 {
 		return errors.New("-users: want at least two counts")
+	}
+	if cfg.waitMin <= 0 || cfg.waitMax < cfg.waitMin {
+		return errors.New("want 0 < -wait-min <= -wait-max")
 	}
 	if cfg.heapProfile != "" {
 		runtime.MemProfileRate = 4096 // fine enough to see a few hundred bytes per user
@@ -184,7 +192,7 @@ func measure(cfg config, stdout io.Writer) ([]sample, error) {
 		cfg.target = url
 	}
 
-	class, err := makeClass(cfg.class)
+	class, err := makeClass(cfg.class, cfg.waitMin, cfg.waitMax)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +266,7 @@ func measure(cfg config, stdout io.Writer) ([]sample, error) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(2 * time.Second) // one more think time: every user through a wait
+		time.Sleep(cfg.waitMax) // one more think time: every user through a wait
 		c0, t0 := calls.Load(), time.Now()
 		// Three readings, each at a moment when at most 0.5 % of the users are in a
 		// task; the median by RSS is kept.
@@ -272,13 +280,15 @@ func measure(cfg config, stdout io.Writer) ([]sample, error) {
 			reads = append(reads, readMem(n))
 			time.Sleep(200 * time.Millisecond)
 		}
-		// Every user goes on: n users waiting 1.5 s on average run about n/1.5 tasks a second.
+		// Every user goes on: n users waiting w on average run about n/w tasks a second.
 		rate := float64(calls.Load()-c0) / time.Since(t0).Seconds()
 		slices.SortFunc(reads, func(a, b sample) int { return cmp.Compare(a.rss, b.rss) })
 		s := reads[1]
 		samples = append(samples, s)
+		expected := float64(n) / ((cfg.waitMin + cfg.waitMax).Seconds() / 2)
 		fmt.Fprintf(stdout, "%8d %12.1f %12.1f %12.1f %12.1f %10d %8d %8.0f %8.0f\n", n, mib(s.rss), mib(s.rssBefore),
-			mib(s.heapObjects), mib(s.stacks), s.goroutines, inTask, rate, float64(n)/1.5)
+			mib(s.heapObjects), mib(s.stacks), s.goroutines, inTask, rate, expected)
+		fmt.Fprintf(stdout, "RSS_AT %d %d %.0f %.0f\n", n, s.rss, rate, expected) // machine-readable: users, bytes, tasks/s, expected
 	}
 	if cfg.heapProfile != "" {
 		f, err := os.Create(cfg.heapProfile)
@@ -327,17 +337,18 @@ func serve() (url string, stop func(), err error) {
 }
 
 // makeClass is the scripted class or the same behaviour in Go.
-func makeClass(kind string) (*userbehavior.Class, error) {
+func makeClass(kind string, waitMin, waitMax time.Duration) (*userbehavior.Class, error) {
 	if kind == "go" {
 		c := &userbehavior.Class{Name: "Idle", Weight: 1,
-			Wait: userbehavior.Wait{Kind: userbehavior.WaitBetween, Min: time.Second, Max: 2 * time.Second},
+			Wait: userbehavior.Wait{Kind: userbehavior.WaitBetween, Min: waitMin, Max: waitMax},
 			Tasks: []userbehavior.Task{{Name: "home", Weight: 1, Fn: func(ctx context.Context, u *userbehavior.User) error {
 				u.HTTP.Get(ctx, "/")
 				return nil
 			}}}}
 		return c, c.Validate()
 	}
-	p, err := script.Compile(script.Bundle{Main: "main.star", Files: map[string][]byte{"main.star": []byte(scriptSrc)}}, script.Options{})
+	src := strings.Replace(scriptSrc, "between(1, 2)", fmt.Sprintf("between(%g, %g)", waitMin.Seconds(), waitMax.Seconds()), 1)
+	p, err := script.Compile(script.Bundle{Main: "main.star", Files: map[string][]byte{"main.star": []byte(src)}}, script.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -184,7 +184,12 @@
     const live = app.live;
     if (!live) return;
     // Tables are only rebuilt for the visible tab; switching tabs renders the latest data.
-    if (app.tab === 'stats') S.renderStatsTable($('stats-table'), live.endpoints, live.total, { current: true });
+    if (app.tab === 'stats') {
+      S.renderStatsTable($('stats-table'), live.endpoints, live.total, { current: true });
+      const note = S.roundedNote(live.workers);
+      $('rounded-note').hidden = note === '';
+      $('rounded-note').textContent = note;
+    }
     else if (app.tab === 'failures') {
       S.renderFailuresTable($('failures-table'), live.errors);
       const cs = live.counters || [];

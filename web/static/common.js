@@ -442,6 +442,21 @@
   }
 
   /** Connected workers. */
+  // Workers speaking Locust's protocol bucket response times before the master
+  // sees them (pkg/report.RoundedNote).
+  const ROUNDED_NOTE = 'rounded by Locust worker';
+  function rounded(w) {
+    return !!w && (w.kind === 'locust' || w.kind === 'boomer');
+  }
+
+  /** The note to show beside statistics that Locust or boomer workers fed, or ''. */
+  function roundedNote(workers) {
+    return (Array.isArray(workers) ? workers : []).some(rounded)
+      ? 'Response times from Locust and boomer workers are ' + ROUNDED_NOTE +
+        ' (1 ms below 100 ms, 10 ms below 1 s, 100 ms below 10 s, 1 s above): their percentiles are no finer than that.'
+      : '';
+  }
+
   function renderWorkersTable(table, workers) {
     const list = Array.isArray(workers) ? workers : [];
     const rows = list.map((w) => {
@@ -453,6 +468,8 @@
         '<td>' + esc(w.host) + '</td>' +
         '<td class="mono">' + esc(w.addr) + '</td>' +
         '<td>' + esc(w.version) + '</td>' +
+        '<td' + (rounded(w) ? ' title="Locust protocol: response times ' + esc(ROUNDED_NOTE) + ' (about 2 significant digits)"' : '') + '>' +
+          esc(w.kind || DASH) + (rounded(w) ? ' <span class="muted">(rounded)</span>' : '') + '</td>' +
         '<td class="num">' + fmt.num(w.cores) + '</td>' +
         '<td class="num">' + fmt.bytes(w.memory_bytes) + '</td>' +
         '<td><span class="badge state-' + esc(String(w.state || '').toLowerCase()) + '">' + esc(w.state) + '</span></td>' +
@@ -465,7 +482,7 @@
         '<td class="num">' + (known ? age.toFixed(1) + ' s' : DASH) + '</td></tr>';
     });
     simpleTable(table, [
-      { label: 'ID' }, { label: 'Host' }, { label: 'Address' }, { label: 'Version' },
+      { label: 'ID' }, { label: 'Host' }, { label: 'Address' }, { label: 'Version' }, { label: 'Kind' },
       { label: 'Cores', num: true }, { label: 'Memory', num: true }, { label: 'State' },
       { label: 'Users', num: true }, { label: 'Host CPU', num: true }, { label: 'Process CPU', num: true },
       { label: 'Memory used', num: true }, { label: 'Sched lag p99', num: true }, { label: 'GPU' },
@@ -957,6 +974,7 @@
     renderStatsTable,
     renderFailuresTable,
     renderWorkersTable,
+    roundedNote,
     renderEventsTable,
     renderExceptionsTable,
     renderCountersTable,
