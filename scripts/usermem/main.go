@@ -219,6 +219,11 @@ func measure(cfg config, stdout io.Writer) ([]sample, error) {
 	r, err := userbehavior.NewRunner(userbehavior.RunnerConfig{
 		Classes: []*userbehavior.Class{class}, Host: cfg.target,
 		Collector: col, Transport: tr, Timeout: 30 * time.Second,
+		// A worker plans one descriptor per user (the worst case, every user in
+		// flight) and refuses users past RLIMIT_NOFILE; idle users hold none, and this
+		// measurement bounds its connections itself, so it measures past that limit.
+		FileLimit: -1,
+		HTTP:      userbehavior.HTTPConfig{MaxConnsPerHost: cfg.conns},
 	})
 	if err != nil {
 		return nil, err
