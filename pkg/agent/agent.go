@@ -213,7 +213,8 @@ func (r *activeRun) halt() {
 // stopUsers ends the users, waiting until ctx ends, then aborting them.
 func (r *activeRun) stopUsers(ctx context.Context) {
 	if r.open != nil {
-		<-r.open.prep
+		// Stop also ends a preparation in progress: Prepare makes no user once the
+		// pool is stopped, and Stop waits for the one being made.
 		r.open.pool.Stop(ctx)
 		return
 	}

@@ -109,7 +109,7 @@ func (h *Histogram) addDense(i int, c int64) {
 
 // MaxCorrections bounds the samples RecordCorrected adds for one value, so that
 // one enormous latency against a tiny interval cannot stall a worker.
-const MaxCorrections = 100_000
+const MaxCorrections = 10_000
 
 // RecordCorrected records d and, when d is longer than interval, the values a
 // user issuing one request every interval would have measured while this one

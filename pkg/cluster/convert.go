@@ -350,8 +350,8 @@ func reportToPB(r Report) (*pb.Report, error) {
 }
 
 // optionalHistogram decodes an optional histogram (nil when absent); a positive
-// want is the count it must hold.
-func optionalHistogram(b []byte, want uint64) (*aggregate.Histogram, error) {
+// most is the count it may hold at most.
+func optionalHistogram(b []byte, most uint64) (*aggregate.Histogram, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
@@ -359,8 +359,8 @@ func optionalHistogram(b []byte, want uint64) (*aggregate.Histogram, error) {
 	if err := h.UnmarshalBinary(b); err != nil {
 		return nil, err
 	}
-	if want > 0 && uint64(h.Count()) != want {
-		return nil, fmt.Errorf("holds %d samples for %d requests", h.Count(), want)
+	if most > 0 && uint64(h.Count()) > most {
+		return nil, fmt.Errorf("holds %d samples for %d requests", h.Count(), most)
 	}
 	return h, nil
 }

@@ -71,7 +71,10 @@ func (c *Config) defaults() {
 	if c.Arrival != nil {
 		c.MaxPool = max(c.MaxPool, c.Users, 1)
 		if c.RunTime <= 0 {
-			c.RunTime = c.Arrival.Duration()
+			// A little past the shape: a worker's plan clock starts when its Start
+			// arrives, so its last iterations come due a little after the master's.
+			c.RunTime = c.Arrival.Duration() + arrivalGrace
+			c.endsWithShape = true
 		}
 	}
 	if c.Stages != nil && c.RunTime <= 0 {

@@ -59,6 +59,7 @@ type run struct {
 	shapeTick                    *time.Ticker // the users follow a shape: re-plan each tick
 	verdicts                     []threshold.Result
 	aborted                      bool // by a threshold
+	storing                      bool // store() is ending the run
 }
 
 type windowEntry struct {
@@ -409,7 +410,11 @@ func (r *run) replan(lost map[string]map[string]int) error {
 // arrivalLead is how far ahead of now a re-plan of an open-model run takes effect:
 // the iterations due before then stay with the workers that had them, so none is
 // run twice or skipped by workers that hear of the new plan a little late.
-const arrivalLead = 250 * time.Millisecond
+const arrivalLead = time.Second
+
+// arrivalGrace is how long an open-model run goes on after its shape, so the
+// iterations due at its very end reach every worker before the stop does.
+const arrivalGrace = 500 * time.Millisecond
 
 // arrivalPlan is the open-model plan for count workers (Index left 0), or nil.
 func (r *run) arrivalPlan(count int) *cluster.Arrival {
@@ -538,6 +543,7 @@ func (r *run) finish(status store.Status, reason string) {
 // store closes the last interval, stores the run's end and ends it.
 func (r *run) store(status store.Status, reason string, cause error) {
 	now := time.Now()
+	r.storing = true // the run is ending: thresholds are judged, they abort nothing
 	for _, key := range slices.Sorted(maps.Keys(r.gaps)) {
 		id, _, _ := strings.Cut(key, "\x00")
 		r.missingReports(now, id, key)
@@ -717,7 +723,7 @@ func (r *run) checkThresholds(now time.Time) {
 		return
 	}
 	r.verdicts = threshold.EvalAll(r.cfg.Thresholds, r.thresholdInput(now), r.cfg.Baseline)
-	if r.stopping {
+	if r.stopping || r.storing {
 		return
 	}
 	for _, v := range r.verdicts {

@@ -102,6 +102,9 @@ func (a *Arrivals) newUser(c *Class) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every sample of a pool user carries its service time, on_start's too (measured
+	// from when it began: it was due then).
+	u.rec.SetLateness(0)
 	if a.r.setup(a.ctx, u) && c.OnStart != nil {
 		a.r.guard(a.ctx, u, "on_start", c.OnStart)
 	}
@@ -115,6 +118,10 @@ func (a *Arrivals) newUser(c *Class) (*User, error) {
 func (a *Arrivals) Iterate(class string, due time.Time) bool {
 	c, ok := a.r.classes[class]
 	if !ok {
+		a.mu.Lock()
+		a.rec.Count(DroppedCounter, 1) // a class this worker lacks: counted, not lost
+		a.rec.Flush()
+		a.mu.Unlock()
 		return false
 	}
 	a.mu.Lock()
@@ -201,17 +208,35 @@ func (a *Arrivals) Stop(ctx context.Context) {
 		<-done
 	}
 	defer a.cancel()
+	// on_stop runs for every idle user at once, outside the lock (Counts and the
+	// reports go on meanwhile), and is aborted when ctx ends, as StopAll does.
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	for class, us := range a.idle {
+	idle := a.idle
+	a.idle = map[string][]*poolUser{}
+	a.mu.Unlock()
+	stopCtx, cancel := context.WithCancel(a.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	var wg sync.WaitGroup
+	for class, us := range idle {
+		c := a.r.classes[class]
 		for _, pu := range us {
-			if c := a.r.classes[class]; c.OnStop != nil && a.ctx.Err() == nil {
-				a.r.guard(a.ctx, pu.u, "on_stop", c.OnStop)
-			}
-			pu.u.rec.Flush()
-			pu.u.HTTP.close()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pu.u.rec.SetLateness(0)
+				if c.OnStop != nil && stopCtx.Err() == nil {
+					a.r.guard(stopCtx, pu.u, "on_stop", c.OnStop)
+				}
+				pu.u.rec.Flush()
+				pu.u.HTTP.close()
+			}()
 		}
 	}
+	wg.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.rec.Flush()
 	a.r.release(a.total)
 	clear(a.users)

@@ -55,8 +55,8 @@ func TestArrivalsPoolDropsAndLateness(t *testing.T) {
 		t.Error("a stopped pool ran an iteration")
 	}
 	snap := col.Swap(time.Now())
-	if got := snap.Counters[DroppedCounter]; got != 2 {
-		t.Errorf("dropped counter %d, want 2", got)
+	if got := snap.Counters[DroppedCounter]; got != 3 { // two at the cap, one of a class it lacks
+		t.Errorf("dropped counter %d, want 3", got)
 	}
 	st := snap.Endpoints[aggregate.Endpoint{Method: "T", Name: "work"}]
 	if st == nil || st.Requests != 3 || st.Service == nil || st.Service.Count() != 3 {
@@ -98,5 +98,32 @@ func TestWaitPace(t *testing.T) {
 		if got := tc.w.Pace(); got != tc.want {
 			t.Errorf("%v: pace %v, want %v", tc.w, got, tc.want)
 		}
+	}
+}
+
+// TestArrivalsStopRunsOnStopOutsideTheLock: on_stop of every idle user runs at once,
+// and the pool answers Counts while they run.
+func TestArrivalsStopRunsOnStopOutsideTheLock(t *testing.T) {
+	release := make(chan struct{})
+	var inStop atomic.Int64
+	c := &Class{Name: "A", Weight: 1,
+		OnStop: func(context.Context, *User) error { inStop.Add(1); <-release; return nil },
+		Tasks:  []Task{{Name: "t", Weight: 1, Fn: func(context.Context, *User) error { return nil }}}}
+	r, _ := newTestRunner(t, "", c)
+	a := r.NewArrivals(context.Background(), 5)
+	if err := a.Prepare("A", 5); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		a.Stop(context.Background())
+		close(stopped)
+	}()
+	waitFor(t, "every on_stop running at once", func() bool { return inStop.Load() == 5 })
+	_ = a.Counts() // does not wait for on_stop
+	close(release)
+	<-stopped
+	if got := a.Counts()["A"]; got != 0 {
+		t.Errorf("users after Stop: %d", got)
 	}
 }
