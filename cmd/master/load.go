@@ -147,6 +147,11 @@ func (l *loadFlags) apply(c *Config, rc *controller.Config, db *store.DB) error 
 	}
 	if l.open() {
 		rc.Arrival = st
+		if l.Stages == "" {
+			// --run-time is the shape's length here: the run ends with the shape,
+			// a little after it (controller.Config.Arrival), so no iteration is cut.
+			rc.RunTime = 0
+		}
 		rc.MaxPool = l.MaxUsers
 		if rc.MaxPool == 0 {
 			rc.MaxPool = max(c.Users, defaultMaxPool)
