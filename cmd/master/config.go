@@ -72,7 +72,8 @@ type Config struct {
 	SchedLagLimit    time.Duration
 	Load             loadFlags // load shape, open model, thresholds, baseline, JUnit
 	HTTP             httpFlags // the run's HTTP measurement settings
-	LocustListen     string    // locust.go
+	PprofListen      string
+	LocustListen     string // locust.go
 	LocustInsecure   bool
 	LocustClasses    string
 }
@@ -184,6 +185,7 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.WebCacheTTL, "web-cache-ttl", cfg.WebCacheTTL, "how long the dashboard keeps a decoded stored run")
 	cfg.Load.register(fs)
 	cfg.HTTP.register(fs)
+	registerPprof(fs, &cfg.PprofListen)
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	locustFlags(fs, cfg)
 	return fs
@@ -298,6 +300,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Load.validate(c)...)
 	if _, err := c.HTTP.options(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkPprof(c.PprofListen); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateLocust()...)

@@ -58,6 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := servePprof(cfg.PprofListen, log); err != nil {
+		fmt.Fprintf(stderr, "master: %v\n", err)
+		return exitFailure
+	}
 	var code int
 	if cfg.Headless || cfg.DryRun > 0 {
 		code, err = headless(ctx, cfg, log, stdout)

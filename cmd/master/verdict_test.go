@@ -172,3 +172,12 @@ func TestTimingRowsOverTheWire(t *testing.T) {
 		t.Errorf("SERVER median %v ms, want the 7 ms the target reported (rows %v)", got, rows)
 	}
 }
+
+func TestPprofListenIsLoopbackOnly(t *testing.T) {
+	if err := checkPprof("0.0.0.0:6060"); err == nil {
+		t.Error("a profile listener beyond loopback was accepted")
+	}
+	if err := checkPprof("127.0.0.1:6060"); err != nil {
+		t.Error(err)
+	}
+}

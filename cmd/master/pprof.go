@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+)
+
+// registerPprof adds --pprof-listen: Go's profiles of the master (heap, CPU,
+// goroutines) for finding where a long run's memory or time goes.
+func registerPprof(fs *flag.FlagSet, addr *string) {
+	fs.StringVar(addr, "pprof-listen", *addr, "serve Go's pprof profiles of the master here (loopback only), e.g. 127.0.0.1:6060")
+}
+
+// checkPprof refuses a profile listener beyond loopback: profiles show the run.
+func checkPprof(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	local, err := loopback(addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-listen %w", err)
+	}
+	if !local {
+		return errors.New("--pprof-listen must be a loopback address such as 127.0.0.1:6060")
+	}
+	return nil
+}
+
+// servePprof serves the profiles until the process exits.
+func servePprof(addr string, log *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		if err := http.Serve(lis, mux); err != nil {
+			log.Warn("pprof listener", "err", err)
+		}
+	}()
+	return nil
+}
