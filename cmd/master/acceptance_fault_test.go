@@ -90,21 +90,7 @@ func TestAcceptancePartitionAndKill(t *testing.T) {
 	m := exec.Command(masterBin, "--headless", "-u", "12", "-r", "100", "-t", "60s", "-H", host,
 		"--wait", "50ms", "--expect-workers", "3", "--listen", net.JoinHostPort("0.0.0.0", mport),
 		"--token", "acceptance", "--db", db, "--json", summary, "--exit-code-on-error", "0")
-	out, _ := m.StdoutPipe()
-	m.Stderr = m.Stdout
-	progress := &lines{}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go progress.follow(out)
-	defer func() {
-		m.Process.Kill()
-		if t.Failed() {
-			progress.mu.Lock()
-			t.Logf("master output:\n%s", strings.Join(progress.all, "\n"))
-			progress.mu.Unlock()
-		}
-	}()
+	progress := followMaster(t, m)
 	worker := func(id, masterIP string, ns string) *exec.Cmd {
 		args := []string{workerBin, "--master", net.JoinHostPort(masterIP, mport), "--id", id, "--token", "acceptance", "--log-level", "error"}
 		if ns != "" {

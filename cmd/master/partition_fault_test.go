@@ -93,6 +93,28 @@ func (w *netnsWorld) setMasterLink(t *testing.T, state string) {
 	}
 }
 
+// followMaster starts the master command m, collecting its output lines as they come;
+// the master is killed when the test ends, and its output logged if the test failed.
+func followMaster(t *testing.T, m *exec.Cmd) *lines {
+	t.Helper()
+	out, _ := m.StdoutPipe()
+	m.Stderr = m.Stdout
+	progress := &lines{}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go progress.follow(out)
+	t.Cleanup(func() {
+		m.Process.Kill()
+		if t.Failed() {
+			progress.mu.Lock()
+			t.Logf("master output:\n%s", strings.Join(progress.all, "\n"))
+			progress.mu.Unlock()
+		}
+	})
+	return progress
+}
+
 // sourceLog counts requests per client address and when each last came.
 type sourceLog struct {
 	mu     sync.Mutex
@@ -138,21 +160,7 @@ func TestPartitionWorkerNetns(t *testing.T) {
 	m := exec.Command(masterBin, "--headless", "-u", "10", "-r", "100", "-t", "25s", "-H", ts.URL+"/x",
 		"--wait", "50ms", "--expect-workers", "2", "--listen", addr, "--token", "partition-test", "--db", db,
 		"--exit-code-on-error", "0")
-	out, _ := m.StdoutPipe()
-	m.Stderr = m.Stdout
-	progress := &lines{}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go progress.follow(out)
-	defer func() {
-		m.Process.Kill()
-		if t.Failed() {
-			progress.mu.Lock()
-			t.Logf("master output:\n%s", strings.Join(progress.all, "\n"))
-			progress.mu.Unlock()
-		}
-	}()
+	progress := followMaster(t, m)
 	start(t, workerBin, "--master", addr, "--id", "rooted", "--token", "partition-test", "--log-level", "error")
 	start(t, "ip", "netns", "exec", w.ns, workerBin, "--master", addr, "--id", "cut", "--token", "partition-test", "--log-level", "error")
 	waitFor(t, 20*time.Second, "load from the worker in the namespace", func() bool { n, _ := target.read(w.workerTarget); return n > 50 })

@@ -77,6 +77,23 @@ func (tc *testCluster) addWorker(id string, builtins userbehavior.Builtins) {
 	})
 }
 
+// runOutcome is what a run started with runAsync ends with.
+type runOutcome struct {
+	res controller.Result
+	err error
+}
+
+// runAsync runs cfg on the cluster's controller in the background; the outcome
+// comes on the channel when the run ends.
+func (tc *testCluster) runAsync(ctx context.Context, cfg controller.Config) <-chan runOutcome {
+	done := make(chan runOutcome, 1)
+	go func() {
+		res, err := tc.ctl.Run(ctx, cfg)
+		done <- runOutcome{res, err}
+	}()
+	return done
+}
+
 // killWorker ends a worker at once: its stream closes, as when the process dies.
 func (tc *testCluster) killWorker(id string) {
 	tc.mu.Lock()
@@ -286,19 +303,11 @@ func TestLostWorkerUsersMoveToSurvivor(t *testing.T) {
 	tc.addWorker("w2", builtins)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type out struct {
-		res controller.Result
-		err error
-	}
-	done := make(chan out, 1)
-	go func() {
-		res, err := tc.ctl.Run(ctx, controller.Config{
-			Scenario: userbehavior.Scenario{Host: ts.URL, Builtin: "one"},
-			Classes:  []scheduler.Class{{Name: "U", Weight: 1}},
-			Users:    10, SpawnRate: 100, ExpectWorkers: 2,
-		})
-		done <- out{res, err}
-	}()
+	done := tc.runAsync(ctx, controller.Config{
+		Scenario: userbehavior.Scenario{Host: ts.URL, Builtin: "one"},
+		Classes:  []scheduler.Class{{Name: "U", Weight: 1}},
+		Users:    10, SpawnRate: 100, ExpectWorkers: 2,
+	})
 	// Wait (on the store, not the clock) until both workers run all 10 users.
 	runID := waitForInterval(t, tc.db, func(iv store.Interval) bool { return iv.Users == 10 && iv.Workers == 2 })
 	killed := time.Now()

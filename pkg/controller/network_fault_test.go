@@ -168,19 +168,11 @@ func TestNetworkCutWorkerLostStopsAndRejoins(t *testing.T) {
 			tc.addWorkerVia("w2", px.Listen, pathBuiltins("/w2"))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			type out struct {
-				res controller.Result
-				err error
-			}
-			done := make(chan out, 1)
-			go func() {
-				res, err := tc.ctl.Run(ctx, controller.Config{
-					Scenario: userbehavior.Scenario{Host: ts.URL, Builtin: "paths"},
-					Classes:  []scheduler.Class{{Name: "U", Weight: 1}},
-					Users:    10, SpawnRate: 100, ExpectWorkers: 2,
-				})
-				done <- out{res, err}
-			}()
+			done := tc.runAsync(ctx, controller.Config{
+				Scenario: userbehavior.Scenario{Host: ts.URL, Builtin: "paths"},
+				Classes:  []scheduler.Class{{Name: "U", Weight: 1}},
+				Users:    10, SpawnRate: 100, ExpectWorkers: 2,
+			})
 			runID := waitForInterval(t, tc.db, func(iv store.Interval) bool { return iv.Users == 10 && iv.Workers == 2 })
 
 			cut := time.Now()

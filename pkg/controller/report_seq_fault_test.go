@@ -22,19 +22,11 @@ func TestReportsRetransmittedOrLateCountOnce(t *testing.T) {
 	tc := newTestCluster(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type out struct {
-		res controller.Result
-		err error
-	}
-	done := make(chan out, 1)
-	go func() {
-		res, err := tc.ctl.Run(ctx, controller.Config{
-			Scenario: userbehavior.Scenario{Builtin: "none"},
-			Classes:  []scheduler.Class{{Name: "U", Weight: 1}},
-			Users:    1, SpawnRate: 10, ExpectWorkers: 1, StopWait: 10 * time.Second,
-		})
-		done <- out{res, err}
-	}()
+	done := tc.runAsync(ctx, controller.Config{
+		Scenario: userbehavior.Scenario{Builtin: "none"},
+		Classes:  []scheduler.Class{{Name: "U", Weight: 1}},
+		Users:    1, SpawnRate: 10, ExpectWorkers: 1, StopWait: 10 * time.Second,
+	})
 	s, err := cluster.Dial(context.Background(), tc.addr, cluster.WorkerInfo{ID: "faulty"}, "")
 	if err != nil {
 		t.Fatal(err)

@@ -548,12 +548,8 @@ func (r *run) store(status store.Status, reason string, cause error) {
 		id, _, _ := strings.Cut(key, "\x00")
 		r.missingReports(now, id, key)
 	}
-	r.closeInterval(now)
+	r.closeInterval(now) // judges the thresholds a last time: the final verdicts
 	r.total.End = now
-	if len(r.cfg.Thresholds) > 0 {
-		// The final verdicts, on everything the workers' final reports held.
-		r.verdicts = threshold.EvalAll(r.cfg.Thresholds, r.thresholdInput(now), r.cfg.Baseline)
-	}
 	sum := r.summary(now)
 	sum.Thresholds = report.Verdicts(r.verdicts)
 	db := r.c().db
