@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,7 +40,7 @@ type soakConfig struct {
 	duration, every, warmup time.Duration
 	users, workers          int
 	rate                    float64
-	bin, csv                string
+	bin, csv, profile       string
 }
 
 func soakCommand(ctx context.Context, args []string, stdout io.Writer) error {
@@ -53,6 +54,7 @@ func soakCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&cfg.workers, "workers", 2, "bin/worker processes")
 	fs.StringVar(&cfg.bin, "bin", "bin", "directory of the master and worker binaries")
 	fs.StringVar(&cfg.csv, "csv", "soak.csv", "where the per-period figures go")
+	fs.StringVar(&cfg.profile, "profile", "", "save the master's heap profile (pprof) here every period, heap-001.pb.gz on")
 	smoke := fs.Bool("smoke", false, "a quick check that the soak works: 3 s sampled every second")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -82,8 +84,10 @@ type soakRow struct {
 	Requests    uint64 // in the period
 	RPS         float64
 	RSSMiB      []float64 // per process: master, then workers
+	AnonMiB     []float64 // the anonymous part of RSSMiB
 	CPUPct      []float64 // per process, percent of one core over the period
 	Goroutines  []float64 // per process (workers: mean of their telemetry in the period)
+	MasterHeap  float64   // the master's Go heap in use, MiB
 	MasterState string
 }
 
@@ -112,6 +116,16 @@ func soak(ctx context.Context, cfg soakConfig, stdout io.Writer) error {
 	m := &proc{name: "master", cmd: exec.Command(master, "--demo", "--host", base, "--local-workers", "0",
 		"--expect-workers", fmt.Sprint(cfg.workers), "-u", fmt.Sprint(cfg.users), "-r", fmt.Sprint(cfg.rate),
 		"--listen", "127.0.0.1:0", "--web-listen", "127.0.0.1:0", "--db", dbPath, "--log-level", "warn")}
+	var pprofAddr string
+	if cfg.profile != "" {
+		if err := os.MkdirAll(cfg.profile, 0o755); err != nil {
+			return err
+		}
+		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return err
+		}
+		m.cmd.Args = append(m.cmd.Args, "--pprof-listen", pprofAddr)
+	}
 	m.cmd.Stderr = os.Stderr
 	out, err := m.cmd.StdoutPipe()
 	if err != nil {
@@ -186,11 +200,16 @@ func soak(ctx context.Context, cfg soakConfig, stdout io.Writer) error {
 		if err := getJSON(ctx, hc, web+"/api/live", &l); err != nil {
 			return err
 		}
-		goroutines, err := masterGoroutines(ctx, hc, web)
+		goroutines, heap, err := masterMetrics(ctx, hc, web)
 		if err != nil {
 			return err
 		}
-		row := soakRow{Minute: time.Since(begin).Minutes(), MasterState: l.State}
+		row := soakRow{Minute: time.Since(begin).Minutes(), MasterHeap: heap, MasterState: l.State}
+		if cfg.profile != "" {
+			if err := saveHeapProfile(ctx, hc, pprofAddr, filepath.Join(cfg.profile, fmt.Sprintf("heap-%03d.pb.gz", len(rows)+1))); err != nil {
+				return err
+			}
+		}
 		row.Requests = l.Total.Requests - lastRequests
 		lastRequests = l.Total.Requests
 		row.RPS = float64(row.Requests) / cfg.every.Seconds()
@@ -199,7 +218,9 @@ func soak(ctx context.Context, cfg soakConfig, stdout io.Writer) error {
 			t := procTicks(pid)
 			row.CPUPct = append(row.CPUPct, 100*float64(t-p.ticks)/clockTicks/cfg.every.Seconds())
 			p.ticks = t
-			row.RSSMiB = append(row.RSSMiB, float64(procRSS(pid))/(1<<20))
+			rss, anon := procRSS(pid)
+			row.RSSMiB = append(row.RSSMiB, float64(rss)/(1<<20))
+			row.AnonMiB = append(row.AnonMiB, float64(anon)/(1<<20))
 			g := math.NaN()
 			if i == 0 {
 				g = goroutines
@@ -207,8 +228,8 @@ func soak(ctx context.Context, cfg soakConfig, stdout io.Writer) error {
 			row.Goroutines = append(row.Goroutines, g)
 		}
 		rows = append(rows, row)
-		fmt.Fprintf(stdout, "  %5.1f min  %8.0f req/s  RSS MiB %v  CPU %% %v  master goroutines %.0f\n",
-			row.Minute, row.RPS, fmtFloats(row.RSSMiB), fmtFloats(row.CPUPct), goroutines)
+		fmt.Fprintf(stdout, "  %5.1f min  %8.0f req/s  RSS MiB %v (anonymous %v)  CPU %% %v  master goroutines %.0f  master heap MiB %.1f\n",
+			row.Minute, row.RPS, fmtFloats(row.RSSMiB), fmtFloats(row.AnonMiB), fmtFloats(row.CPUPct), goroutines, heap)
 		if err := writeSoakCSV(cfg.csv, procs, rows); err != nil {
 			return err
 		}
@@ -298,24 +319,75 @@ func stopRun(ctx context.Context, hc *http.Client, web string) error {
 	return post(ctx, hc, web, "/api/stop", `{}`)
 }
 
-// masterGoroutines reads go_goroutines from the master's /metrics.
-func masterGoroutines(ctx context.Context, hc *http.Client, web string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, web+"/metrics", nil)
+// freeLoopbackAddr is a loopback address with a port free now.
+func freeLoopbackAddr() (string, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return "", err
+	}
+	defer lis.Close()
+	return lis.Addr().String(), nil
+}
+
+// saveHeapProfile writes the master's heap profile, taken after a collection, to path.
+func saveHeapProfile(ctx context.Context, hc *http.Client, addr, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// masterMetrics reads the master's goroutines and Go heap in use (MiB) from its
+// /metrics.
+func masterMetrics(ctx context.Context, hc *http.Client, web string) (goroutines, heapMiB float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, web+"/metrics", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if goroutines, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+				return 0, 0, err
+			}
+			found++
+		}
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			b, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, 0, err
+			}
+			heapMiB = b / (1 << 20)
+			found++
 		}
 	}
-	return 0, errors.New("no go_goroutines in /metrics")
+	if found != 2 {
+		return 0, 0, errors.New("no go_goroutines or go_memstats_heap_inuse_bytes in /metrics")
+	}
+	return goroutines, heapMiB, nil
 }
 
 // workerGoroutines fills in each period's mean goroutines of every worker from the
@@ -367,19 +439,19 @@ func writeSoakCSV(path string, procs []*proc, rows []soakRow) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	head := []string{"minute", "requests", "rps"}
+	head := []string{"minute", "requests", "rps", "master_heap_mib"}
 	for _, p := range procs {
-		head = append(head, p.name+"_rss_mib", p.name+"_cpu_pct", p.name+"_goroutines")
+		head = append(head, p.name+"_rss_mib", p.name+"_anon_mib", p.name+"_cpu_pct", p.name+"_goroutines")
 	}
 	w.Write(head)
 	for _, r := range rows {
-		rec := []string{fmt.Sprintf("%.2f", r.Minute), fmt.Sprint(r.Requests), fmt.Sprintf("%.1f", r.RPS)}
+		rec := []string{fmt.Sprintf("%.2f", r.Minute), fmt.Sprint(r.Requests), fmt.Sprintf("%.1f", r.RPS), fmt.Sprintf("%.1f", r.MasterHeap)}
 		for i := range procs {
 			g := ""
 			if !math.IsNaN(r.Goroutines[i]) {
 				g = fmt.Sprintf("%.0f", r.Goroutines[i])
 			}
-			rec = append(rec, fmt.Sprintf("%.1f", r.RSSMiB[i]), fmt.Sprintf("%.1f", r.CPUPct[i]), g)
+			rec = append(rec, fmt.Sprintf("%.1f", r.RSSMiB[i]), fmt.Sprintf("%.1f", r.AnonMiB[i]), fmt.Sprintf("%.1f", r.CPUPct[i]), g)
 		}
 		w.Write(rec)
 	}
@@ -442,8 +514,10 @@ func printSoak(w io.Writer, cfg soakConfig, procs []*proc, rows []soakRow) {
 			name, med, v[0], v[len(v)-1], spread, verdict)
 	}
 	line("throughput req/s", func(r soakRow) float64 { return r.RPS }, true)
+	line("master Go heap MiB", func(r soakRow) float64 { return r.MasterHeap }, true)
 	for i, p := range procs {
 		line(p.name+" RSS MiB", func(r soakRow) float64 { return r.RSSMiB[i] }, true)
+		line(p.name+" anonymous MiB", func(r soakRow) float64 { return r.AnonMiB[i] }, true)
 		line(p.name+" goroutines", func(r soakRow) float64 { return r.Goroutines[i] }, true)
 		line(p.name+" CPU %", func(r soakRow) float64 { return r.CPUPct[i] }, false)
 	}
@@ -470,17 +544,22 @@ func procTicks(pid int) uint64 {
 }
 
 // procRSS is a process's resident set in bytes.
-func procRSS(pid int) uint64 {
+// procRSS is a process's resident memory and the anonymous part of it (the rest
+// is file-backed: the binary's pages and memory-mapped files such as the store),
+// in bytes.
+func procRSS(pid int) (rss, anon uint64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
+	if len(f) < 3 {
+		return 0, 0
 	}
 	pages, _ := strconv.ParseUint(f[1], 10, 64)
-	return pages * uint64(os.Getpagesize())
+	shared, _ := strconv.ParseUint(f[2], 10, 64) // file-backed and shared memory
+	page := uint64(os.Getpagesize())
+	return pages * page, (pages - min(shared, pages)) * page
 }
 
 func fmtFloats(v []float64) string {
