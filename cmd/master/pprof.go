@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 )
 
 // registerPprof adds --pprof-listen: Go's profiles of the master (heap, CPU,
@@ -40,6 +41,9 @@ func servePprof(addr string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--pprof-listen: %w", err)
 	}
+	// Sample an allocation every 16 KiB rather than 512 KiB: a long run's memory
+	// grows by a few kilobytes a second, which the default rate cannot place.
+	runtime.MemProfileRate = 16 << 10
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

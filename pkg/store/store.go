@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,8 +65,14 @@ type Options struct {
 type DB struct {
 	bolt        *bolt.DB
 	path        string
-	interrupted []string // IDs Open marked interrupted, in ID order
+	interrupted []string      // IDs Open marked interrupted, in ID order
+	writes      atomic.Uint64 // write transactions committed
 }
+
+// releaseEvery is how many write transactions pass between two releases of the
+// mapped file's pages (see releaseMapped): about a minute of a running run, which
+// writes an interval and a telemetry sample every second.
+const releaseEvery = 128
 
 // Open opens the store at path, creating the file and its schema when it is missing
 // (unless opts.ReadOnly, when a missing file is an error wrapping fs.ErrNotExist).
@@ -465,7 +472,13 @@ func (db *DB) view(fn func(*bolt.Tx) error) (err error) {
 func (db *DB) update(fn func(*bolt.Tx) error) (err error) {
 	defer recoverCorrupt(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return db.bolt.Update(fn)
+	if err := db.bolt.Update(fn); err != nil {
+		return err
+	}
+	if db.writes.Add(1)%releaseEvery == 0 {
+		db.releaseMapped()
+	}
+	return nil
 }
 
 func recoverCorrupt(err *error) {
