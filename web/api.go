@@ -22,6 +22,7 @@ type streamed struct {
 	*report.Live
 	Series []report.Point      `json:"series,omitempty"`
 	Hosts  []report.HostSeries `json:"hosts,omitempty"`
+	Latest *report.Point       `json:"latest,omitempty"`
 	Point  *report.Point       `json:"point"`
 }
 
@@ -39,11 +40,7 @@ func (e *encoded) of(l *report.Live) ([]byte, error) {
 	if l == e.live {
 		return e.data, nil
 	}
-	v := streamed{Live: l}
-	if n := len(l.Series); n > 0 {
-		p := l.Series[n-1]
-		v.Point = &p
-	}
+	v := streamed{Live: l, Point: l.Latest}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err

@@ -64,7 +64,15 @@ func (s *Server) viewFor(id string) (*report.RunView, error) {
 	if l.RunID == "" {
 		return nil, errors.New("no run yet: start one, or name a stored run with ?run=ID")
 	}
-	return liveView(l), nil
+	v := liveView(l)
+	// A long run's live series is merged (report.MaxLivePoints); the store has
+	// every second so far, and the hosts' telemetry.
+	if s.cfg.DB != nil {
+		if stored, err := s.cache.get(l.RunID); err == nil {
+			v.Series, v.Hosts = stored.Series, stored.Hosts
+		}
+	}
+	return v, nil
 }
 
 // liveView presents the live run like a stored one.

@@ -144,6 +144,7 @@ func pushView(snap *aggregate.Snapshot, start time.Time, i int) *report.Live {
 	for t := range 60 + i {
 		l.Series = append(l.Series, report.Point{T: float64(t + 1), Users: 500, RPS: 1650, P50: 20, P95: 70, P99: 130})
 	}
+	l.Latest = &l.Series[len(l.Series)-1]
 	return l
 }
 

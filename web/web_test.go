@@ -239,7 +239,7 @@ func TestBasicAuth(t *testing.T) {
 func TestLiveAndStream(t *testing.T) {
 	h := newHarness(t, "")
 	h.ctl.publish(&report.Live{State: report.StateRunning, RunID: "r1", Users: 5,
-		Series: []report.Point{{T: 1, Users: 5, RPS: 10}}})
+		Series: []report.Point{{T: 1, Users: 5, RPS: 10}}, Latest: &report.Point{T: 2, Users: 5, RPS: 11}})
 	resp, body := h.do("GET", "/api/live", "", false)
 	var l report.Live
 	if err := json.Unmarshal(body, &l); err != nil || resp.StatusCode != 200 || l.RunID != "r1" || len(l.Series) != 1 {
@@ -269,8 +269,8 @@ func TestLiveAndStream(t *testing.T) {
 		return nil
 	}
 	first := next()
-	if first["run_id"] != "r1" || first["series"] != nil || first["point"] == nil {
-		t.Errorf("first event: %v", first)
+	if p, _ := first["point"].(map[string]any); first["run_id"] != "r1" || first["series"] != nil || p == nil || p["t"] != 2.0 || first["latest"] != nil {
+		t.Errorf("first event: %v; want the latest point as point, and no series", first)
 	}
 	h.ctl.publish(&report.Live{State: report.StateStopping, RunID: "r1"})
 	if second := next(); second["state"] != report.StateStopping {
@@ -368,6 +368,14 @@ func TestDownloads(t *testing.T) {
 	}
 	if resp, _ := h.do("GET", "/download/stats.csv", "", false); resp.StatusCode != 500 && resp.StatusCode != 404 {
 		t.Errorf("no live run: %d", resp.StatusCode)
+	}
+	// The live run's history is every second the store has, not the live view's
+	// merged points.
+	h.ctl.publish(&report.Live{State: report.StateRunning, RunID: id, Series: []report.Point{{T: 99, RPS: 1}}})
+	_, live := h.do("GET", "/download/history.csv", "", false)
+	_, stored := h.do("GET", "/download/history.csv?run="+id, "", false)
+	if !bytes.Equal(live, stored) || bytes.Count(stored, []byte("\n")) < 3 {
+		t.Errorf("live run's history.csv:\n%s\nwant the stored series:\n%s", live, stored)
 	}
 }
 

@@ -136,6 +136,14 @@ func (c *countingTarget) snapshot() map[string]uint64 {
 	return out
 }
 
+// oneGetUser is the builtin "one": class U, which GETs / then waits wait.
+func oneGetUser(wait time.Duration) userbehavior.Builtins {
+	return userbehavior.Builtins{"one": func() []*userbehavior.Class {
+		return []*userbehavior.Class{{Name: "U", Weight: 1, Wait: userbehavior.Wait{Kind: userbehavior.WaitConstant, Min: wait},
+			Tasks: []userbehavior.Task{{Name: "get", Weight: 1, Fn: get("/")}}}}
+	}}
+}
+
 func get(path string) func(context.Context, *userbehavior.User) error {
 	return func(ctx context.Context, u *userbehavior.User) error {
 		u.HTTP.Get(ctx, path)
@@ -294,10 +302,7 @@ func TestGlobalSpawnRateAndClassSplit(t *testing.T) {
 func TestLostWorkerUsersMoveToSurvivor(t *testing.T) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer ts.Close()
-	builtins := userbehavior.Builtins{"one": func() []*userbehavior.Class {
-		return []*userbehavior.Class{{Name: "U", Weight: 1, Wait: userbehavior.Wait{Kind: userbehavior.WaitConstant, Min: 50 * time.Millisecond},
-			Tasks: []userbehavior.Task{{Name: "get", Weight: 1, Fn: get("/")}}}}
-	}}
+	builtins := oneGetUser(50 * time.Millisecond)
 	tc := newTestCluster(t)
 	tc.addWorker("w1", builtins)
 	tc.addWorker("w2", builtins)

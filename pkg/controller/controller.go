@@ -131,6 +131,9 @@ type Options struct {
 	MinWorkers int
 	// TargetCPU is the CPU share per worker the scale hint aims for; default 75 %.
 	TargetCPU float64
+	// LivePoints bounds the points the live view keeps per series (the run's, and
+	// each host's telemetry); default report.MaxLivePoints.
+	LivePoints int
 }
 
 // Controller runs load tests over the workers of a Cluster. Serve runs its loop;
@@ -171,6 +174,9 @@ func New(cl Cluster, db *store.DB, opts Options) *Controller {
 	}
 	if opts.TargetCPU <= 0 {
 		opts.TargetCPU = 75
+	}
+	if opts.LivePoints <= 0 {
+		opts.LivePoints = report.MaxLivePoints
 	}
 	if opts.SaturationSamples <= 0 {
 		opts.SaturationSamples = 3

@@ -165,9 +165,11 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	l.Slowest = report.Slowest(cum)
 	l.Warnings = append([]string{}, r.warnings...)
 	for _, id := range slices.Sorted(maps.Keys(r.hosts)) {
-		l.Hosts = append(l.Hosts, *r.hosts[id])
+		l.Hosts = append(l.Hosts, r.hosts[id].series())
 	}
-	l.Series = r.series
+	if r.series != nil {
+		l.Series, l.SeriesStepS, l.Latest = r.series.Points(), r.series.Step(), r.latest
+	}
 	l.Thresholds = report.Verdicts(r.verdicts)
 	l.OpenModel = r.cfg.Arrival != nil
 }

@@ -49,10 +49,14 @@ type run struct {
 	stopping      bool
 	reason        string
 	window        []windowEntry // recent intervals, for current rates
-	series        []report.Point
-	hosts         map[string]*report.HostSeries // telemetry per worker and agent
-	warnings      []string
-	notices       map[string]bool // warnings raised once per run (warnings.go)
+	// The run's per-second points and each worker's and agent's telemetry, for the
+	// dashboard: bounded, a long run's points being merged (report.Decimated).
+	series   *report.Decimated[report.Point]
+	latest   *report.Point // the last interval's point
+	hosts    map[string]*hostSeries
+	readings threshold.Readings // the telemetry thresholds read; nil without them
+	warnings []string
+	notices  map[string]bool // warnings raised once per run (warnings.go)
 
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
@@ -89,6 +93,11 @@ func (r *run) begin() {
 	r.interval = aggregate.NewSnapshot(now)
 	r.total = aggregate.NewSnapshot(now)
 	r.running = aggregate.NewSnapshot(now)
+	for _, t := range r.cfg.Thresholds {
+		if t.Role != "" { // telemetry: summarised only when a threshold reads it
+			r.readings = threshold.Readings{}
+		}
+	}
 	r.targets = map[string]map[string]int{}
 	r.lastSeq = map[string]uint64{}
 	r.lastReportEnd = map[string]time.Time{}
@@ -627,6 +636,19 @@ func (r *run) saturated() bool {
 	return false
 }
 
+// hostSeries is one worker's or agent's telemetry on the run's timeline.
+type hostSeries struct {
+	report.HostSeries // without its points
+	points            *report.Decimated[report.HostPoint]
+}
+
+// series is the host's series for the live view.
+func (h *hostSeries) series() report.HostSeries {
+	s := h.HostSeries
+	s.Points = h.points.Points()
+	return s
+}
+
 // storeTelemetry keeps the latest sample of every worker and agent with interval seq.
 func (r *run) storeTelemetry(seq uint64, at time.Time) {
 	var recs []store.TelemetryRecord
@@ -642,14 +664,19 @@ func (r *run) storeTelemetry(seq uint64, at time.Time) {
 			}
 			recs = append(recs, store.TelemetryRecord{Seq: seq, At: at, Host: id, Role: role, Sample: b})
 			if r.hosts == nil {
-				r.hosts = map[string]*report.HostSeries{}
+				r.hosts = map[string]*hostSeries{}
 			}
 			hs := r.hosts[id]
 			if hs == nil {
-				hs = &report.HostSeries{Host: id, Hostname: w.info.Hostname, Role: role}
+				hs = &hostSeries{HostSeries: report.HostSeries{Host: id, Hostname: w.info.Hostname, Role: role},
+					points: report.NewDecimated(r.c().opts.LivePoints, report.MergeHostPoints)}
 				r.hosts[id] = hs
 			}
-			hs.Points = append(hs.Points, report.HostPointOf(at.Sub(r.started).Seconds(), w.tele))
+			p := report.HostPointOf(at.Sub(r.started).Seconds(), w.tele)
+			hs.points.Add(p)
+			if r.readings != nil {
+				report.AddThresholdReadings(r.readings, role, id, r.started, p)
+			}
 		}
 	}
 	add(r.s.workers, cluster.RoleWorker)
@@ -689,7 +716,11 @@ func (r *run) closeInterval(now time.Time) {
 	}
 	p.P50, p.P95, p.P99 = report.Ms(t.Latency.Percentile(50)), report.Ms(t.Latency.Percentile(95)), report.Ms(t.Latency.Percentile(99))
 	p.Saturated = r.saturated()
-	r.series = append(r.series, p)
+	if r.series == nil {
+		r.series = report.NewDecimated(r.c().opts.LivePoints, report.MergePoints)
+	}
+	r.series.Add(p)
+	r.latest = &p
 	r.storeTelemetry(r.seq, now)
 	r.interval = aggregate.NewSnapshot(now)
 	r.checkThresholds(now)
@@ -699,15 +730,8 @@ func (r *run) closeInterval(now time.Time) {
 func (r *run) thresholdInput(now time.Time) threshold.Input {
 	in := threshold.Input{Snapshot: r.total, Elapsed: now.Sub(r.started), Users: r.users(),
 		Dropped: r.total.Counters[aggregate.DroppedCounter]}
-	for _, t := range r.cfg.Thresholds {
-		if t.Role != "" { // telemetry: built only when a threshold reads it
-			hosts := make([]report.HostSeries, 0, len(r.hosts))
-			for _, id := range slices.Sorted(maps.Keys(r.hosts)) {
-				hosts = append(hosts, *r.hosts[id])
-			}
-			in.Telemetry = report.ThresholdTelemetry(hosts, r.started)
-			break
-		}
+	if r.readings != nil {
+		in.Telemetry = r.readings
 	}
 	return in
 }

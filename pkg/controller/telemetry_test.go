@@ -2,14 +2,17 @@ package controller_test
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/agent"
+	"github.com/stampede-load/stampede/pkg/aggregate/threshold"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/controller"
+	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
@@ -32,10 +35,7 @@ func (tc *testCluster) addHost(id, role string, builtins userbehavior.Builtins) 
 func TestTelemetryStoredForWorkersAndAgent(t *testing.T) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer ts.Close()
-	builtins := userbehavior.Builtins{"one": func() []*userbehavior.Class {
-		return []*userbehavior.Class{{Name: "U", Weight: 1, Wait: userbehavior.Wait{Kind: userbehavior.WaitConstant, Min: 50 * time.Millisecond},
-			Tasks: []userbehavior.Task{{Name: "get", Weight: 1, Fn: get("/")}}}}
-	}}
+	builtins := oneGetUser(50 * time.Millisecond)
 	tc := newTestCluster(t)
 	tc.addHost("w1", cluster.RoleWorker, builtins)
 	tc.addHost("w2", cluster.RoleWorker, builtins)
@@ -126,5 +126,67 @@ func TestBusyWorkerRaisesSaturationWarning(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no generator_saturated event stored: %+v", events)
+	}
+}
+
+// A long run costs the live view a bounded number of points: past LivePoints the
+// run's series and every host's telemetry are merged into coarser points, while
+// the store keeps every interval, and telemetry thresholds, summarised as the
+// samples come, judge the run as the stored run judges it.
+func TestLiveSeriesStayBounded(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer ts.Close()
+	builtins := oneGetUser(20 * time.Millisecond)
+	tc := newTestCluster(t)
+	const points = 8
+	tc.ctl = controller.New(tc.srv, tc.db, controller.Options{Interval: 25 * time.Millisecond, LivePoints: points})
+	tc.addHost("w1", cluster.RoleWorker, builtins)
+	tc.addHost("sut", cluster.RoleAgent, nil)
+	ths, err := threshold.ParseAll([]string{"avg(worker.w1.mem)>0B", "max(agent.sut.cpu)<=100%", "agent.sut.mem_slope<1TiB/min"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tc.ctl.Run(context.Background(), controller.Config{
+		Scenario: userbehavior.Scenario{Host: ts.URL, Builtin: "one"},
+		Classes:  []scheduler.Class{{Name: "U", Weight: 1}},
+		Users:    2, SpawnRate: 100, RunTime: 3 * time.Second, ExpectWorkers: 1, Thresholds: ths,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ivs, err := tc.db.Intervals(res.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ivs) < 4*points {
+		t.Fatalf("%d intervals stored; the test needs at least %d to merge points twice", len(ivs), 4*points)
+	}
+	l := tc.ctl.Live()
+	if len(l.Series) == 0 || len(l.Series) >= points || l.SeriesStepS < 4 || len(l.Series)*l.SeriesStepS > len(ivs) || (len(l.Series)+1)*l.SeriesStepS <= len(ivs) {
+		t.Errorf("live series: %d points of %d intervals each, for %d intervals stored; want fewer than %d points covering all but the last step",
+			len(l.Series), l.SeriesStepS, len(ivs), points)
+	}
+	if l.Latest == nil || l.Latest.T < l.Series[len(l.Series)-1].T {
+		t.Errorf("latest point %+v; want the last interval's, at or after the series' end (%v)", l.Latest, l.Series[len(l.Series)-1].T)
+	}
+	if len(l.Hosts) != 2 {
+		t.Fatalf("live hosts: %d; want w1 and sut", len(l.Hosts))
+	}
+	for _, h := range l.Hosts {
+		if len(h.Points) == 0 || len(h.Points) >= points {
+			t.Errorf("host %s: %d live points; want 1..%d", h.Host, len(h.Points), points-1)
+		}
+	}
+	view, err := report.LoadRun(tc.db, res.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := threshold.EvalAll(ths, report.BaselineInput(view), nil)
+	// The live view's times run on the monotonic clock, the store's on the wall
+	// clock: they may differ by nanoseconds.
+	for i, live := range res.Thresholds {
+		if live.Err != "" || !live.Pass || math.Abs(live.Observed-stored[i].Observed) > 1e-6*math.Abs(stored[i].Observed) {
+			t.Errorf("%s: live %v observed %v (%s); from the store %v", ths[i], live.Pass, live.Observed, live.Err, stored[i].Observed)
+		}
 	}
 }

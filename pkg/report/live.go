@@ -41,8 +41,14 @@ type Live struct {
 	Warnings    []string       `json:"warnings"`
 	Scale       Scale          `json:"scale"`
 	Agents      []WorkerRow    `json:"agents"`
-	Hosts       []HostSeries   `json:"hosts,omitempty"`
-	Series      []Point        `json:"series,omitempty"`
+	// Series and each of Hosts are the run's points; in a long run each point
+	// covers SeriesStepS seconds (see MaxLivePoints), and the readings of the
+	// latest step not yet complete are left out. The store keeps every second.
+	Hosts       []HostSeries `json:"hosts,omitempty"`
+	Series      []Point      `json:"series,omitempty"`
+	SeriesStepS int          `json:"series_step_s,omitempty"`
+	// Latest is the point of the last interval, one second, wherever the series is.
+	Latest *Point `json:"latest,omitempty"`
 	// Thresholds are the run's criteria as last evaluated (each second while it runs).
 	Thresholds []store.Verdict `json:"thresholds,omitempty"`
 	// OpenModel: latency is from each iteration's due time; rows carry service time too.

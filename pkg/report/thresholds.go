@@ -8,34 +8,34 @@ import (
 	"github.com/stampede-load/stampede/pkg/store"
 )
 
-// ThresholdTelemetry returns the hosts' telemetry as thresholds read it: series
-// "<role>.<host>.<name>" with the names of TelemetryNames (cpu, process_cpu, mem,
-// mem_total, sched_lag_ms, gpu.util — the mean over the host's GPUs), each point at
-// start plus its offset.
-func ThresholdTelemetry(hosts []HostSeries, start time.Time) threshold.SeriesMap {
-	m := threshold.SeriesMap{}
+// ThresholdTelemetry is the telemetry thresholds read, from a run's host series.
+func ThresholdTelemetry(hosts []HostSeries, start time.Time) threshold.Readings {
+	r := threshold.Readings{}
 	for _, h := range hosts {
-		prefix := h.Role + "." + safeName(h.Host) + "."
 		for _, p := range h.Points {
-			at := start.Add(time.Duration(p.T * float64(time.Second)))
-			add := func(name string, v float64) {
-				m[prefix+name] = append(m[prefix+name], threshold.Point{At: at, V: v})
-			}
-			add("cpu", p.CPUPercent)
-			add("process_cpu", p.ProcessCPU)
-			add("mem", float64(p.MemUsed))
-			add("mem_total", float64(p.MemTotal))
-			add("sched_lag_ms", p.SchedLagP99Ms)
-			if len(p.GPUUtil) > 0 {
-				sum := 0.0
-				for _, u := range p.GPUUtil {
-					sum += u
-				}
-				add("gpu.util", sum/float64(len(p.GPUUtil)))
-			}
+			AddThresholdReadings(r, h.Role, h.Host, start, p)
 		}
 	}
-	return m
+	return r
+}
+
+// AddThresholdReadings adds the readings of one host point, taken p.T seconds after
+// start, to r: the series report.TelemetryNames lists, as thresholds name them.
+func AddThresholdReadings(r threshold.Readings, role, host string, start time.Time, p HostPoint) {
+	prefix := role + "." + safeName(host) + "."
+	at := start.Add(time.Duration(p.T * float64(time.Second)))
+	r.Add(prefix+"cpu", at, p.CPUPercent)
+	r.Add(prefix+"process_cpu", at, p.ProcessCPU)
+	r.Add(prefix+"mem", at, float64(p.MemUsed))
+	r.Add(prefix+"mem_total", at, float64(p.MemTotal))
+	r.Add(prefix+"sched_lag_ms", at, p.SchedLagP99Ms)
+	if len(p.GPUUtil) > 0 {
+		sum := 0.0
+		for _, u := range p.GPUUtil {
+			sum += u
+		}
+		r.Add(prefix+"gpu.util", at, sum/float64(len(p.GPUUtil)))
+	}
 }
 
 // BaselineInput is what a stored run offers thresholds that compare with a baseline.

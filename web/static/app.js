@@ -254,6 +254,9 @@
         delete live.series;
         app.runId = live.run_id || '';
         app.charts.setData(series);
+        // A long run's series is merged into coarser points; the last second is apart.
+        if (live.latest) app.charts.append(live.latest);
+        delete live.latest;
         drawHosts(live.hosts);
         delete live.hosts;
         applyLive(live);

@@ -2,6 +2,7 @@ package threshold
 
 import (
 	"fmt"
+	"iter"
 	"maps"
 	"math"
 	"slices"
@@ -11,30 +12,116 @@ import (
 	"github.com/stampede-load/stampede/pkg/aggregate"
 )
 
-// Point is one telemetry reading.
-type Point struct {
-	At time.Time
-	V  float64
-}
-
 // Telemetry is where telemetry thresholds read their series. Values are in the units the
 // series carry (see the package documentation): percent for CPU and GPU utilisation, bytes for
 // memory, milliseconds for sched_lag_ms.
 type Telemetry interface {
 	// Hosts returns the ids of the hosts of role ("agent" or "worker") that have telemetry.
 	Hosts(role string) []string
-	// Series returns the readings of one series of one host over the run, in any order.
-	Series(role, host, name string) []Point
+	// Stats returns what is known of one series of one host over the run; nil when it
+	// has no readings.
+	Stats(role, host, name string) *SeriesStats
 }
 
-// SeriesMap is a Telemetry held in memory: points by full name "<role>.<host>.<series>"
-// ("agent.api.cpu", "worker.w1.gpu.util").
+// SeriesStats is what thresholds read of one series: its count, minimum, maximum, mean,
+// latest reading and least-squares slope. It is built reading by reading, so a live
+// run keeps a few numbers per series rather than every reading. The zero value is an
+// empty summary.
+type SeriesStats struct {
+	N        int
+	Min, Max float64
+	Last     float64 // the reading with the latest time (of equal times, the one added last)
+
+	sum    float64
+	lastAt time.Time
+	t0     time.Time // x = seconds since t0, the first reading's time
+	mx, my float64   // running means of x and of the readings
+	m2x    float64   // sum of squared deviations of x
+	cxy    float64   // sum of products of the deviations of x and of the readings
+}
+
+// Add takes one reading, in any order of time.
+func (s *SeriesStats) Add(at time.Time, v float64) {
+	if s.N == 0 {
+		s.Min, s.Max, s.t0 = v, v, at
+	}
+	s.N++
+	s.Min, s.Max, s.sum = math.Min(s.Min, v), math.Max(s.Max, v), s.sum+v
+	if s.N == 1 || !at.Before(s.lastAt) {
+		s.Last, s.lastAt = v, at
+	}
+	// Welford's online update, for a slope that stays exact over long runs.
+	x := at.Sub(s.t0).Seconds()
+	n := float64(s.N)
+	dx := x - s.mx
+	s.mx += dx / n
+	s.my += (v - s.my) / n
+	s.m2x += dx * (x - s.mx)
+	s.cxy += dx * (v - s.my)
+}
+
+// Avg is the mean reading.
+func (s *SeriesStats) Avg() float64 { return s.sum / float64(s.N) }
+
+// Slope is the least-squares slope of the readings over their times, in value units
+// per second; false when they were not taken at two different times.
+func (s *SeriesStats) Slope() (float64, bool) {
+	if s.m2x == 0 {
+		return 0, false
+	}
+	return s.cxy / s.m2x, true
+}
+
+// Readings is a Telemetry built as the readings arrive: a SeriesStats by full name
+// "<role>.<host>.<series>" ("agent.api.cpu", "worker.w1.gpu.util").
+type Readings map[string]*SeriesStats
+
+// Add takes one reading of the series name.
+func (r Readings) Add(name string, at time.Time, v float64) {
+	s := r[name]
+	if s == nil {
+		s = &SeriesStats{}
+		r[name] = s
+	}
+	s.Add(at, v)
+}
+
+// Hosts returns the hosts of role in r, sorted.
+func (r Readings) Hosts(role string) []string { return hostsOf(maps.Keys(r), role) }
+
+// Stats returns the statistics of role.host.name.
+func (r Readings) Stats(role, host, name string) *SeriesStats { return r[role+"."+host+"."+name] }
+
+// Point is one telemetry reading.
+type Point struct {
+	At time.Time
+	V  float64
+}
+
+// SeriesMap is a Telemetry held as every reading: points by full name
+// "<role>.<host>.<series>".
 type SeriesMap map[string][]Point
 
 // Hosts returns the hosts of role in m, sorted.
-func (m SeriesMap) Hosts(role string) []string {
+func (m SeriesMap) Hosts(role string) []string { return hostsOf(maps.Keys(m), role) }
+
+// Stats summarises the points of role.host.name.
+func (m SeriesMap) Stats(role, host, name string) *SeriesStats {
+	pts := m[role+"."+host+"."+name]
+	if len(pts) == 0 {
+		return nil
+	}
+	s := &SeriesStats{}
+	for _, p := range pts {
+		s.Add(p.At, p.V)
+	}
+	return s
+}
+
+// hostsOf returns the hosts of role among full series names, sorted.
+func hostsOf(names iter.Seq[string], role string) []string {
 	seen := map[string]bool{}
-	for name := range m {
+	for name := range names {
 		r, rest, _ := strings.Cut(name, ".")
 		if host, _, ok := strings.Cut(rest, "."); r == role && ok {
 			seen[host] = true
@@ -42,9 +129,6 @@ func (m SeriesMap) Hosts(role string) []string {
 	}
 	return slices.Sorted(maps.Keys(seen))
 }
-
-// Series returns the points of role.host.name.
-func (m SeriesMap) Series(role, host, name string) []Point { return m[role+"."+host+"."+name] }
 
 // Input is what thresholds are evaluated on: a run so far (live) or a finished one.
 type Input struct {
@@ -251,64 +335,27 @@ func (t Threshold) worse(a, b float64) bool {
 func (t Threshold) seriesValue(tel Telemetry, host string, sp spec) (float64, string) {
 	base := strings.TrimSuffix(t.Series, slopeSuffix)
 	name := t.Role + "." + host + "." + base
-	pts := tel.Series(t.Role, host, base)
-	if len(pts) == 0 {
+	sum := tel.Stats(t.Role, host, base)
+	if sum == nil || sum.N == 0 {
 		return 0, "no telemetry for " + name
 	}
 	if sp.slope {
-		s, ok := slope(pts)
+		s, ok := sum.Slope()
 		if !ok {
-			return 0, fmt.Sprintf("%s: a slope needs readings at two different times (have %d)", name, len(pts))
+			return 0, fmt.Sprintf("%s: a slope needs readings at two different times (have %d)", name, sum.N)
 		}
 		return s * sp.scale, ""
 	}
 	var v float64
 	switch t.Func {
 	case "min":
-		v = math.Inf(1)
-		for _, p := range pts {
-			v = math.Min(v, p.V)
-		}
+		v = sum.Min
 	case "max":
-		v = math.Inf(-1)
-		for _, p := range pts {
-			v = math.Max(v, p.V)
-		}
+		v = sum.Max
 	case "last":
-		last := pts[0]
-		for _, p := range pts[1:] {
-			if !p.At.Before(last.At) {
-				last = p
-			}
-		}
-		v = last.V
+		v = sum.Last
 	default: // avg
-		for _, p := range pts {
-			v += p.V
-		}
-		v /= float64(len(pts))
+		v = sum.Avg()
 	}
 	return v * sp.scale, ""
-}
-
-// slope is the least-squares slope of the points, in value units per second.
-func slope(pts []Point) (float64, bool) {
-	t0 := pts[0].At
-	var mx, my float64
-	for _, p := range pts {
-		mx += p.At.Sub(t0).Seconds()
-		my += p.V
-	}
-	n := float64(len(pts))
-	mx, my = mx/n, my/n
-	var sxy, sxx float64
-	for _, p := range pts {
-		dx := p.At.Sub(t0).Seconds() - mx
-		sxy += dx * (p.V - my)
-		sxx += dx * dx
-	}
-	if sxx == 0 {
-		return 0, false
-	}
-	return sxy / sxx, true
 }

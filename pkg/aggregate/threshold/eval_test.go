@@ -2,6 +2,8 @@ package threshold
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,7 +217,11 @@ func TestSlope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := slope(tt.pts)
+			var s SeriesStats
+			for _, p := range tt.pts {
+				s.Add(p.At, p.V)
+			}
+			got, ok := s.Slope()
 			if ok != tt.ok || math.Abs(got-tt.want) > 1e-12 {
 				t.Errorf("slope = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
 			}
@@ -250,6 +256,57 @@ func TestFormatValue(t *testing.T) {
 	for _, tt := range tests {
 		if got := formatValue(tt.k, tt.v); got != tt.want {
 			t.Errorf("formatValue(%v, %v) = %q, want %q", tt.k, tt.v, got, tt.want)
+		}
+	}
+}
+
+// Readings, fed one reading at a time as a live run does, answer exactly as the
+// whole series does.
+func TestReadingsMatchTheWholeSeries(t *testing.T) {
+	m := telemetry()
+	r := Readings{}
+	for name, pts := range m {
+		for _, p := range pts {
+			r.Add(name, p.At, p.V)
+		}
+	}
+	for _, role := range []string{"agent", "worker"} {
+		if got, want := r.Hosts(role), m.Hosts(role); !slices.Equal(got, want) {
+			t.Errorf("Hosts(%s) = %v; want %v", role, got, want)
+		}
+	}
+	for name := range m {
+		role, rest, _ := strings.Cut(name, ".")
+		host, series, _ := strings.Cut(rest, ".")
+		got, want := r.Stats(role, host, series), m.Stats(role, host, series)
+		if *got != *want {
+			t.Errorf("%s: %+v; want %+v", name, *got, *want)
+		}
+	}
+	if r.Stats("agent", "api", "nope") != nil || m.Stats("agent", "api", "nope") != nil {
+		t.Error("a series without readings has statistics")
+	}
+}
+
+// A day of readings, one a second, of memory growing 1 KiB a second from 1 GiB:
+// the slope stays exact, and a slope threshold over it is judged right.
+func TestSlopeOverADay(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	r := Readings{}
+	for s := range 86_400 {
+		r.Add("agent.api.mem", t0.Add(time.Duration(s)*time.Second), float64(1<<30+1024*s))
+	}
+	got, ok := r.Stats("agent", "api", "mem").Slope()
+	if !ok || math.Abs(got-1024) > 1e-6 {
+		t.Fatalf("slope = %v, %v; want 1024 B/s", got, ok)
+	}
+	for expr, pass := range map[string]bool{"agent.api.mem_slope<100KiB/min": true, "agent.api.mem_slope<50KiB/min": false} {
+		th, err := Parse(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := th.Eval(Input{Telemetry: r}, nil); v.Pass != pass || v.Err != "" {
+			t.Errorf("%s: pass %v (%s, %s); want %v", expr, v.Pass, v.ObservedText, v.Err, pass)
 		}
 	}
 }

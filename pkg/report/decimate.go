@@ -1,0 +1,105 @@
+package report
+
+// MaxLivePoints is the most points a live run keeps in memory per series (the
+// run's own and each host's): past it, neighbouring points are merged, so that
+// a run of any length costs the master the same memory and the dashboard the
+// same payload. The store keeps every second.
+const MaxLivePoints = 1024
+
+// Decimated is a per-second series kept in at most max points. While it has
+// room every reading is a point; when it fills up, neighbouring points are
+// merged in pairs, and from then on every point covers twice as many readings
+// (Step), later readings being gathered into groups of that size before they
+// are kept. The whole run is always there, at a step that doubles as it grows.
+//
+// Points already returned by Points are never changed: a merge writes a new
+// array. So a reader may hold them while readings keep coming, as the live view
+// does.
+type Decimated[P any] struct {
+	max   int
+	merge func(a P, na int, b P, nb int) P // a, of na readings, then b, of nb
+	kept  []P
+	step  int
+	group P   // the readings since the last kept point, merged
+	n     int // how many
+}
+
+// NewDecimated returns an empty series of at most size points (rounded down to
+// an even number, at least 2), merged with merge.
+func NewDecimated[P any](size int, merge func(a P, na int, b P, nb int) P) *Decimated[P] {
+	return &Decimated[P]{max: max(2, size&^1), merge: merge, step: 1}
+}
+
+// Add takes the next reading.
+func (d *Decimated[P]) Add(p P) {
+	if d.n == 0 {
+		d.group = p
+	} else {
+		d.group = d.merge(d.group, d.n, p, 1)
+	}
+	d.n++
+	if d.n < d.step {
+		return
+	}
+	d.kept = append(d.kept, d.group)
+	d.n = 0
+	if len(d.kept) < d.max {
+		return
+	}
+	half := make([]P, 0, d.max)
+	for i := 0; i+1 < len(d.kept); i += 2 {
+		half = append(half, d.merge(d.kept[i], d.step, d.kept[i+1], d.step))
+	}
+	d.kept, d.step = half, 2*d.step
+}
+
+// Points returns the kept points, oldest first; the readings of a group not yet
+// complete are not among them. The caller must not modify them.
+func (d *Decimated[P]) Points() []P { return d.kept[:len(d.kept):len(d.kept)] }
+
+// Step is how many readings each point covers.
+func (d *Decimated[P]) Step() int { return d.step }
+
+// MergePoints merges two neighbouring run points, a of na seconds then b of nb,
+// into one: the later time, the mean rates, and the highest users and
+// percentiles (a merged point shows the worst second's latency, never hides it).
+func MergePoints(a Point, na int, b Point, nb int) Point {
+	return Point{T: b.T, Users: max(a.Users, b.Users), RPS: mean(a.RPS, na, b.RPS, nb), FailPerS: mean(a.FailPerS, na, b.FailPerS, nb),
+		P50: max(a.P50, b.P50), P95: max(a.P95, b.P95), P99: max(a.P99, b.P99), Saturated: a.Saturated || b.Saturated}
+}
+
+// MergeHostPoints merges two neighbouring telemetry points, a of na samples then
+// b of nb, into one: the later time and totals, the mean utilisation and
+// rates, and the highest memory, lag, temperature and connection count.
+func MergeHostPoints(a HostPoint, na int, b HostPoint, nb int) HostPoint {
+	p := HostPoint{T: b.T, CPUPercent: mean(a.CPUPercent, na, b.CPUPercent, nb), MemUsed: max(a.MemUsed, b.MemUsed),
+		MemTotal: b.MemTotal, ProcessCPU: mean(a.ProcessCPU, na, b.ProcessCPU, nb), ProcessRSS: max(a.ProcessRSS, b.ProcessRSS),
+		NetRxBps: mean(a.NetRxBps, na, b.NetRxBps, nb), NetTxBps: mean(a.NetTxBps, na, b.NetTxBps, nb),
+		SchedLagP99Ms: max(a.SchedLagP99Ms, b.SchedLagP99Ms), GPUStatus: b.GPUStatus,
+		TCPEstablished: max(a.TCPEstablished, b.TCPEstablished)}
+	if len(a.GPUUtil) != len(b.GPUUtil) { // the GPUs changed: keep the later reading
+		p.GPUUtil, p.GPUMemUsed, p.GPUPowerW, p.GPUTempC = b.GPUUtil, b.GPUMemUsed, b.GPUPowerW, b.GPUTempC
+		return p
+	}
+	for i := range b.GPUUtil {
+		p.GPUUtil = append(p.GPUUtil, mean(a.GPUUtil[i], na, b.GPUUtil[i], nb))
+		p.GPUMemUsed = append(p.GPUMemUsed, max(at(a.GPUMemUsed, i), at(b.GPUMemUsed, i)))
+		p.GPUPowerW = append(p.GPUPowerW, mean(at(a.GPUPowerW, i), na, at(b.GPUPowerW, i), nb))
+		p.GPUTempC = append(p.GPUTempC, max(at(a.GPUTempC, i), at(b.GPUTempC, i)))
+	}
+	return p
+}
+
+// mean is the mean of a over na readings and b over nb.
+func mean(a float64, na int, b float64, nb int) float64 {
+	return (a*float64(na) + b*float64(nb)) / float64(na+nb)
+}
+
+// at is s[i], or zero past its end.
+func at[T any](s []T, i int) T {
+	var zero T
+	if i < len(s) {
+		return s[i]
+	}
+	return zero
+}
