@@ -87,7 +87,7 @@ type soakRow struct {
 	AnonMiB     []float64 // the anonymous part of RSSMiB
 	CPUPct      []float64 // per process, percent of one core over the period
 	Goroutines  []float64 // per process (workers: mean of their telemetry in the period)
-	MasterHeap  float64   // the master's Go heap in use, MiB
+	MasterHeap  float64   // the master's Go heap goal, MiB
 	MasterState string
 }
 
@@ -228,7 +228,7 @@ func soak(ctx context.Context, cfg soakConfig, stdout io.Writer) error {
 			row.Goroutines = append(row.Goroutines, g)
 		}
 		rows = append(rows, row)
-		fmt.Fprintf(stdout, "  %5.1f min  %8.0f req/s  RSS MiB %v (anonymous %v)  CPU %% %v  master goroutines %.0f  master heap MiB %.1f\n",
+		fmt.Fprintf(stdout, "  %5.1f min  %8.0f req/s  RSS MiB %v (anonymous %v)  CPU %% %v  master goroutines %.0f  master heap goal MiB %.1f\n",
 			row.Minute, row.RPS, fmtFloats(row.RSSMiB), fmtFloats(row.AnonMiB), fmtFloats(row.CPUPct), goroutines, heap)
 		if err := writeSoakCSV(cfg.csv, procs, rows); err != nil {
 			return err
@@ -354,8 +354,10 @@ func saveHeapProfile(ctx context.Context, hc *http.Client, addr, path string) er
 	return f.Close()
 }
 
-// masterMetrics reads the master's goroutines and Go heap in use (MiB) from its
-// /metrics.
+// masterMetrics reads the master's goroutines and Go heap goal (MiB) from its
+// /metrics. The goal (go_memstats_next_gc_bytes) is set at each collection from
+// the heap then found live, twice it at the default GOGC: unlike the heap in use,
+// it does not swing with the garbage made since the last collection.
 func masterMetrics(ctx context.Context, hc *http.Client, web string) (goroutines, heapMiB float64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, web+"/metrics", nil)
 	if err != nil {
@@ -375,7 +377,7 @@ func masterMetrics(ctx context.Context, hc *http.Client, web string) (goroutines
 			}
 			found++
 		}
-		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_next_gc_bytes "); ok {
 			b, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
 				return 0, 0, err
@@ -385,7 +387,7 @@ func masterMetrics(ctx context.Context, hc *http.Client, web string) (goroutines
 		}
 	}
 	if found != 2 {
-		return 0, 0, errors.New("no go_goroutines or go_memstats_heap_inuse_bytes in /metrics")
+		return 0, 0, errors.New("no go_goroutines or go_memstats_next_gc_bytes in /metrics")
 	}
 	return goroutines, heapMiB, nil
 }
@@ -439,7 +441,7 @@ func writeSoakCSV(path string, procs []*proc, rows []soakRow) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	head := []string{"minute", "requests", "rps", "master_heap_mib"}
+	head := []string{"minute", "requests", "rps", "master_heap_goal_mib"}
 	for _, p := range procs {
 		head = append(head, p.name+"_rss_mib", p.name+"_anon_mib", p.name+"_cpu_pct", p.name+"_goroutines")
 	}
@@ -514,7 +516,7 @@ func printSoak(w io.Writer, cfg soakConfig, procs []*proc, rows []soakRow) {
 			name, med, v[0], v[len(v)-1], spread, verdict)
 	}
 	line("throughput req/s", func(r soakRow) float64 { return r.RPS }, true)
-	line("master Go heap MiB", func(r soakRow) float64 { return r.MasterHeap }, true)
+	line("master Go heap goal MiB", func(r soakRow) float64 { return r.MasterHeap }, true)
 	for i, p := range procs {
 		line(p.name+" RSS MiB", func(r soakRow) float64 { return r.RSSMiB[i] }, true)
 		line(p.name+" anonymous MiB", func(r soakRow) float64 { return r.AnonMiB[i] }, true)
