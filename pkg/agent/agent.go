@@ -468,7 +468,7 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 func (ss *session) startOpen(uctx context.Context, runner *userbehavior.Runner, c cluster.Command) *openRun {
 	o := &openRun{pool: runner.NewArrivals(uctx, c.Arrival.MaxUsers), prep: make(chan struct{})}
 	close(o.prep)
-	o.loop = newArrivalLoop(realClock{}, c.Arrival, arrivalDue(c.Arrival), o.pool.Iterate)
+	o.loop = newArrivalLoop(realClock{}, c.Arrival, arrivalDue(c.Arrival), o.pool.Iterate, o.pool.CountLate)
 	ss.prepare(o, ss.knownUsers(c.RunID, runner, c.Users))
 	o.loop.start(uctx)
 	return o

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/cluster"
@@ -50,38 +51,68 @@ type arrivalLoop struct {
 	origin time.Time // when the plan's clock read 0, on this worker's clock
 	due    func(k int64) (time.Duration, bool)
 	fire   func(class string, due time.Time) bool // false: dropped (the pool counts it)
+	late   func(n int)                            // counts iterations a late plan re-assigned; may be nil
 
 	mu      sync.Mutex
 	segs    []segment // ascending from
 	classes []string  // iteration k runs classes[k % len]
 	wake    chan struct{}
+	fired   atomic.Int64 // the last iteration issued, -1 before the first
 
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// newArrivalLoop prepares the loop for plan a, received at now.
+// newArrivalLoop prepares the loop for plan a, received at now. late, when not
+// nil, is told how many iterations each late plan re-assigned (see update).
 func newArrivalLoop(clk clock, a *cluster.Arrival, due func(int64) (time.Duration, bool),
-	fire func(string, time.Time) bool) *arrivalLoop {
-	l := &arrivalLoop{clk: clk, origin: clk.Now().Add(-a.Elapsed), due: due, fire: fire,
+	fire func(string, time.Time) bool, late func(n int)) *arrivalLoop {
+	l := &arrivalLoop{clk: clk, origin: clk.Now().Add(-a.Elapsed), due: due, fire: fire, late: late,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	l.fired.Store(-1)
 	l.update(a)
 	return l
 }
 
-// update applies a newer plan: from a.From on, the new assignment.
+// update applies a newer plan: from a.From on, the new assignment. The master
+// sends a plan ahead of the iteration it starts from; one that arrives after this
+// worker has issued that iteration is late: of the iterations already issued from
+// a.From on, those whose assignment to this worker changed may run twice in the
+// cluster, or not at all. They are counted (late), not hidden.
 func (l *arrivalLoop) update(a *cluster.Arrival) {
 	l.mu.Lock()
+	changed := 0
+	if fired := l.fired.Load(); l.late != nil && len(l.segs) > 0 && fired >= a.From {
+		for k := a.From; k <= fired; k++ {
+			if l.mine(k) != (k%int64(a.Count) == int64(a.Index)) {
+				changed++
+			}
+		}
+	}
 	for len(l.segs) > 0 && l.segs[len(l.segs)-1].from >= a.From {
 		l.segs = l.segs[:len(l.segs)-1]
 	}
 	l.segs = append(l.segs, segment{from: a.From, index: a.Index, count: a.Count})
 	l.classes = weightedCycle(a.Classes)
 	l.mu.Unlock()
+	if changed > 0 {
+		l.late(changed)
+	}
 	select {
 	case l.wake <- struct{}{}:
 	default:
 	}
+}
+
+// mine reports whether iteration k is this worker's under the plans so far. l.mu
+// is held.
+func (l *arrivalLoop) mine(k int64) bool {
+	for i := len(l.segs) - 1; i >= 0; i-- {
+		if s := l.segs[i]; s.from <= k {
+			return k%int64(s.count) == int64(s.index)
+		}
+	}
+	return false
 }
 
 // next returns the first iteration at or after k assigned to this worker, and the
@@ -132,6 +163,7 @@ func (l *arrivalLoop) run(ctx context.Context) {
 		if !l.clk.SleepUntil(ctx, l.wake, at) {
 			continue // a new plan (re-read the assignment) or the end
 		}
+		l.fired.Store(kk)
 		l.fire(class, at)
 		k = kk + 1
 	}

@@ -24,8 +24,9 @@ func (c *fakeClock) SleepUntil(ctx context.Context, _ <-chan struct{}, t time.Ti
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // runLoop runs one worker's loop to the end of the plan and returns the iterations it
-// fired, by index on the plan's clock (k from the due time at rate), and their classes.
-func runLoop(t *testing.T, a *cluster.Arrival, onFire func(l *arrivalLoop, due time.Duration)) (dues []time.Duration, classes []string) {
+// fired, by index on the plan's clock (k from the due time at rate), their classes, and
+// how many iterations late plans re-assigned.
+func runLoop(t *testing.T, a *cluster.Arrival, onFire func(l *arrivalLoop, due time.Duration)) (dues []time.Duration, classes []string, late int) {
 	t.Helper()
 	clk := &fakeClock{now: t0}
 	var l *arrivalLoop
@@ -37,9 +38,9 @@ func runLoop(t *testing.T, a *cluster.Arrival, onFire func(l *arrivalLoop, due t
 			onFire(l, d)
 		}
 		return true
-	})
+	}, func(n int) { late += n })
 	l.run(context.Background())
-	return dues, classes
+	return dues, classes, late
 }
 
 func TestArrivalLoopSplitsTheRateExactly(t *testing.T) {
@@ -50,7 +51,7 @@ func TestArrivalLoopSplitsTheRateExactly(t *testing.T) {
 	perClass := map[string]int{}
 	for i := range 3 {
 		a := &cluster.Arrival{Stages: stages, Index: i, Count: 3, MaxUsers: 10, Classes: classes}
-		dues, cls := runLoop(t, a, nil)
+		dues, cls, _ := runLoop(t, a, nil)
 		if n := len(dues); n < 1333 || n > 1334 {
 			t.Errorf("worker %d ran %d iterations, want 4000/3 ± 1", i, n)
 		}
@@ -93,19 +94,22 @@ func TestArrivalLoopRampAndReplan(t *testing.T) {
 	for i := range 2 {
 		a := &cluster.Arrival{Stages: stages, Index: i, Count: 2, MaxUsers: 1, Classes: classes}
 		replanned := false
-		dues, _ := runLoop(t, a, func(l *arrivalLoop, d time.Duration) {
+		dues, _, late := runLoop(t, a, func(l *arrivalLoop, d time.Duration) {
 			if !replanned && d >= 5*time.Second {
 				replanned = true
 				l.update(&cluster.Arrival{Stages: stages, From: from, Index: i, Count: 3, MaxUsers: 1, Classes: classes})
 			}
 		})
+		if late != 0 {
+			t.Errorf("worker %d counted %d late iterations for a plan that came in time", i, late)
+		}
 		for _, d := range dues {
 			seen[d]++
 		}
 	}
 	// The newcomer runs index 2 of 3 from iteration 200.
 	a := &cluster.Arrival{Stages: stages, Elapsed: 5 * time.Second, From: from, Index: 2, Count: 3, MaxUsers: 1, Classes: classes}
-	dues, _ := runLoop(t, a, nil)
+	dues, _, _ := runLoop(t, a, nil)
 	for _, d := range dues {
 		seen[d]++
 	}
@@ -123,6 +127,54 @@ func TestArrivalLoopRampAndReplan(t *testing.T) {
 	}
 	if _, ok := due(500); ok {
 		t.Error("iteration 501 of a 500-iteration shape is due")
+	}
+}
+
+// A re-plan that reaches the workers after the iteration it starts from: the
+// iterations it re-assigned after they were issued are counted, and they bound
+// what went wrong (run twice, or not at all).
+func TestArrivalLoopCountsALateReplan(t *testing.T) {
+	// 100/s for 10 s: 1000 iterations over two workers. A third joins; the plan that
+	// splits them three ways from iteration 200 on reaches the two when they have
+	// issued iteration 300.
+	stages := []cluster.RateStage{{Duration: 0, Target: 100}, {Duration: 10 * time.Second, Target: 100}}
+	classes := []cluster.ClassWeight{{Name: "A", Weight: 1}}
+	const from = 200
+	seen := map[time.Duration]int{}
+	late := 0
+	for i := range 2 {
+		a := &cluster.Arrival{Stages: stages, Index: i, Count: 2, MaxUsers: 1, Classes: classes}
+		replanned := false
+		dues, _, n := runLoop(t, a, func(l *arrivalLoop, d time.Duration) {
+			if !replanned && d >= 3*time.Second { // iteration 299 (due at its k+1 over 100/s)
+				replanned = true
+				l.update(&cluster.Arrival{Stages: stages, From: from, Index: i, Count: 3, MaxUsers: 1, Classes: classes})
+			}
+		})
+		for _, d := range dues {
+			seen[d]++
+		}
+		late += n
+	}
+	// The newcomer starts at iteration 200: the ones already past run at once.
+	a := &cluster.Arrival{Stages: stages, Elapsed: 3 * time.Second, From: from, Index: 2, Count: 3, MaxUsers: 1, Classes: classes}
+	dues, _, _ := runLoop(t, a, nil)
+	for _, d := range dues {
+		seen[d]++
+	}
+	wrong := 1000 - len(seen) // never ran
+	for _, n := range seen {
+		wrong += n - 1 // ran more than once
+	}
+	// Worker 0 (even iterations, now k%3 == 0) had issued up to 300 when the plan
+	// came, worker 1 (odd, now k%3 == 1) up to 299: of 200..300, and of 200..299,
+	// 51 changed hands for each.
+	if late != 2*51 {
+		t.Errorf("late iterations counted: %d; want 102", late)
+	}
+	t.Logf("%d counted late; %d ran twice or not at all", late, wrong)
+	if wrong == 0 || wrong > late {
+		t.Errorf("%d iterations ran twice or not at all, %d counted late; want some, and no more than counted", wrong, late)
 	}
 }
 

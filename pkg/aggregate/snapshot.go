@@ -24,6 +24,11 @@ const OtherErrors = "(other errors: too many distinct messages)"
 // free user: counted, never silently skipped.
 const DroppedCounter = "dropped_iterations"
 
+// LateReplanCounter is the counter of open-model iterations whose assignment to a
+// worker changed after the worker had issued them: a re-plan that reached it late.
+// Each may have run twice in the cluster, or not at all.
+const LateReplanCounter = "replan_late_iterations"
+
 // ErrorKey groups failures by endpoint and message.
 type ErrorKey struct {
 	Endpoint

@@ -704,6 +704,7 @@ func (r *run) closeInterval(now time.Time) {
 	}
 	r.total.Merge(iv)
 	r.noteCap(now, r.total)
+	r.noteLateReplan(now, r.total)
 	r.window = append(r.window, windowEntry{at: now, snap: iv})
 	if len(r.window) > 10 {
 		r.window = r.window[1:]

@@ -19,11 +19,27 @@ func (r *run) noteCap(at time.Time, s *aggregate.Snapshot) {
 	if !s.Capped() || !r.firstTime("endpoints_capped") {
 		return
 	}
-	msg := fmt.Sprintf("endpoint names capped at %d: group dynamic URLs with name=... (the requests past the cap count under %q rows)",
-		aggregate.MaxEndpoints, aggregate.OtherEndpoints)
+	r.warnRun(at, "endpoints_capped", fmt.Sprintf("endpoint names capped at %d: group dynamic URLs with name=... (the requests past the cap count under %q rows)",
+		aggregate.MaxEndpoints, aggregate.OtherEndpoints))
+}
+
+// noteLateReplan warns once per run when workers counted open-model iterations
+// that a re-plan re-assigned after they were issued (aggregate.LateReplanCounter).
+func (r *run) noteLateReplan(at time.Time, s *aggregate.Snapshot) {
+	n := s.Counters[aggregate.LateReplanCounter]
+	if n == 0 || !r.firstTime("replan_late") {
+		return
+	}
+	r.warnRun(at, "open_model_replan_late", fmt.Sprintf("a re-plan reached a worker after iterations it re-assigned were issued: "+
+		"%d iterations may have run twice or not at all (counter %s; a worker's link to the master is slow)", n, aggregate.LateReplanCounter))
+}
+
+// warnRun raises a warning about the whole run: in the live view, the run's
+// events, the log and the terminal.
+func (r *run) warnRun(at time.Time, kind, msg string) {
 	r.warnings = append(r.warnings, msg)
-	r.event(at, "endpoints_capped", "", msg)
-	r.c().log.Warn("run warning", "run_id", r.id, "kind", "endpoints_capped", "detail", msg)
+	r.event(at, kind, "", msg)
+	r.c().log.Warn("run warning", "run_id", r.id, "kind", kind, "detail", msg)
 	r.printf("WARNING: %s\n", msg)
 }
 

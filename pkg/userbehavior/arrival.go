@@ -112,6 +112,15 @@ func (a *Arrivals) newUser(c *Class) (*User, error) {
 	return u, nil
 }
 
+// CountLate counts n iterations that a re-plan reached this worker too late to
+// re-assign cleanly (aggregate.LateReplanCounter).
+func (a *Arrivals) CountLate(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rec.Count(aggregate.LateReplanCounter, int64(n))
+	a.rec.Flush()
+}
+
 // Iterate runs one iteration of class, due at due, on a goroutine of its own. It
 // reports false when the iteration was dropped: no idle user, and the pool at its
 // cap (or stopped).
