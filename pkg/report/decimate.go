@@ -26,8 +26,12 @@ type Decimated[P any] struct {
 
 // NewDecimated returns an empty series of at most size points (rounded down to
 // an even number, at least 2), merged with merge.
+//
+// The points' memory is taken at once, for all size points: a series costs the
+// same from its first reading to its last.
 func NewDecimated[P any](size int, merge func(a P, na int, b P, nb int) P) *Decimated[P] {
-	return &Decimated[P]{max: max(2, size&^1), merge: merge, step: 1}
+	size = max(2, size&^1)
+	return &Decimated[P]{max: size, merge: merge, step: 1, kept: make([]P, 0, size)}
 }
 
 // Add takes the next reading.
