@@ -495,7 +495,8 @@ func printSoak(w io.Writer, cfg soakConfig, procs []*proc, rows []soakRow) {
 	after := rows[skip:]
 	fmt.Fprintf(w, "\nSoak: %v, %d users, %d workers; flatness over %d periods after a %v warm-up (largest distance from the median)\n",
 		cfg.duration, cfg.users, cfg.workers, len(after), cfg.warmup)
-	line := func(name string, get func(soakRow) float64, judged bool) {
+	// line prints one series; a non-empty unjudged says why it is shown only.
+	line := func(name string, get func(soakRow) float64, unjudged string) {
 		v := make([]float64, len(after))
 		for i, r := range after {
 			v[i] = get(r)
@@ -507,21 +508,21 @@ func printSoak(w io.Writer, cfg soakConfig, procs []*proc, rows []soakRow) {
 		}
 		verdict := "flat"
 		switch {
-		case !judged:
-			verdict = "(shown, not judged: a few clock ticks)"
+		case unjudged != "":
+			verdict = "(shown, not judged: " + unjudged + ")"
 		case spread > 5:
 			verdict = "NOT FLAT"
 		}
 		fmt.Fprintf(w, "  %-24s median %10.1f  first %10.1f  last %10.1f  max distance %5.1f %%  %s\n",
 			name, med, v[0], v[len(v)-1], spread, verdict)
 	}
-	line("throughput req/s", func(r soakRow) float64 { return r.RPS }, true)
-	line("master Go heap goal MiB", func(r soakRow) float64 { return r.MasterHeap }, true)
+	line("throughput req/s", func(r soakRow) float64 { return r.RPS }, "")
+	line("master Go heap goal MiB", func(r soakRow) float64 { return r.MasterHeap }, "")
 	for i, p := range procs {
-		line(p.name+" RSS MiB", func(r soakRow) float64 { return r.RSSMiB[i] }, true)
-		line(p.name+" anonymous MiB", func(r soakRow) float64 { return r.AnonMiB[i] }, true)
-		line(p.name+" goroutines", func(r soakRow) float64 { return r.Goroutines[i] }, true)
-		line(p.name+" CPU %", func(r soakRow) float64 { return r.CPUPct[i] }, false)
+		line(p.name+" RSS MiB", func(r soakRow) float64 { return r.RSSMiB[i] }, "")
+		line(p.name+" anonymous MiB", func(r soakRow) float64 { return r.AnonMiB[i] }, "part of RSS")
+		line(p.name+" goroutines", func(r soakRow) float64 { return r.Goroutines[i] }, "")
+		line(p.name+" CPU %", func(r soakRow) float64 { return r.CPUPct[i] }, "a few clock ticks")
 	}
 }
 
