@@ -517,7 +517,7 @@ func printSoak(w io.Writer, cfg soakConfig, procs []*proc, rows []soakRow) {
 			name, med, v[0], v[len(v)-1], spread, verdict)
 	}
 	line("throughput req/s", func(r soakRow) float64 { return r.RPS }, "")
-	line("master Go heap goal MiB", func(r soakRow) float64 { return r.MasterHeap }, "")
+	line("master Go heap goal MiB", func(r soakRow) float64 { return r.MasterHeap }, "where RSS comes from")
 	for i, p := range procs {
 		line(p.name+" RSS MiB", func(r soakRow) float64 { return r.RSSMiB[i] }, "")
 		line(p.name+" anonymous MiB", func(r soakRow) float64 { return r.AnonMiB[i] }, "part of RSS")
