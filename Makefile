@@ -36,8 +36,10 @@ test: web ## go vet, the race-enabled suite, the end-to-end and fault tests (5 c
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	@# Latency-accuracy tests compare timings with a target's own clock: the race detector's
-	@# slowdown would be measured too, so they are built only without -race.
+	@# slowdown would be measured too, so they are built only without -race; so are the
+	@# allocation counts (the race detector makes sync.Pool drop items at random).
 	$(GO) test -count=1 -run 'TestOpenModelLatency' ./pkg/controller/
+	$(GO) test -count=1 -run 'TestWriteLiveStreams' ./web/
 	FUZZTIME=3s GO=$(GO) ./scripts/fuzz.sh
 	$(MAKE) bench-smoke
 

@@ -13,7 +13,10 @@ import (
 )
 
 func (s *Server) live(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.cfg.Control.Live())
+	w.Header().Set("Content-Type", "application/json")
+	if err := writeLive(w, s.cfg.Control.Live()); err != nil {
+		s.log.Debug("write live view", "err", err) // the client went away
+	}
 }
 
 // streamed is the SSE form of a Live view: without the full series, with the
