@@ -16,12 +16,12 @@ import (
 
 // download serves a run's files: the run named by ?run=ID, else the live one.
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
-	v, err := s.viewFor(r.URL.Query().Get("run"))
+	file := r.PathValue("file")
+	v, err := s.viewFor(r.URL.Query().Get("run"), file != "stats.csv" && file != "failures.csv")
 	if err != nil {
 		writeStoreError(w, err)
 		return
 	}
-	file := r.PathValue("file")
 	name := "stampede-" + v.Run.ID + "-" + file
 	switch file {
 	case "stats.csv":
@@ -55,8 +55,9 @@ func setDownload(w http.ResponseWriter, contentType, name string) {
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 }
 
-// viewFor is the stored run id, or the live run when id is empty.
-func (s *Server) viewFor(id string) (*report.RunView, error) {
+// viewFor is the stored run id, or the live run when id is empty; series asks
+// for the live run's every second, which only the store has.
+func (s *Server) viewFor(id string, series bool) (*report.RunView, error) {
 	if id != "" {
 		return s.cache.get(id)
 	}
@@ -67,10 +68,13 @@ func (s *Server) viewFor(id string) (*report.RunView, error) {
 	v := liveView(l)
 	// A long run's live series is merged (report.MaxLivePoints); the store has
 	// every second so far, and the hosts' telemetry.
-	if s.cfg.DB != nil {
-		if stored, err := s.cache.get(l.RunID); err == nil {
-			v.Series, v.Hosts = stored.Series, stored.Hosts
+	if series && s.cfg.DB != nil {
+		stored, err := s.cache.get(l.RunID)
+		if err != nil { // the live view's merged points, then, rather than nothing
+			s.log.Warn("live run's series from the store; serving the live view's", "run_id", l.RunID, "err", err)
+			return v, nil
 		}
+		v.Series, v.Hosts = stored.Series, stored.Hosts
 	}
 	return v, nil
 }

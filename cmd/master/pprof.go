@@ -42,7 +42,9 @@ func servePprof(addr string, log *slog.Logger) error {
 		return fmt.Errorf("--pprof-listen: %w", err)
 	}
 	// Sample an allocation every 16 KiB rather than 512 KiB: a long run's memory
-	// grows by a few kilobytes a second, which the default rate cannot place.
+	// grows by a few kilobytes a second, which the default rate cannot place. What
+	// was allocated before this line was sampled at the default rate, so read the
+	// growth between two profiles (go tool pprof -base), not one profile alone.
 	runtime.MemProfileRate = 16 << 10
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -111,7 +111,7 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 	if m.classes, err = cfg.locustClasses(m.classes); err != nil {
 		return nil, exitUsage, err
 	}
-	m.db, err = store.Open(cfg.DB, store.Options{})
+	m.db, err = store.Open(cfg.DB, store.Options{Logger: log})
 	if err != nil {
 		return nil, exitFailure, fmt.Errorf("open store: %w", err)
 	}

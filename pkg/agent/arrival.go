@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/cluster"
@@ -57,7 +56,8 @@ type arrivalLoop struct {
 	segs    []segment // ascending from
 	classes []string  // iteration k runs classes[k % len]
 	wake    chan struct{}
-	fired   atomic.Int64 // the last iteration issued, -1 before the first
+	plan    uint64 // how many plans update has applied
+	fired   int64  // the last iteration issued, -1 before the first
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -69,7 +69,7 @@ func newArrivalLoop(clk clock, a *cluster.Arrival, due func(int64) (time.Duratio
 	fire func(string, time.Time) bool, late func(n int)) *arrivalLoop {
 	l := &arrivalLoop{clk: clk, origin: clk.Now().Add(-a.Elapsed), due: due, fire: fire, late: late,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
-	l.fired.Store(-1)
+	l.fired = -1
 	l.update(a)
 	return l
 }
@@ -82,8 +82,8 @@ func newArrivalLoop(clk clock, a *cluster.Arrival, due func(int64) (time.Duratio
 func (l *arrivalLoop) update(a *cluster.Arrival) {
 	l.mu.Lock()
 	changed := 0
-	if fired := l.fired.Load(); l.late != nil && len(l.segs) > 0 && fired >= a.From {
-		for k := a.From; k <= fired; k++ {
+	if l.late != nil && len(l.segs) > 0 && l.fired >= a.From {
+		for k := a.From; k <= l.fired; k++ {
 			if l.mine(k) != (k%int64(a.Count) == int64(a.Index)) {
 				changed++
 			}
@@ -94,6 +94,7 @@ func (l *arrivalLoop) update(a *cluster.Arrival) {
 	}
 	l.segs = append(l.segs, segment{from: a.From, index: a.Index, count: a.Count})
 	l.classes = weightedCycle(a.Classes)
+	l.plan++
 	l.mu.Unlock()
 	if changed > 0 {
 		l.late(changed)
@@ -116,8 +117,8 @@ func (l *arrivalLoop) mine(k int64) bool {
 }
 
 // next returns the first iteration at or after k assigned to this worker, and the
-// class it runs.
-func (l *arrivalLoop) next(k int64) (int64, string) {
+// class it runs, under the plans applied so far (the count it returns last).
+func (l *arrivalLoop) next(k int64) (int64, string, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, s := range l.segs {
@@ -132,10 +133,10 @@ func (l *arrivalLoop) next(k int64) (int64, string) {
 		c := int64(s.count)
 		k2 := start + ((int64(s.index)-start%c)%c+c)%c
 		if k2 < end {
-			return k2, l.classes[k2%int64(len(l.classes))]
+			return k2, l.classes[k2%int64(len(l.classes))], l.plan
 		}
 	}
-	return -1, ""
+	return -1, "", l.plan
 }
 
 // start runs the loop in its own goroutine until ctx ends, stop is called, or the
@@ -151,7 +152,7 @@ func (l *arrivalLoop) start(ctx context.Context) {
 func (l *arrivalLoop) run(ctx context.Context) {
 	var k int64
 	for ctx.Err() == nil {
-		kk, class := l.next(k)
+		kk, class, plan := l.next(k)
 		if kk < 0 {
 			return
 		}
@@ -163,7 +164,16 @@ func (l *arrivalLoop) run(ctx context.Context) {
 		if !l.clk.SleepUntil(ctx, l.wake, at) {
 			continue // a new plan (re-read the assignment) or the end
 		}
-		l.fired.Store(kk)
+		// A loop behind schedule does not sleep, so a plan may have come since next:
+		// issue kk only under the plan it was chosen by, and note it under the lock,
+		// so that a later plan counts it if it re-assigns it.
+		l.mu.Lock()
+		if l.plan != plan {
+			l.mu.Unlock()
+			continue
+		}
+		l.fired = kk
+		l.mu.Unlock()
 		l.fire(class, at)
 		k = kk + 1
 	}

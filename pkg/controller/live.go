@@ -168,7 +168,8 @@ func (r *run) describe(l *report.Live, now time.Time) {
 		l.Hosts = append(l.Hosts, r.hosts[id].series())
 	}
 	if r.series != nil {
-		l.Series, l.SeriesStepS, l.Latest = r.series.Points(), r.series.Step(), r.latest
+		l.Series, l.Latest = r.series.Points(), r.latest
+		l.SeriesStepS = float64(r.series.Step()) * r.c().opts.Interval.Seconds()
 	}
 	l.Thresholds = report.Verdicts(r.verdicts)
 	l.OpenModel = r.cfg.Arrival != nil
@@ -183,4 +184,17 @@ func scenarioName(r *run) string {
 		return sc.Quick.Method + " " + sc.Quick.URL
 	}
 	return sc.Builtin
+}
+
+// hostSeries is one worker's or agent's telemetry on the run's timeline.
+type hostSeries struct {
+	report.HostSeries // without its points
+	points            *report.Decimated[report.HostPoint]
+}
+
+// series is the host's series for the live view.
+func (h *hostSeries) series() report.HostSeries {
+	s := h.HostSeries
+	s.Points = h.points.Points()
+	return s
 }

@@ -636,19 +636,6 @@ func (r *run) saturated() bool {
 	return false
 }
 
-// hostSeries is one worker's or agent's telemetry on the run's timeline.
-type hostSeries struct {
-	report.HostSeries // without its points
-	points            *report.Decimated[report.HostPoint]
-}
-
-// series is the host's series for the live view.
-func (h *hostSeries) series() report.HostSeries {
-	s := h.HostSeries
-	s.Points = h.points.Points()
-	return s
-}
-
 // storeTelemetry keeps the latest sample of every worker and agent with interval seq.
 func (r *run) storeTelemetry(seq uint64, at time.Time) {
 	var recs []store.TelemetryRecord

@@ -139,7 +139,8 @@ func TestLiveSeriesStayBounded(t *testing.T) {
 	builtins := oneGetUser(20 * time.Millisecond)
 	tc := newTestCluster(t)
 	const points = 8
-	tc.ctl = controller.New(tc.srv, tc.db, controller.Options{Interval: 25 * time.Millisecond, LivePoints: points})
+	const interval = 25 * time.Millisecond
+	tc.ctl = controller.New(tc.srv, tc.db, controller.Options{Interval: interval, LivePoints: points})
 	tc.addHost("w1", cluster.RoleWorker, builtins)
 	tc.addHost("sut", cluster.RoleAgent, nil)
 	ths, err := threshold.ParseAll([]string{"avg(worker.w1.mem)>0B", "max(agent.sut.cpu)<=100%", "agent.sut.mem_slope<1TiB/min"})
@@ -162,9 +163,10 @@ func TestLiveSeriesStayBounded(t *testing.T) {
 		t.Fatalf("%d intervals stored; the test needs at least %d to merge points twice", len(ivs), 4*points)
 	}
 	l := tc.ctl.Live()
-	if len(l.Series) == 0 || len(l.Series) >= points || l.SeriesStepS < 4 || len(l.Series)*l.SeriesStepS > len(ivs) || (len(l.Series)+1)*l.SeriesStepS <= len(ivs) {
-		t.Errorf("live series: %d points of %d intervals each, for %d intervals stored; want fewer than %d points covering all but the last step",
-			len(l.Series), l.SeriesStepS, len(ivs), points)
+	step := int(math.Round(l.SeriesStepS / interval.Seconds())) // intervals per point
+	if len(l.Series) == 0 || len(l.Series) >= points || step < 4 || len(l.Series)*step > len(ivs) || (len(l.Series)+1)*step <= len(ivs) {
+		t.Errorf("live series: %d points of %d intervals (%vs) each, for %d intervals stored; want fewer than %d points covering all but the last step",
+			len(l.Series), step, l.SeriesStepS, len(ivs), points)
 	}
 	if l.Latest == nil || l.Latest.T < l.Series[len(l.Series)-1].T {
 		t.Errorf("latest point %+v; want the last interval's, at or after the series' end (%v)", l.Latest, l.Series[len(l.Series)-1].T)

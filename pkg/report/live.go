@@ -46,7 +46,7 @@ type Live struct {
 	// latest step not yet complete are left out. The store keeps every second.
 	Hosts       []HostSeries `json:"hosts,omitempty"`
 	Series      []Point      `json:"series,omitempty"`
-	SeriesStepS int          `json:"series_step_s,omitempty"`
+	SeriesStepS float64      `json:"series_step_s,omitempty"`
 	// Latest is the point of the last interval, one second, wherever the series is.
 	Latest *Point `json:"latest,omitempty"`
 	// Thresholds are the run's criteria as last evaluated (each second while it runs).

@@ -3,6 +3,7 @@
 package store
 
 import (
+	"fmt"
 	"syscall"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,11 +16,13 @@ import (
 // the whole file, and the master's RSS grows with its store. The pages stay in
 // the kernel's page cache: the next read faults them back in from the same
 // file, so nothing is lost and no data changes.
-func (db *DB) releaseMapped() {
+func (db *DB) releaseMapped() error {
 	// A read transaction holds bbolt's mapping in place (a remap waits for it).
-	db.bolt.View(func(tx *bolt.Tx) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
 		if size := uintptr(tx.Size()); size > 0 {
-			syscall.Syscall(syscall.SYS_MADVISE, db.bolt.Info().Data, size, syscall.MADV_DONTNEED)
+			if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, db.bolt.Info().Data, size, syscall.MADV_DONTNEED); errno != 0 {
+				return fmt.Errorf("madvise: %w", errno)
+			}
 		}
 		return nil
 	})

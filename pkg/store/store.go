@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -59,6 +60,9 @@ type Options struct {
 	// Timeout is how long to wait for the file lock before failing with ErrLocked;
 	// 0 means DefaultTimeout, a negative value means do not wait.
 	Timeout time.Duration
+	// Logger gets what goes wrong without failing a call (see releaseMapped);
+	// nil discards it.
+	Logger *slog.Logger
 }
 
 // DB is an open store file. It is safe for concurrent use.
@@ -67,6 +71,8 @@ type DB struct {
 	path        string
 	interrupted []string      // IDs Open marked interrupted, in ID order
 	writes      atomic.Uint64 // write transactions committed
+	log         *slog.Logger
+	noRelease   atomic.Bool // releaseMapped failed once: not tried again
 }
 
 // releaseEvery is how many write transactions pass between two releases of the
@@ -105,6 +111,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	if opts.ReadOnly {
+		db.log = slog.New(slog.DiscardHandler) // a read-only store writes nothing: nothing to say
 		return db, nil
 	}
 	if err := db.Close(); err != nil {
@@ -116,6 +123,10 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := db.markInterrupted(); err != nil {
 		_ = db.bolt.Close() // the marking's error is the one to report
 		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db.log = opts.Logger
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
 	}
 	return db, nil
 }
@@ -475,8 +486,12 @@ func (db *DB) update(fn func(*bolt.Tx) error) (err error) {
 	if err := db.bolt.Update(fn); err != nil {
 		return err
 	}
-	if db.writes.Add(1)%releaseEvery == 0 {
-		db.releaseMapped()
+	if db.writes.Add(1)%releaseEvery == 0 && !db.noRelease.Load() {
+		if err := db.releaseMapped(); err != nil {
+			// The write is done; only the memory stays counted. Said once.
+			db.noRelease.Store(true)
+			db.log.Warn("store: cannot release the file's mapped pages; the master's RSS will include them", "path", db.path, "err", err)
+		}
 	}
 	return nil
 }

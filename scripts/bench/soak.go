@@ -546,7 +546,6 @@ func procTicks(pid int) uint64 {
 	return u + st
 }
 
-// procRSS is a process's resident set in bytes.
 // procRSS is a process's resident memory and the anonymous part of it (the rest
 // is file-backed: the binary's pages and memory-mapped files such as the store),
 // in bytes.
