@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,16 +71,8 @@ func TestAcceptancePartitionAndKill(t *testing.T) {
 		t.Fatalf("route: %v: %s", err, out)
 	}
 	target := &timedLog{times: map[string][]time.Time{}}
-	l, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(target)
-	ts.Listener.Close()
-	ts.Listener = l
-	ts.Start()
-	defer ts.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
+	ts := serveOn(t, ":0", target)
+	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
 	host := "http://" + net.JoinHostPort(cutWorld.targetIP, port) + "/x"
 
 	_, mport, _ := net.SplitHostPort(freePort(t))
@@ -136,6 +127,7 @@ func TestAcceptancePartitionAndKill(t *testing.T) {
 			if mm == nil {
 				t.Fatalf("the lost-worker event does not say what is missing: %q", e.Detail)
 			}
+			var err error
 			if lastReport, err = time.Parse(time.RFC3339Nano, mm[1]); err != nil {
 				t.Fatal(err)
 			}

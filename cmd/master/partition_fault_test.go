@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,28 +92,6 @@ func (w *netnsWorld) setMasterLink(t *testing.T, state string) {
 	}
 }
 
-// followMaster starts the master command m, collecting its output lines as they come;
-// the master is killed when the test ends, and its output logged if the test failed.
-func followMaster(t *testing.T, m *exec.Cmd) *lines {
-	t.Helper()
-	out, _ := m.StdoutPipe()
-	m.Stderr = m.Stdout
-	progress := &lines{}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go progress.follow(out)
-	t.Cleanup(func() {
-		m.Process.Kill()
-		if t.Failed() {
-			progress.mu.Lock()
-			t.Logf("master output:\n%s", strings.Join(progress.all, "\n"))
-			progress.mu.Unlock()
-		}
-	})
-	return progress
-}
-
 // sourceLog counts requests per client address and when each last came.
 type sourceLog struct {
 	mu     sync.Mutex
@@ -145,15 +122,7 @@ func TestPartitionWorkerNetns(t *testing.T) {
 	masterBin, workerBin := binaries(t)
 	w := newNetns(t)
 	target := &sourceLog{served: map[string]int{}, last: map[string]time.Time{}}
-	l, err := net.Listen("tcp", w.targetIP+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(target)
-	ts.Listener.Close()
-	ts.Listener = l
-	ts.Start()
-	defer ts.Close()
+	ts := serveOn(t, w.targetIP+":0", target)
 
 	addr := net.JoinHostPort(w.masterIP, strings.Split(freePort(t), ":")[1])
 	db := filepath.Join(t.TempDir(), "runs.db")

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
@@ -58,21 +60,7 @@ func TestScalingDuringARun(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "runs.db")
 	m := exec.Command(masterBin, "--headless", "-u", "300", "-r", "150", "-t", "30s", "-H", ts.URL+"/x",
 		"--wait", "250ms", "--expect-workers", "2", "--listen", addr, "--db", db, "--exit-code-on-error", "0")
-	out, _ := m.StdoutPipe()
-	m.Stderr = m.Stdout
-	progress := &lines{}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go progress.follow(out)
-	defer func() {
-		m.Process.Kill()
-		if t.Failed() {
-			progress.mu.Lock()
-			t.Logf("master output:\n%s", strings.Join(progress.all, "\n"))
-			progress.mu.Unlock()
-		}
-	}()
+	progress := followMaster(t, m)
 	worker := func(id string) *exec.Cmd {
 		return start(t, workerBin, "--master", addr, "--id", id, "--log-level", "error")
 	}
@@ -122,4 +110,42 @@ func TestScalingDuringARun(t *testing.T) {
 	if stored > uint64(served) || uint64(served)-stored > 2*perWorkerSecond {
 		t.Errorf("stored %d requests of %d served (more than the killed worker's last interval missing)", stored, served)
 	}
+}
+
+// followMaster starts the master command m, collecting its output lines as they come;
+// the master is killed when the test ends, and its output logged if the test failed.
+func followMaster(t *testing.T, m *exec.Cmd) *lines {
+	t.Helper()
+	out, _ := m.StdoutPipe()
+	m.Stderr = m.Stdout
+	progress := &lines{}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go progress.follow(out)
+	t.Cleanup(func() {
+		m.Process.Kill()
+		if t.Failed() {
+			progress.mu.Lock()
+			t.Logf("master output:\n%s", strings.Join(progress.all, "\n"))
+			progress.mu.Unlock()
+		}
+	})
+	return progress
+}
+
+// serveOn serves h on a listener at addr (a namespace's address, or every
+// interface) until the test ends.
+func serveOn(t *testing.T, addr string, h http.Handler) *httptest.Server {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(h)
+	ts.Listener.Close()
+	ts.Listener = l
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts
 }

@@ -193,15 +193,7 @@ func masterSide(ctx context.Context, args []string, stdout io.Writer) error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 5 * time.Second, Timeout: 3 * time.Second}),
 		grpc.MaxConcurrentStreams(16))
-	srv.RegisterOn(gs)
-	served := make(chan error, 1)
-	go func() { served <- gs.Serve(lis) }()
-	defer func() {
-		srv.Close()
-		gs.Stop()
-		<-served
-		srv.Wait()
-	}()
+	defer serveCluster(srv, gs, lis)()
 
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -778,4 +770,18 @@ func printMaster(w io.Writer, cfg masterConfig, f masterFigures) {
 		f.LagP50Ms, f.LagP99Ms, f.LagMaxMs, f.LagSamples, verdict(f.LagMaxMs <= 2000))
 	fmt.Fprintf(w, "  controller stall       an event waited at most %.0f ms for the controller (at %+.1f s of the run)\n", f.StallMaxMs, f.StallAtS)
 	fmt.Fprintf(w, "  stored intervals       %d; they sum to the final snapshot: %v\n", f.Intervals, f.IntervalsSum)
+}
+
+// serveCluster serves the cluster server srv over gs on lis, and returns what
+// stops it all and waits for it.
+func serveCluster(srv *cluster.Server, gs *grpc.Server, lis net.Listener) (stop func()) {
+	srv.RegisterOn(gs)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	return func() {
+		srv.Close()
+		gs.Stop()
+		<-served
+		srv.Wait()
+	}
 }

@@ -256,34 +256,40 @@ func soak(ctx context.Context, cfg soakConfig, stdout io.Writer) error {
 	return nil
 }
 
-func getJSON(ctx context.Context, hc *http.Client, url string, v any) error {
+// get fetches url; a status other than 200 is an error. The caller closes the body.
+func get(ctx context.Context, hc *http.Client, url string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+func getJSON(ctx context.Context, hc *http.Client, url string, v any) error {
+	body, err := get(ctx, hc, url)
+	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	defer body.Close()
+	return json.NewDecoder(body).Decode(v)
 }
 
 // post sends a control request with the page's CSRF token.
 func post(ctx context.Context, hc *http.Client, web, path, body string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, web+"/", nil)
+	pageBody, err := get(ctx, hc, web+"/")
 	if err != nil {
 		return err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	page, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	page, err := io.ReadAll(pageBody)
+	pageBody.Close()
 	if err != nil {
 		return err
 	}
@@ -291,13 +297,13 @@ func post(ctx context.Context, hc *http.Client, web, path, body string) error {
 	if mm == nil {
 		return errors.New("no CSRF token in the dashboard page")
 	}
-	req, err = http.NewRequestWithContext(ctx, http.MethodPost, web+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, web+path, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Stampede-CSRF", string(mm[1]))
-	resp, err = hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -331,23 +337,16 @@ func freeLoopbackAddr() (string, error) {
 
 // saveHeapProfile writes the master's heap profile, taken after a collection, to path.
 func saveHeapProfile(ctx context.Context, hc *http.Client, addr, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap?gc=1", nil)
+	body, err := get(ctx, hc, "http://"+addr+"/debug/pprof/heap?gc=1")
 	if err != nil {
 		return err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s", resp.Status)
-	}
+	defer body.Close()
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
+	if _, err := io.Copy(f, body); err != nil {
 		f.Close()
 		return err
 	}
@@ -359,17 +358,13 @@ func saveHeapProfile(ctx context.Context, hc *http.Client, addr, path string) er
 // the heap then found live, twice it at the default GOGC: unlike the heap in use,
 // it does not swing with the garbage made since the last collection.
 func masterMetrics(ctx context.Context, hc *http.Client, web string) (goroutines, heapMiB float64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, web+"/metrics", nil)
+	body, err := get(ctx, hc, web+"/metrics")
 	if err != nil {
 		return 0, 0, err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
+	defer body.Close()
 	found := 0
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
 			if goroutines, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {

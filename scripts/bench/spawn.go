@@ -105,16 +105,7 @@ func measureSpawn(ctx context.Context, cfg spawnConfig, progress io.Writer) (spa
 		return f, err
 	}
 	srv := cluster.NewServer(cluster.ServerConfig{})
-	gs := grpc.NewServer()
-	srv.RegisterOn(gs)
-	served := make(chan error, 1)
-	go func() { served <- gs.Serve(lis) }()
-	defer func() {
-		srv.Close()
-		gs.Stop()
-		<-served
-		srv.Wait()
-	}()
+	defer serveCluster(srv, grpc.NewServer(), lis)()
 
 	// Each worker notes when its users start their first task.
 	starts := make([][]time.Time, cfg.workers)
