@@ -32,7 +32,7 @@
 //
 // No network, no storage, no clocks (callers pass the time), no logging, and
 // no imports of Stampede's other packages: proto conversion lives at the
-// edges (cmd/), persistence in store, display in web.
+// gRPC edge (pkg/cluster), persistence in store, display in report and web.
 //
 // # Concurrency
 //

@@ -47,7 +47,7 @@ const (
 // are sorted and unique, counts are positive). So two histograms or snapshots
 // hold the same data exactly when their encodings are equal.
 //
-// Histogram (MarshalBinary):
+// Histogram (MarshalBinary), version 1:
 //
 //	byte     version (1)
 //	body:
@@ -58,19 +58,31 @@ const (
 // (the first: skip), below countsLen, and count > 0; the counts sum to at
 // most MaxInt64.
 //
-// Snapshot (MarshalBinary):
+// Snapshot (MarshalBinary), version 4; versions 1 to 3 are still read:
 //
-//	byte     version (1)
+//	byte     version (4)
 //	byte     flags: 1 = Start set, 2 = End set
 //	varint   Start, unix nanoseconds (when set)
 //	varint   End, unix nanoseconds (when set)
 //	uvarint  number of endpoints, then for each, sorted by Name then Method:
 //	         string Method, string Name, uvarint Requests, uvarint Failures,
-//	         uvarint Bytes, varint TotalTime (ns), histogram body,
-//	         (version 4) byte: 1 = a Service histogram body follows, 2 = a
+//	         uvarint Bytes, varint TotalTime (ns), histogram body (Latency),
+//	         byte extras: 1 = a Service histogram body follows, 2 = a
 //	         Corrected one follows (in that order; only non-empty ones)
 //	uvarint  number of errors, then for each, sorted by Name, Method, Message:
 //	         string Method, string Name, string Message, uvarint count
+//	uvarint  number of counters, then for each, sorted by name:
+//	         string name, uvarint count
+//	uvarint  number of exceptions, then for each, sorted by Message then
+//	         Traceback: string Message, string Traceback, uvarint count
+//	uvarint  number of slowest requests (<= MaxSlowest), slowest first:
+//	         string Method, string Name, string URL, varint Latency (ns),
+//	         varint At (unix nanoseconds, 0 = unset), string Worker, string Err
+//
+// Older versions lack parts of it: version 1 has no endpoint extras byte and
+// ends after the errors; version 2 adds the counters and exceptions, version 3
+// the slowest requests, version 4 the endpoint extras byte (Stats.Service and
+// Stats.Corrected).
 //
 // A string is a uvarint length and the bytes; varint is zigzag (as
 // encoding/binary). Times decode in UTC; only the instant is kept (and only
