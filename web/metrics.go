@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stampede-load/stampede/pkg/report"
@@ -98,7 +99,7 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 // metricsHandler serves the live view and the Go runtime's own metrics.
 func metricsHandler(ctl Control) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newLiveCollector(ctl), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(newLiveCollector(ctl), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

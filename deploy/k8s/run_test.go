@@ -302,7 +302,7 @@ func (lc *localCluster) mountVolumes(name string, cc *containerConfig) map[strin
 			t.Fatal(err)
 		}
 		if s := vol.Secret; s != nil {
-			keys := map[string]string{}
+			var keys map[string]string
 			if rs := lc.r.secret(s.SecretName); rs != nil {
 				keys = secretData(rs)
 			} else {

@@ -339,9 +339,9 @@ const maxSeconds = float64(math.MaxInt64 / int64(time.Second))
 
 // toDuration reads seconds (int or float) or a time.duration.
 func toDuration(v starlark.Value) (time.Duration, error) {
-	switch v.(type) {
+	switch d := v.(type) {
 	case libtime.Duration:
-		return time.Duration(v.(libtime.Duration)), nil
+		return time.Duration(d), nil
 	case starlark.Int, starlark.Float:
 		f, _ := starlark.AsFloat(v)
 		if math.IsNaN(f) || math.Abs(f) > maxSeconds {
