@@ -2,7 +2,8 @@
 # Runs every native fuzz target of the module (func FuzzX in a *_test.go file) for
 # FUZZTIME each (default 3s), one after the other. A crasher fails the script; go
 # test writes it under the package's testdata/fuzz/FuzzX/, where it stays as a
-# regression input once the bug is fixed.
+# regression input once the bug is fixed. Finding no target fails it too: a fuzz
+# run that fuzzed nothing is not a pass.
 #   FUZZTIME=3s ./scripts/fuzz.sh        # make test (all targets, about 1-2 minutes)
 #   FUZZTIME=2m ./scripts/fuzz.sh        # make fuzz
 set -euo pipefail
@@ -11,7 +12,7 @@ fuzztime=${FUZZTIME:-3s}
 go=${GO:-go}
 n=0
 while IFS=: read -r file line; do
-  name=$(sed -n "${line}p" "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(.*/\1/')
+  name=$(sed -n "${line}p" "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/')
   pkg=./$(dirname "$file")
   echo "fuzz $pkg $name for $fuzztime"
   for try in 1 2; do
@@ -31,6 +32,10 @@ while IFS=: read -r file line; do
     exit 1
   done
   n=$((n + 1))
-done < <(git ls-files '*_test.go' | xargs grep -n '^func Fuzz[A-Za-z0-9_]*(f \*testing.F)' | cut -d: -f1,2 | sort)
+done < <(git ls-files -z '*_test.go' | xargs -0r grep -HnE '^func Fuzz[A-Za-z0-9_]*\([A-Za-z_][A-Za-z0-9_]* \*testing\.F\)' | cut -d: -f1,2 | sort)
 rm -f /tmp/stampede-fuzz.$$
+if [[ $n == 0 ]]; then
+  echo "fuzz: no fuzz target found (func FuzzX(f *testing.F) in a tracked *_test.go file)" >&2
+  exit 1
+fi
 echo "fuzz: $n targets passed ($fuzztime each)"

@@ -10,8 +10,9 @@
 // Every subcommand takes -smoke: a run of about a second that checks the program
 // still works (make test runs them). Load goes to 127.0.0.1 only and every run is
 // bounded in time. Figures are printed, never enforced: a command fails only when
-// it could not measure (or, for the master, when a report was lost: that is a bug,
-// not a figure). Method and results: docs/benchmarks.md.
+// it could not measure (the full table notes a section it could not run and goes
+// on; its -smoke fails) or when a report was lost or the stored run differs from
+// what was sent (a bug, not a figure). Method and results: docs/benchmarks.md.
 package main
 
 import (

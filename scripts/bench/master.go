@@ -740,12 +740,15 @@ func measureMaster(ctx context.Context, cfg masterConfig, progress io.Writer) (m
 		}
 	}
 	derr := sameCounts(final, want)
-	fig.Exact = derr == nil && fig.Sent == uint64(fig.Reports) && len(failed) == 0
+	fig.Exact = derr == nil && fig.Sent == uint64(fig.Reports) && len(failed) == 0 && fig.IntervalsSum
 	if derr != nil {
 		fig.Detail += derr.Error()
 	}
 	if fig.Sent != uint64(fig.Reports) {
 		fig.Detail += fmt.Sprintf("; workers sent %d reports, the controller took %d", fig.Sent, fig.Reports)
+	}
+	if !fig.IntervalsSum {
+		fig.Detail += "; the stored intervals do not sum to the final snapshot"
 	}
 	return fig, nil
 }

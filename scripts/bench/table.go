@@ -3,7 +3,9 @@ package main
 // The table of `make bench`: every figure measured in this run, repeated, each with
 // min/median/max and, where one exists, a ratio against a reference measured in the
 // same run. Sections that cannot run here (no root to install wrk and nginx, say)
-// are reported as not measured; the table still prints.
+// are reported as not measured; the table still prints. With -smoke (make test) a
+// section that fails to measure fails the command, after the table; so does, always,
+// a master run whose stored run differs from what its workers sent.
 
 import (
 	"bufio"
@@ -89,33 +91,67 @@ func tableCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 	log := os.Stderr // progress; the table goes to stdout
-	var rows []row
-	add := func(r ...row) { rows = append(rows, r...) }
-	section := func(name string, fn func() ([]row, error)) {
-		if cfg.skip[name] {
-			return
-		}
-		fmt.Fprintf(log, "== %s (load %s)\n", name, loadAvg())
-		rs, err := fn()
-		if err != nil {
-			fmt.Fprintf(log, "%s: %v\n", name, err)
-			add(row{name: name, ratio: nan, note: "not measured: " + firstLine(err.Error())})
-		}
-		add(rs...)
-	}
-	section("generator", func() ([]row, error) { return generatorRows(ctx, cfg, log) })
-	section("memory", func() ([]row, error) { return memoryRows(ctx, cfg, tmp, log) })
-	section("merge", func() ([]row, error) { return mergeRows(ctx, cfg, log) })
-	section("master", func() ([]row, error) { return masterRows(ctx, cfg, log) })
-	section("spawn", func() ([]row, error) { return spawnRows(ctx, cfg, log) })
-	section("store", func() ([]row, error) { return storeRows(ctx, cfg, log) })
-	section("push", func() ([]row, error) { return pushRows(ctx, cfg, log) })
-
+	rows, err := measureSections(cfg, log, []section{
+		{"generator", func() ([]row, error) { return generatorRows(ctx, cfg, log) }},
+		{"memory", func() ([]row, error) { return memoryRows(ctx, cfg, tmp, log) }},
+		{"merge", func() ([]row, error) { return mergeRows(ctx, cfg, log) }},
+		{"master", func() ([]row, error) { return masterRows(ctx, cfg, log) }},
+		{"spawn", func() ([]row, error) { return spawnRows(ctx, cfg, log) }},
+		{"store", func() ([]row, error) { return storeRows(ctx, cfg, log) }},
+		{"push", func() ([]row, error) { return pushRows(ctx, cfg, log) }},
+	})
 	host, _ := os.Hostname()
 	fmt.Fprintf(stdout, "\nStampede benchmarks — %s, %d repeats, %s, load average %s at the start and %s at the end, %.0f s\n\n",
 		host, cfg.repeats, time.Now().UTC().Format("2006-01-02 15:04 MST"), load0, loadAvg(), time.Since(begin).Seconds())
 	writeTable(stdout, rows)
-	return nil
+	return err
+}
+
+// section is one part of the table: its name (for -skip) and what measures it.
+type section struct {
+	name    string
+	measure func() ([]row, error)
+}
+
+// errReportsLost is wrapped by a section whose run lost or mis-merged reports: the
+// figures were measured, but the stored run is not what was sent. That is a bug, so
+// it fails the table even outside -smoke.
+var errReportsLost = errors.New("reports lost")
+
+// measureSections runs every section that cfg does not skip and returns their rows.
+// A section that fails to measure leaves a "not measured" note in the table; the
+// error returned names every failed section when cfg.smoke is set (a smoke is there
+// to fail when a section rots), and every section that lost reports in any mode.
+func measureSections(cfg tableConfig, log io.Writer, sections []section) ([]row, error) {
+	var rows []row
+	var failed []error
+	for _, s := range sections {
+		if cfg.skip[s.name] {
+			continue
+		}
+		fmt.Fprintf(log, "== %s (load %s)\n", s.name, loadAvg())
+		rs, err := s.measure()
+		rows = append(rows, rs...)
+		if err == nil {
+			continue
+		}
+		fmt.Fprintf(log, "%s: %v\n", s.name, err)
+		note := "not measured: "
+		if len(rs) > 0 {
+			note = "measured in part: "
+		}
+		if errors.Is(err, errReportsLost) {
+			note = ""
+		}
+		rows = append(rows, row{name: s.name, ratio: nan, note: note + firstLine(err.Error())})
+		if cfg.smoke || errors.Is(err, errReportsLost) {
+			failed = append(failed, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	if len(failed) > 0 {
+		return rows, fmt.Errorf("%d section(s) failed: %w", len(failed), errors.Join(failed...))
+	}
+	return rows, nil
 }
 
 var nan = math.NaN()
@@ -368,8 +404,10 @@ func masterRows(ctx context.Context, cfg tableConfig, log io.Writer) ([]row, err
 	}
 	name := fmt.Sprintf("master, %d workers x 50 endpoints, %v", cfg.master.workers, cfg.master.duration)
 	exact := "every stored run equals what the workers sent"
+	var lost error
 	if len(inexact) > 0 {
 		exact = "REPORTS LOST: " + strings.Join(inexact, "; ")
+		lost = fmt.Errorf("%w: the stored run is not what the workers sent: %s", errReportsLost, strings.Join(inexact, "; "))
 	}
 	return []row{
 		{name: name + ": CPU", unit: "cores", values: cores, ref: "1 core", ratio: medianOf(cores), target: "<= 1 core", note: exact},
@@ -377,7 +415,7 @@ func masterRows(ctx context.Context, cfg tableConfig, log io.Writer) ([]row, err
 		{name: name + ": dashboard lag, max", unit: "s", values: lag, ref: "2 s", ratio: medianOf(lag) / 2, target: "<= 2 s"},
 		{name: name + ": longest controller stall", unit: "s", values: stall, ratio: nan},
 		{name: name + ": max RSS", unit: "MiB", values: rss, ratio: nan},
-	}, nil
+	}, lost
 }
 
 // --- spawn --------------------------------------------------------------------------
