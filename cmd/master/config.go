@@ -2,9 +2,7 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -14,15 +12,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
+	"github.com/stampede-load/stampede/cmd/internal/cli"
 	"github.com/stampede-load/stampede/pkg/flagenv"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK      = cli.ExitOK
+	exitFailure = cli.ExitFailure
+	exitUsage   = cli.ExitUsage
 )
 
 // Config is everything the master can be told.
@@ -81,13 +82,23 @@ type Config struct {
 // headerList collects repeated --header "Name: value" flags.
 type headerList []string
 
-func (h *headerList) String() string     { return strings.Join(*h, ", ") }
-func (h *headerList) Set(v string) error { *h = append(*h, v); return nil }
+func (h *headerList) String() string            { return strings.Join(*h, ", ") }
+func (h *headerList) Set(v string) error        { *h = append(*h, v); return nil }
+func (h *headerList) Type() string              { return "stringArray" }
+func (h *headerList) Replace(vs []string) error { *h = append((*h)[:0], vs...); return nil }
 
 // listFlag collects a repeatable flag whose values may also be comma-separated.
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Type() string   { return "strings" }
+func (l *listFlag) Replace(vs []string) error {
+	*l = (*l)[:0]
+	for _, v := range vs {
+		l.Set(v)
+	}
+	return nil
+}
 func (l *listFlag) Set(v string) error {
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -106,6 +117,8 @@ func (r runTime) String() string {
 	}
 	return r.d.String()
 }
+
+func (r runTime) Type() string { return "duration" }
 
 func (r runTime) Set(v string) error {
 	if n, err := strconv.ParseFloat(v, 64); err == nil {
@@ -131,30 +144,22 @@ func defaultConfig() Config {
 		SaturationCPU: 90, SchedLagLimit: 50 * time.Millisecond}
 }
 
-func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("master", flag.ContinueOnError)
-	fs.SetOutput(out)
+// registerFlags declares the run's flags on fs, with cfg's values as defaults.
+func registerFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.BoolVar(&cfg.Headless, "headless", cfg.Headless, "run without the web UI: start at once, print progress, exit when done")
-	fs.IntVar(&cfg.Users, "users", cfg.Users, "peak number of concurrent users, cluster-wide")
-	fs.IntVar(&cfg.Users, "u", cfg.Users, "short for --users")
-	fs.Float64Var(&cfg.SpawnRate, "spawn-rate", cfg.SpawnRate, "users started per second, cluster-wide")
-	fs.Float64Var(&cfg.SpawnRate, "r", cfg.SpawnRate, "short for --spawn-rate")
-	fs.Var(runTime{&cfg.RunTime}, "run-time", "stop after this long (90s, 20m, 1h30m); default: until Ctrl-C")
-	fs.Var(runTime{&cfg.RunTime}, "t", "short for --run-time")
-	fs.StringVar(&cfg.Host, "host", cfg.Host, "target: without a scenario, the URL every user requests (path and query included); with --demo, the base URL")
-	fs.StringVar(&cfg.Host, "H", cfg.Host, "short for --host")
+	fs.IntVarP(&cfg.Users, "users", "u", cfg.Users, "peak number of concurrent users, cluster-wide")
+	fs.Float64VarP(&cfg.SpawnRate, "spawn-rate", "r", cfg.SpawnRate, "users started per second, cluster-wide")
+	fs.VarP(runTime{&cfg.RunTime}, "run-time", "t", "stop after this long (90s, 20m, 1h30m); default: until Ctrl-C")
+	fs.StringVarP(&cfg.Host, "host", "H", cfg.Host, "target: without a scenario, the URL every user requests (path and query included); with --demo, the base URL")
 	fs.StringVar(&cfg.Method, "method", cfg.Method, "HTTP method of the plain user")
 	fs.Var(&cfg.Headers, "header", "request header of the plain user, \"Name: value\" (repeatable)")
 	fs.StringVar(&cfg.Body, "body", cfg.Body, "request body of the plain user; @FILE reads a file")
 	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "wait between a user's requests: none, 1s, 1s..3s, pacing:2s, throughput:5")
 	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "run the demo: a built-in target on loopback (unless --host is given) and its user classes")
-	fs.StringVar(&cfg.Script, "script", cfg.Script, "Starlark behaviour script; the files beside it ship with it as its bundle")
-	fs.StringVar(&cfg.Script, "f", cfg.Script, "short for --script")
+	fs.StringVarP(&cfg.Script, "script", "f", cfg.Script, "Starlark behaviour script; the files beside it ship with it as its bundle")
 	fs.Var(&cfg.Vars, "var", "KEY=VALUE a script reads with env(\"KEY\", default) (repeatable)")
-	fs.Var(&cfg.Tags, "tags", "run only script tasks with one of these tags (comma-separated, repeatable)")
-	fs.Var(&cfg.Tags, "T", "short for --tags")
-	fs.Var(&cfg.ExcludeTags, "exclude-tags", "leave out script tasks with any of these tags")
-	fs.Var(&cfg.ExcludeTags, "E", "short for --exclude-tags")
+	fs.VarP(&cfg.Tags, "tags", "T", "run only script tasks with one of these tags (comma-separated, repeatable)")
+	fs.VarP(&cfg.ExcludeTags, "exclude-tags", "E", "leave out script tasks with any of these tags")
 	fs.IntVar(&cfg.DryRun, "dry-run", cfg.DryRun, "run every task of every user class N times against the host, print what happened, store nothing")
 	fs.IntVar(&cfg.ExpectWorkers, "expect-workers", cfg.ExpectWorkers, "wait for this many workers (local ones included) before starting")
 	fs.DurationVar(&cfg.ExpectWorkersMax, "expect-workers-max-wait", cfg.ExpectWorkersMax, "give up waiting for workers after this long; 0 waits forever")
@@ -188,24 +193,17 @@ func newFlagSet(cfg *Config, out io.Writer) *flag.FlagSet {
 	registerPprof(fs, &cfg.PprofListen)
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	locustFlags(fs, cfg)
-	return fs
 }
 
-// parseConfig reads defaults < config file < STAMPEDE_* < flags.
-func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+// parseConfig reads defaults < config file < STAMPEDE_* < flags, as the master's root
+// command does (newRootCommand), and validates the result.
+func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg := defaultConfig()
-	// Parse quietly: a bad flag is one line on stderr (the caller prints it), not
-	// the whole usage; -h prints the usage.
-	fs := newFlagSet(&cfg, io.Discard)
-	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(usage)
-		fmt.Fprintln(usage, "usage: master [flags]   (master runs|report|check|version: sub-commands)")
-		fs.PrintDefaults()
-		return cfg, err
-	}
+	fs := pflag.NewFlagSet("master", pflag.ContinueOnError)
+	registerFlags(fs, &cfg)
+	rest, err := flagenv.Parse(fs, args, getenv, cli.EnvPrefix, "config")
 	if err != nil {
-		return cfg, fmt.Errorf("%w (master -h lists the flags)", err)
+		return cfg, err
 	}
 	if len(rest) > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", rest[0])

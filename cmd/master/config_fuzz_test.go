@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +36,7 @@ func FuzzParseConfig(f *testing.F) {
 			}
 			argv = append(argv, a)
 		}
-		cfg, err := parseConfig(argv, func(k string) string { return vars[k] }, io.Discard)
+		cfg, err := parseConfig(argv, func(k string) string { return vars[k] })
 		if err != nil {
 			if err.Error() == "" {
 				t.Error("an error without a message")

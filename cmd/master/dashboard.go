@@ -35,7 +35,8 @@ func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writ
 		<-loopDone
 	}()
 	srv, err := web.NewServer(web.Config{Control: &webControl{Controller: m.ctl, m: m, cfg: cfg}, DB: m.db, Logger: log,
-		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL})
+		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL,
+		Defaults: web.Defaults{Users: cfg.Users, SpawnRate: cfg.SpawnRate, Host: m.scenario.Host, RunTime: cfg.RunTime}})
 	if err != nil {
 		return exitFailure, err
 	}
@@ -119,37 +120,6 @@ func (c *webControl) StartRun(ctx context.Context, req web.StartRequest) error {
 		return fmt.Errorf("%w: %v", web.ErrBadRequest, err)
 	}
 	return nil
-}
-
-// reportCommand serves `master report RUN_ID -o FILE`.
-func reportCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := newSubFlags("master report", "usage: master report [--db FILE] [-o report.html] RUN_ID", stderr)
-	dbPath := fs.String("db", "stampede.db", "bbolt file that stores every run")
-	out := fs.String("o", "", "output file (default stampede-RUN_ID.html)")
-	rest, code, ok := parseSub(fs, args, getenv, stderr)
-	if !ok {
-		return code
-	}
-	if len(rest) != 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	db, err := store.Open(*dbPath, store.Options{ReadOnly: true})
-	if err != nil {
-		fmt.Fprintf(stderr, "master report: open store: %v\n", err)
-		return exitFailure
-	}
-	defer db.Close()
-	path := *out
-	if path == "" {
-		path = "stampede-" + rest[0] + ".html"
-	}
-	if err := writeReportFile(db, rest[0], path); err != nil {
-		fmt.Fprintf(stderr, "master report: %v\n", err)
-		return exitFailure
-	}
-	fmt.Fprintf(stdout, "report of run %s written to %s\n", rest[0], path)
-	return exitOK
 }
 
 func writeReportFile(db *store.DB, id, path string) error {

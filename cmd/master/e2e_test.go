@@ -245,7 +245,7 @@ func TestBadInput(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"unknown flag", []string{"--headless", "--no-such-flag"}, exitUsage, "flag provided but not defined"},
+		{"unknown flag", []string{"--headless", "--no-such-flag"}, exitUsage, "unknown flag: --no-such-flag"},
 		{"negative users", append(good, "-u", "-5"), exitUsage, "--users must be 0..1000000"},
 		{"absurd users", append(good, "-u", "2000000000"), exitUsage, "--users must be 0..1000000"},
 		{"endless run time", append(good, "-t", "1e300"), exitUsage, "between 0 and 30 days"},
@@ -298,7 +298,7 @@ func TestEnvAndConfigFilePrecedence(t *testing.T) {
 	conf := filepath.Join(dir, "stampede.conf")
 	os.WriteFile(conf, []byte("# defaults for this team\nusers = 30\nspawn-rate = 3\nhost = http://127.0.0.1:9/file\n"), 0o644)
 	env := map[string]string{"STAMPEDE_USERS": "40", "STAMPEDE_CONFIG": conf}
-	cfg, err := parseConfig([]string{"--headless", "-r", "7"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	cfg, err := parseConfig([]string{"--headless", "-r", "7"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,11 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
@@ -18,7 +19,7 @@ type httpFlags struct {
 	InsecureTLS      bool
 }
 
-func (h *httpFlags) register(fs *flag.FlagSet) {
+func (h *httpFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&h.Timings, "timings", h.Timings, "also record CONNECT, TLS, TTFB and SERVER rows per request name")
 	fs.StringVar(&h.ServerTimeHeader, "server-time-header", h.ServerTimeHeader, "response header with the target's own time, recorded as SERVER rows: X-Process-Time (seconds), X-Process-Time:ms, ...; Server-Timing is read too")
 	fs.StringVar(&h.MaxBody, "max-body", h.MaxBody, "cap on each response body read: bytes, or with KiB/MiB/GiB; -1: no cap (default 10MiB)")

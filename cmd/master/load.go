@@ -2,10 +2,11 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/pflag"
 
 	"github.com/stampede-load/stampede/pkg/aggregate/threshold"
 	"github.com/stampede-load/stampede/pkg/controller"
@@ -44,7 +45,7 @@ type loadFlags struct {
 	JUnit      string
 }
 
-func (l *loadFlags) register(fs *flag.FlagSet) {
+func (l *loadFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&l.Executor, "executor", l.Executor, "ramping-users (closed model), constant-arrival-rate or ramping-arrival-rate (open model); default from --rate/--stages")
 	fs.Float64Var(&l.Rate, "rate", l.Rate, "open model: iterations per second, cluster-wide (constant-arrival-rate; the peak with --shape)")
 	fs.StringVar(&l.Stages, "stages", l.Stages, "load shape \"30s:100,2m:100,30s:0\": users, or iterations/s with --executor ramping-arrival-rate")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -31,14 +30,14 @@ func TestLocustFlags(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig(append(append([]string{}, host...), tt.args...), func(string) string { return "" }, &bytes.Buffer{})
+			_, err := parseConfig(append(append([]string{}, host...), tt.args...), func(string) string { return "" })
 			if err == nil || !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("error %v, want one saying %q", err, tt.msg)
 			}
 		})
 	}
 	cfg, err := parseConfig(append(host, "--locust-listen", "0.0.0.0:5558", "--locust-insecure", "--locust-classes", "WebsiteUser=3, ApiUser"),
-		func(string) string { return "" }, &bytes.Buffer{})
+		func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

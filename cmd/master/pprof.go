@@ -2,18 +2,19 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+
+	"github.com/spf13/pflag"
 )
 
 // registerPprof adds --pprof-listen: Go's profiles of the master (heap, CPU,
 // goroutines) for finding where a long run's memory or time goes.
-func registerPprof(fs *flag.FlagSet, addr *string) {
+func registerPprof(fs *pflag.FlagSet, addr *string) {
 	fs.StringVar(addr, "pprof-listen", *addr, "serve Go's pprof profiles of the master here (loopback only), e.g. 127.0.0.1:6060")
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,47 +31,6 @@ import (
 	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
-
-// run is the whole master: it returns the process exit code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "runs":
-			return runsCommand(args[1:], getenv, stdout, stderr)
-		case "report":
-			return reportCommand(args[1:], getenv, stdout, stderr)
-		case "check":
-			return checkCommand(args[1:], getenv, stdout, stderr)
-		case "version":
-			fmt.Fprintf(stdout, "stampede master %s (%s)\n", version, runtime.Version())
-			return exitOK
-		}
-	}
-	cfg, err := parseConfig(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "master: %v\n", err)
-		return exitUsage
-	}
-	level, _ := parseLevel(cfg.LogLevel)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if err := servePprof(cfg.PprofListen, log); err != nil {
-		fmt.Fprintf(stderr, "master: %v\n", err)
-		return exitFailure
-	}
-	var code int
-	if cfg.Headless || cfg.DryRun > 0 {
-		code, err = headless(ctx, cfg, log, stdout)
-	} else {
-		code, err = dashboard(ctx, cfg, log, stdout)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "master: %v\n", err)
-	}
-	return code
-}
 
 // master is what both modes share: the store, the workers' gRPC listener, local
 // workers, the demo target when asked for, and the controller.

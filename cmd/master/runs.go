@@ -3,92 +3,15 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
-	"github.com/stampede-load/stampede/pkg/flagenv"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/store"
 )
-
-// runsCommand serves `master runs list` and `master runs show ID`.
-func runsCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := newSubFlags("master runs", "usage: master runs list [--db FILE]\n"+
-		"       master runs show [--db FILE] RUN_ID\n"+
-		"       master runs compare [--db FILE] [--format table|json|markdown] [--tolerance PCT] [--fail-on-regression] BASELINE RUN...", stderr)
-	dbPath := fs.String("db", "stampede.db", "bbolt file that stores every run")
-	format := fs.String("format", "table", "compare: table, json or markdown")
-	tolerance := fs.Float64("tolerance", 10, "compare: percent a figure may worsen before it is a regression")
-	failOnRegression := fs.Bool("fail-on-regression", false, "compare: exit 1 when any endpoint regressed")
-	if len(args) == 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	sub := args[0]
-	rest, code, ok := parseSub(fs, args[1:], getenv, stderr)
-	if !ok {
-		return code
-	}
-	switch {
-	case sub == "list" && len(rest) == 0:
-	case sub == "show" && len(rest) == 1:
-	case sub == "compare" && len(rest) >= 2 && (*format == "table" || *format == "json" || *format == "markdown") && *tolerance >= 0:
-	default:
-		fs.Usage()
-		return exitUsage
-	}
-	db, err := store.Open(*dbPath, store.Options{ReadOnly: true})
-	if err != nil {
-		fmt.Fprintf(stderr, "master runs: open store: %v\n", err)
-		return exitFailure
-	}
-	defer db.Close()
-	switch sub {
-	case "list":
-		err = listRuns(db, stdout)
-	case "show":
-		err = showRun(db, rest[0], stdout)
-	case "compare":
-		var regressions int
-		regressions, err = compareRuns(db, rest, *tolerance, *format, stdout)
-		if err == nil && regressions > 0 && *failOnRegression {
-			return exitFailure
-		}
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "master runs %s: %v\n", sub, err)
-		return exitFailure
-	}
-	return exitOK
-}
-
-// newSubFlags is the flag set of a sub-command.
-func newSubFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, usage)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseSub parses a sub-command's flags; when ok is false, exit with code.
-func parseSub(fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) (rest []string, code int, ok bool) {
-	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
-	if errors.Is(err, flag.ErrHelp) {
-		return nil, exitOK, false
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
-		return nil, exitUsage, false
-	}
-	return rest, exitOK, true
-}
 
 func compareRuns(db *store.DB, ids []string, tolerance float64, format string, w io.Writer) (int, error) {
 	views := make([]*report.RunView, 0, len(ids))

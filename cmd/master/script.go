@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
-	"github.com/stampede-load/stampede/pkg/flagenv"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scenarios"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
@@ -37,37 +34,21 @@ func scriptScenario(path, host string, vars, tags, exclude []string) (userbehavi
 		Main: b.Main, Files: b.Files, Vars: m, Tags: tags, ExcludeTags: exclude}}, nil
 }
 
-// checkCommand serves `master check SCRIPT`: validate only, print the classes.
-func checkCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("master check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var vars, tags, exclude listFlag
-	fs.Var(&vars, "var", "KEY=VALUE for env() (repeatable)")
-	fs.Var(&tags, "tags", "only tasks with these tags")
-	fs.Var(&exclude, "exclude-tags", "leave out tasks with these tags")
-	fs.Usage = func() { fmt.Fprintln(stderr, "usage: master check [--var K=V] [--tags a,b] [--exclude-tags c] SCRIPT") }
-	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+// checkScript validates a script and prints its classes (`master check`).
+func checkScript(path string, vars, tags, exclude []string, stdout io.Writer) error {
+	sc, err := scriptScenario(path, "", vars, tags, exclude)
+	if err != nil {
+		return err
 	}
-	if err != nil || len(rest) != 1 {
-		fs.Usage()
-		return exitUsage
+	classes, err := scenarios.Resolve(sc, scenarios.Placement{Index: 0, Count: 1})
+	if err != nil {
+		return err
 	}
-	sc, err := scriptScenario(rest[0], "", vars, tags, exclude)
-	if err == nil {
-		var classes []*userbehavior.Class
-		classes, err = scenarios.Resolve(sc, scenarios.Placement{Index: 0, Count: 1})
-		if err == nil {
-			fmt.Fprintf(stdout, "%s: ok, %d user classes\n", rest[0], len(classes))
-			for _, c := range classes {
-				fmt.Fprintf(stdout, "  %s\n", describeClass(c))
-			}
-			return exitOK
-		}
+	fmt.Fprintf(stdout, "%s: ok, %d user classes\n", path, len(classes))
+	for _, c := range classes {
+		fmt.Fprintf(stdout, "  %s\n", describeClass(c))
 	}
-	fmt.Fprintln(stderr, err)
-	return exitFailure
+	return nil
 }
 
 func describeClass(c *userbehavior.Class) string {

@@ -4,9 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -16,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
+	"github.com/stampede-load/stampede/cmd/internal/cli"
 	"github.com/stampede-load/stampede/pkg/flagenv"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
@@ -46,10 +47,8 @@ func defaultConfig() Config {
 		DrainTimeout: 25 * time.Second}
 }
 
-func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
-	cfg := defaultConfig()
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(usage)
+// registerFlags declares the worker's flags on fs, with cfg's values as defaults.
+func registerFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.Master, "master", cfg.Master, "master's worker address, host:port")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "worker id; default HOSTNAME_RANDOM")
 	fs.DurationVar(&cfg.SilenceTimeout, "silence-timeout", cfg.SilenceTimeout, "stop all users when the master has said nothing for this long")
@@ -67,7 +66,15 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	fs.StringVar(&cfg.MaxMemory, "max-memory", cfg.MaxMemory, "memory budget of the users (512MiB, 2GiB): past it no new user starts and the master is told; default 90% of GOMEMLIMIT when set, else none")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
-	rest, err := flagenv.Parse(fs, args, getenv, "STAMPEDE_", "config")
+}
+
+// parseConfig reads defaults < config file < STAMPEDE_* < flags, as the worker's
+// root command does (newRootCommand), and validates the result.
+func parseConfig(args []string, getenv func(string) string) (Config, error) {
+	cfg := defaultConfig()
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	registerFlags(fs, &cfg)
+	rest, err := flagenv.Parse(fs, args, getenv, cli.EnvPrefix, "config")
 	if err != nil {
 		return cfg, err
 	}

@@ -1,22 +1,22 @@
 package main
 
 import (
-	"net"
-	"net/http"
-	"sync/atomic"
-
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/stampede-load/stampede/cmd/internal/cli"
 	"github.com/stampede-load/stampede/pkg/agent"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/scenarios"
@@ -26,18 +26,40 @@ import (
 
 // run is the whole worker: it returns the process exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, drain <-chan struct{}) int {
-	if len(args) > 0 && args[0] == "version" {
-		fmt.Fprintf(stdout, "stampede worker %s (%s)\n", version, runtime.Version())
-		return 0
+	return cli.Execute(ctx, newRootCommand(stdout, stderr, drain), args, getenv, stdout, stderr)
+}
+
+// newRootCommand is the worker's command tree: the root works for a master until it
+// is told to quit, drained or loses the master.
+func newRootCommand(stdout, stderr io.Writer, drain <-chan struct{}) *cobra.Command {
+	cfg := defaultConfig()
+	root := &cobra.Command{
+		Use:   "worker [flags]",
+		Short: "Run Stampede users for a master",
+		Long: `worker dials the master, runs the users it is told to, reports every second, and
+stops all load when the master is gone. With --agent it runs on the system under test
+and sends only host and GPU telemetry.`,
+		Example: `  worker --master 127.0.0.1:5557
+  STAMPEDE_TOKEN=s3cret worker --master master.example:5557 --tls-ca ca.crt`,
+		Args: cobra.NoArgs,
+		RunE: cli.RunE(cfg.Validate, func(ctx context.Context) (int, error) { return work(ctx, cfg, stderr, drain) }),
 	}
-	cfg, err := parseConfig(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "worker: %v\n", err)
-		return 2
-	}
+	registerFlags(root.Flags(), &cfg)
+	cli.SetHelp(root)
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print the worker's version",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintf(stdout, "stampede worker %s (%s)\n", version, runtime.Version())
+		},
+	})
+	return root
+}
+
+// work runs the worker until the master lets it go: its exit code, and what went
+// wrong (usage 2: a flag the checks could not catch; 1: the master refused it).
+func work(ctx context.Context, cfg Config, stderr io.Writer, drain <-chan struct{}) (int, error) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -58,8 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		tc, err := cluster.ClientTLS(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey, name)
 		if err != nil {
-			fmt.Fprintf(stderr, "worker: %v\n", err)
-			return 2
+			return cli.ExitUsage, err
 		}
 		dial = append(dial, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	}
@@ -86,12 +107,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.HealthListen != "" {
 		stop, err := serveHealth(cfg.HealthListen, &connected)
 		if err != nil {
-			fmt.Fprintf(stderr, "worker: %v\n", err)
-			return 1
+			return cli.ExitFailure, err
 		}
 		defer stop()
 	}
-	err = agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log, Sampler: loggedSampler{sampler, log},
+	err := agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log, Sampler: loggedSampler{sampler, log},
 		Token: cfg.Token, DialOptions: dial, Drain: drain, OnConnection: connected.Store,
 		Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
 			return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
@@ -99,10 +119,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SilenceTimeout: cfg.SilenceTimeout, StopTimeout: cfg.StopTimeout, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient},
 		MaxMemory: maxMemory})
 	if err != nil {
-		fmt.Fprintf(stderr, "worker: %v\n", err)
-		return 1
+		return cli.ExitFailure, err
 	}
-	return 0
+	return cli.ExitOK, nil
 }
 
 // loggedSampler logs what the sampler has to say (for example "no GPU") once.

@@ -130,7 +130,9 @@ func moduleRoot() (string, error) {
 
 var (
 	// "  -name type" or "  -x\tusage" as flag.PrintDefaults writes them.
-	flagLine    = regexp.MustCompile(`^  --?([A-Za-z0-9][A-Za-z0-9_.-]*)(?: ([A-Za-z0-9_.\[\]]+))?(?:\t(.*))?$`)
+	flagLine = regexp.MustCompile(`^  --?([A-Za-z0-9][A-Za-z0-9_.-]*)(?: ([A-Za-z0-9_.\[\]]+))?(?:\t(.*))?$`)
+	// "  -u, --users int   usage" or "      --agent   usage" as pflag (cobra) writes them.
+	pflagLine   = regexp.MustCompile(`^  (?:-([A-Za-z0-9]), |    )--([A-Za-z0-9][A-Za-z0-9_.-]*)(?: ([A-Za-z0-9_.\[\]]+))?  +(.*)$`)
 	defaultText = regexp.MustCompile(`\(default (.*)\)\s*$`)
 )
 
@@ -166,6 +168,21 @@ func parseUsage(text string) map[string]flagSpec {
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		line := sc.Text()
+		if m := pflagLine.FindStringSubmatch(line); m != nil {
+			finish()
+			cur = &flagSpec{name: m[2], isBool: m[3] == "", usage: m[4]}
+			cur.env = "STAMPEDE_" + strings.ToUpper(strings.ReplaceAll(cur.name, "-", "_"))
+			if short := m[1]; short != "" {
+				spec := *cur
+				finish()
+				spec.name, spec.env = short, ""
+				cur = &spec
+				finish()
+				spec.name, spec.env = m[2], "STAMPEDE_"+strings.ToUpper(strings.ReplaceAll(m[2], "-", "_"))
+				cur = &spec
+			}
+			continue
+		}
 		if m := flagLine.FindStringSubmatch(line); m != nil {
 			finish()
 			cur = &flagSpec{name: m[1], isBool: m[2] == "", usage: m[3]}
@@ -189,15 +206,21 @@ func TestParseUsage(t *testing.T) {
 		"  -agent\n    \trun on the system under test\n" +
 		"  -drain-timeout duration\n    \ton SIGTERM, how long (default 25s)\n" +
 		"  -master string\n    \tmaster's worker address (default \"127.0.0.1:5557\")\n" +
-		"  -u int\n    \tshort for --users (default 1)\n" +
 		"  -x\tone-letter bool\n"
+	text += "Flags:\n" +
+		"  -u, --users int            peak number of users (default 1)\n" +
+		"      --headless             run without the web UI\n" +
+		"      --listen string        address workers connect to (gRPC) (default \"127.0.0.1:5557\")\n"
 	got := parseUsage(text)
 	want := map[string]flagSpec{
 		"agent":         {name: "agent", isBool: true, usage: "run on the system under test", env: "STAMPEDE_AGENT"},
 		"drain-timeout": {name: "drain-timeout", defval: "25s", usage: "on SIGTERM, how long (default 25s)", env: "STAMPEDE_DRAIN_TIMEOUT"},
 		"master":        {name: "master", defval: "127.0.0.1:5557", usage: "master's worker address (default \"127.0.0.1:5557\")", env: "STAMPEDE_MASTER"},
-		"u":             {name: "u", defval: "1", usage: "short for --users (default 1)"},
+		"u":             {name: "u", defval: "1", usage: "peak number of users (default 1)"},
 		"x":             {name: "x", isBool: true, usage: "one-letter bool"},
+		"users":         {name: "users", defval: "1", usage: "peak number of users (default 1)", env: "STAMPEDE_USERS"},
+		"headless":      {name: "headless", isBool: true, usage: "run without the web UI", env: "STAMPEDE_HEADLESS"},
+		"listen":        {name: "listen", defval: "127.0.0.1:5557", usage: "address workers connect to (gRPC) (default \"127.0.0.1:5557\")", env: "STAMPEDE_LISTEN"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("parsed %d flags, want %d: %+v", len(got), len(want), got)

@@ -1,19 +1,22 @@
-// Package flagenv fills a flag.FlagSet from, in rising precedence: the defaults the
+// Package flagenv fills a pflag.FlagSet from, in rising precedence: the defaults the
 // flags were declared with, a config file, STAMPEDE_* environment variables, and the
 // command line. Both binaries load their Config through it, so the rules are the same
-// everywhere.
+// everywhere. It owns no flags and knows no command: cobra (in cmd/) parses the
+// command line, then Apply fills in what the command line left unset.
 //
-// Concurrency: Parse is a plain function over the FlagSet it is given.
+// Concurrency: Parse, Apply and LongDashes are plain functions over the values they
+// are given.
 package flagenv
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // EnvName is the environment variable for a flag: spawn-rate -> STAMPEDE_SPAWN_RATE.
@@ -21,61 +24,58 @@ func EnvName(prefix, flagName string) string {
 	return prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// Parse applies the config file named by configFlag (when that flag exists and is
-// set, on the command line or in the environment), then the environment, then args.
-// Single-letter aliases are not read from the environment. It returns the positional
-// arguments left after the flags.
-func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, prefix, configFlag string) ([]string, error) {
-	var errs []error
-	file := getenv(EnvName(prefix, configFlag))
-	if v, ok := scanFlag(args, configFlag); ok {
-		file = v
-	}
-	if file != "" {
-		if err := applyFile(fs, file, configFlag); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	fs.VisitAll(func(f *flag.Flag) {
-		if len(f.Name) == 1 {
-			return
-		}
-		if v := getenv(EnvName(prefix, f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", EnvName(prefix, f.Name), v, err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
+// Parse parses args into fs, then applies the config file and the environment to
+// the flags args did not set (Apply). It returns the positional arguments.
+func Parse(fs *pflag.FlagSet, args []string, getenv func(string) string, prefix, configFlag string) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := Apply(fs, getenv, prefix, configFlag); err != nil {
 		return nil, err
 	}
 	return fs.Args(), nil
 }
 
-// scanFlag finds --name=value or --name value in args without parsing them.
-func scanFlag(args []string, name string) (string, bool) {
-	for i, a := range args {
-		if a == "--" {
-			break
+// Apply fills the flags the command line did not set (fs is already parsed) from the
+// config file named by configFlag (when fs has that flag, set on the command line or
+// in the environment), then from the environment, so the precedence is defaults <
+// file < environment < command line. A repeatable flag set in the environment drops
+// what the file gave it. Every problem is returned at once.
+func Apply(fs *pflag.FlagSet, getenv func(string) string, prefix, configFlag string) error {
+	fromArgs := map[string]bool{}
+	fs.Visit(func(f *pflag.Flag) { fromArgs[f.Name] = true })
+	var errs []error
+	fromFile := map[string]bool{}
+	if cf := fs.Lookup(configFlag); cf != nil {
+		file := cf.Value.String()
+		if !fromArgs[configFlag] {
+			file = getenv(EnvName(prefix, configFlag))
 		}
-		for _, p := range []string{"--" + name, "-" + name} {
-			if v, ok := strings.CutPrefix(a, p+"="); ok {
-				return v, true
-			}
-			if a == p && i+1 < len(args) {
-				return args[i+1], true
-			}
+		if file != "" {
+			errs = append(errs, applyFile(fs, file, configFlag, fromArgs, fromFile))
 		}
 	}
-	return "", false
+	fs.VisitAll(func(f *pflag.Flag) {
+		if fromArgs[f.Name] || f.Name == configFlag || f.Name == "help" {
+			return
+		}
+		v := getenv(EnvName(prefix, f.Name))
+		if v == "" {
+			return
+		}
+		if r, ok := f.Value.(interface{ Replace([]string) error }); ok && fromFile[f.Name] {
+			r.Replace(nil) // the environment's list replaces the file's
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", EnvName(prefix, f.Name), v, err))
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // applyFile reads "name = value" lines (# comments, blank lines allowed), as Locust's
-// locust.conf does.
-func applyFile(fs *flag.FlagSet, path, configFlag string) error {
+// locust.conf does, into the flags the command line left alone.
+func applyFile(fs *pflag.FlagSet, path, configFlag string, skip, set map[string]bool) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
@@ -93,13 +93,39 @@ func applyFile(fs *flag.FlagSet, path, configFlag string) error {
 			errs = append(errs, fmt.Errorf("%s:%d: want name = value", path, n))
 			continue
 		}
-		if name == configFlag || fs.Lookup(name) == nil {
+		if name == configFlag || name == "help" || fs.Lookup(name) == nil {
 			errs = append(errs, fmt.Errorf("%s:%d: unknown setting %q", path, n, name))
+			continue
+		}
+		if skip[name] {
 			continue
 		}
 		if err := fs.Set(name, value); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: %s: %w", path, n, name, err))
 		}
+		set[name] = true
 	}
 	return errors.Join(errs...)
+}
+
+// LongDashes rewrites the single-dash long flags Go's flag package accepted
+// (-users 5, -db=x) to the double-dash form pflag reads (--users 5), so command lines
+// written for the old parser keep their meaning. isLong says whether a name is a long
+// flag; arguments after "--" are left alone.
+func LongDashes(args []string, isLong func(name string) bool) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+			continue
+		}
+		name, _, _ := strings.Cut(a[1:], "=")
+		if len(name) > 1 && isLong(name) {
+			out[i] = "-" + a
+		}
+	}
+	return out
 }

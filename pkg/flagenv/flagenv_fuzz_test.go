@@ -1,13 +1,14 @@
 package flagenv
 
 import (
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // FuzzParse feeds Parse a hostile config file, environment and command line: it
@@ -35,11 +36,11 @@ func FuzzParse(f *testing.F) {
 				argv = append(argv, a)
 			}
 		}
-		fs := flag.NewFlagSet("fuzz", flag.ContinueOnError)
+		fs := pflag.NewFlagSet("fuzz", pflag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		users := fs.Int("users", 1, "")
+		users := fs.IntP("users", "u", 1, "")
 		fs.Float64("rate", 1, "")
-		fs.Duration("t", time.Second, "")
+		fs.DurationP("run-time", "t", time.Second, "")
 		fs.Bool("headless", false, "")
 		fs.String("config", "", "")
 		rest, err := Parse(fs, argv, func(k string) string { return vars[k] }, "STAMPEDE_", "config")
