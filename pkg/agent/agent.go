@@ -88,6 +88,56 @@ var errQuit = errors.New("master said quit")
 
 // Run serves the master until ctx ends or the master says quit.
 func Run(ctx context.Context, cfg Config) error {
+	return run(ctx, cfg, func(ctx context.Context) (link, error) {
+		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.Token, cfg.DialOptions...)
+		if err != nil {
+			return nil, err
+		}
+		return grpcLink{s}, nil
+	})
+}
+
+// link is the worker's end of its stream to the master: a *cluster.Session
+// (grpcLink), or in tests an in-memory fake.
+type link interface {
+	// Recv waits for the next command, heartbeats included. One goroutine calls it.
+	Recv() (cluster.Command, error)
+	// Send sends one message to the master. Sends come from one goroutine.
+	Send(m toMaster) error
+	// Close ends the stream at once: a Recv or a Send blocked on it returns.
+	Close() error
+}
+
+// toMaster is one message to the master: the one field set says which. With none
+// set it half-closes the stream: the worker sends nothing more, and the master
+// ends the stream once it has read all.
+type toMaster struct {
+	report    *cluster.Report
+	heartbeat *int // the users the worker runs
+	telemetry *telemetry.Sample
+	goodbye   string // why the worker leaves
+}
+
+// grpcLink is a link over gRPC.
+type grpcLink struct{ *cluster.Session }
+
+func (l grpcLink) Send(m toMaster) error {
+	switch {
+	case m.report != nil:
+		return l.SendReport(*m.report)
+	case m.heartbeat != nil:
+		return l.SendHeartbeat(*m.heartbeat)
+	case m.telemetry != nil:
+		return l.SendTelemetry(*m.telemetry)
+	case m.goodbye != "":
+		return l.SendGoodbye(m.goodbye)
+	}
+	return l.CloseSend()
+}
+
+// run is Run with the dialling of the master given: each call of dial is one
+// session.
+func run(ctx context.Context, cfg Config, dial func(context.Context) (link, error)) error {
 	cfg.defaults()
 	log := cfg.Logger.With("worker_id", cfg.Info.ID)
 	samples := make(chan telemetry.Sample, 1)
@@ -107,7 +157,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var pending *cluster.Report  // what an aborted run measured and no master heard yet
 	var unacked []cluster.Report // sent, but no master said it received them
 	for {
-		s, err := cluster.Dial(ctx, cfg.Master, cfg.Info, cfg.Token, cfg.DialOptions...)
+		s, err := dial(ctx)
 		if err == nil {
 			log.Info("connected to master", "master", cfg.Master)
 			backoff = cfg.RetryMin
@@ -153,7 +203,7 @@ func Run(ctx context.Context, cfg Config) error {
 type session struct {
 	cfg     Config
 	log     *slog.Logger
-	s       *cluster.Session
+	s       link
 	run     *activeRun
 	samples <-chan telemetry.Sample
 	drained bool   // the master was told this worker is leaving
@@ -304,19 +354,19 @@ func (ss *session) serve(ctx context.Context) error {
 				}
 			}
 		case <-heartbeat.C:
-			if err := ss.s.SendHeartbeat(ss.users()); err != nil {
+			if err := ss.s.Send(toMaster{heartbeat: new(ss.users())}); err != nil {
 				return fmt.Errorf("heartbeat to master: %w", err)
 			}
 		case <-ss.drainSignal():
 			ss.drained = true
-			if err := ss.s.SendGoodbye("shutting down (SIGTERM)"); err != nil {
+			if err := ss.s.Send(toMaster{goodbye: "shutting down (SIGTERM)"}); err != nil {
 				return fmt.Errorf("goodbye to master: %w", err)
 			}
 			if ss.run == nil {
 				return errQuit
 			}
 		case t := <-ss.samples:
-			if err := ss.s.SendTelemetry(t); err != nil {
+			if err := ss.s.Send(toMaster{telemetry: &t}); err != nil {
 				return fmt.Errorf("telemetry to master: %w", err)
 			}
 		case r := <-stopped:
@@ -339,7 +389,7 @@ func (ss *session) serve(ctx context.Context) error {
 // leave half-closes the stream and waits (a few seconds at most) for the master to
 // end it, so the last report is not cut off in flight by closing the connection.
 func (ss *session) leave(cmds <-chan received) error {
-	if err := ss.s.CloseSend(); err != nil {
+	if err := ss.s.Send(toMaster{}); err != nil {
 		return errQuit
 	}
 	t := time.NewTimer(5 * time.Second)
@@ -386,8 +436,8 @@ func (ss *session) handle(ctx context.Context, c cluster.Command, stopped chan<-
 		return errQuit
 	case cluster.CommandStart:
 		if ss.cfg.Info.Role == cluster.RoleAgent {
-			return ss.s.SendReport(cluster.Report{RunID: c.RunID, Final: true, Fatal: "an agent runs no users",
-				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}})
+			return ss.s.Send(toMaster{report: &cluster.Report{RunID: c.RunID, Final: true, Fatal: "an agent runs no users",
+				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}}})
 		}
 		return ss.start(ctx, c)
 	case cluster.CommandStop:
@@ -396,8 +446,8 @@ func (ss *session) handle(ctx context.Context, c cluster.Command, stopped chan<-
 			now := time.Now()
 			snap := aggregate.NewSnapshot(now)
 			snap.End = now // the zero time does not survive the wire (UnixNano)
-			return ss.s.SendReport(cluster.Report{RunID: c.RunID, Final: true,
-				Snapshot: snap, Users: map[string]int{}})
+			return ss.s.Send(toMaster{report: &cluster.Report{RunID: c.RunID, Final: true,
+				Snapshot: snap, Users: map[string]int{}}})
 		}
 		ss.stop(stopped)
 	}
@@ -424,8 +474,8 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 		if err != nil {
 			// The master aborts the run on this; the worker stays available.
 			ss.log.Error("cannot run the scenario", "run_id", c.RunID, "err", err)
-			return ss.s.SendReport(cluster.Report{RunID: c.RunID, Final: true, Fatal: err.Error(),
-				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}})
+			return ss.s.Send(toMaster{report: &cluster.Report{RunID: c.RunID, Final: true, Fatal: err.Error(),
+				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}}})
 		}
 		col := aggregate.NewCollector(time.Now())
 		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col,
@@ -624,7 +674,7 @@ func newOrigin() string {
 // when the send fails too: it may or may not have left, and sent again with its own
 // number it is counted once either way.
 func (ss *session) send(r cluster.Report) error {
-	err := ss.s.SendReport(r)
+	err := ss.s.Send(toMaster{report: &r})
 	if len(ss.unacked) == maxUnacked {
 		old := ss.unacked[0]
 		ss.log.Warn("report never acknowledged: no longer kept for sending again", "run_id", old.RunID, "seq", old.Seq)

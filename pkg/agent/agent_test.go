@@ -98,21 +98,6 @@ func (m *master) report(run string) *cluster.Report {
 	return r
 }
 
-// reportWhere returns the first report of run for which ok holds.
-func (m *master) reportWhere(run string, ok func(*cluster.Report) bool) *cluster.Report {
-	m.t.Helper()
-	deadline := time.Now().Add(guard)
-	for {
-		r := m.report(run)
-		if ok(r) {
-			return r
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("no report as wanted in %v; the last: %+v", guard, r)
-		}
-	}
-}
-
 func (m *master) send(worker string, c cluster.Command) {
 	m.t.Helper()
 	if err := m.srv.Send(worker, c); err != nil {
@@ -208,64 +193,6 @@ func builtins(issued *atomic.Uint64) userbehavior.Builtins {
 	}
 }
 
-func TestAgentReportsEveryInterval(t *testing.T) {
-	const interval = 50 * time.Millisecond
-	m := newMaster(t)
-	w := startWorker(t, agent.Config{Master: m.addr, Info: cluster.WorkerInfo{ID: "w1"}, Builtins: builtins(nil),
-		ReportInterval: interval})
-	if e := m.next(cluster.EventJoined); e.Worker.ID != "w1" {
-		t.Fatalf("joined %+v", e.Worker)
-	}
-	m.send("w1", cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 1,
-		Scenario: userbehavior.Scenario{Builtin: "idle"}, Users: map[string]int{"A": 3, "B": 1}, SpawnRate: 1000})
-
-	// Reports come one per interval, each covering the span since the last: the
-	// spans join up, and N reports cover at least N-2 intervals since the run began
-	// (the first tick may be pending as the run starts). Late ticks under load only
-	// stretch them.
-	want := map[string]int{"A": 3, "B": 1}
-	var reports []*cluster.Report
-	for len(reports) < 6 || !maps.Equal(reports[len(reports)-1].Users, want) {
-		r := m.report("r1")
-		reports = append(reports, r)
-		if len(reports) > 100 {
-			t.Fatalf("users %v after 100 reports, want %v", r.Users, want)
-		}
-	}
-	for i, r := range reports {
-		if r.Seq != uint64(i+1) || r.PlanVersion != 1 || r.Final {
-			t.Fatalf("report %+v, want seq %d, plan 1, not final", r, i+1)
-		}
-		if i > 0 && !r.Snapshot.Start.Equal(reports[i-1].Snapshot.End) {
-			t.Errorf("report %d starts at %v, the one before ended at %v", r.Seq, r.Snapshot.Start, reports[i-1].Snapshot.End)
-		}
-	}
-	n := len(reports)
-	if span := reports[n-1].Snapshot.End.Sub(reports[0].Snapshot.Start); span < time.Duration(n-2)*interval {
-		t.Errorf("%d reports cover %v, want at least %v: faster than every %v", n, span, time.Duration(n-2)*interval, interval)
-	}
-
-	// A new plan of the same run moves the users; an older plan is ignored.
-	m.send("w1", cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 3,
-		Scenario: userbehavior.Scenario{Builtin: "idle"}, Users: map[string]int{"A": 1, "B": 2}, SpawnRate: 1000})
-	m.send("w1", cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 2,
-		Scenario: userbehavior.Scenario{Builtin: "idle"}, Users: map[string]int{"A": 9, "B": 9}, SpawnRate: 1000})
-	want = map[string]int{"A": 1, "B": 2}
-	m.reportWhere("r1", func(r *cluster.Report) bool { return r.PlanVersion == 3 && maps.Equal(r.Users, want) })
-
-	m.send("w1", cluster.Command{Kind: cluster.CommandStop, RunID: "r1"})
-	final := m.reportWhere("r1", func(r *cluster.Report) bool { return r.Final })
-	if want := map[string]int{"A": 0, "B": 0}; !maps.Equal(final.Users, want) || final.PlanVersion != 3 {
-		t.Errorf("final report: users %v of plan %d, want %v of plan 3", final.Users, final.PlanVersion, want)
-	}
-
-	m.send("w1", cluster.Command{Kind: cluster.CommandQuit, Reason: "done"})
-	w.wait("quit")
-	if e := m.next(cluster.EventLeft); e.Worker.ID != "w1" {
-		t.Errorf("left: %+v", e)
-	}
-}
-
 func TestAgentFinalReportCountsExactly(t *testing.T) {
 	tg, ts := newTarget(t, 300)
 	var issued atomic.Uint64
@@ -309,44 +236,6 @@ func TestAgentFinalReportCountsExactly(t *testing.T) {
 	}
 }
 
-func TestAgentStopUnknownRun(t *testing.T) {
-	tests := []struct {
-		name   string
-		active bool // another run is going on
-	}{
-		{name: "no run"},
-		{name: "another run", active: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := newMaster(t)
-			startWorker(t, agent.Config{Master: m.addr, Info: cluster.WorkerInfo{ID: "w1"}, Builtins: builtins(nil),
-				ReportInterval: time.Hour})
-			m.next(cluster.EventJoined)
-			if tt.active {
-				m.send("w1", cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 1,
-					Scenario: userbehavior.Scenario{Builtin: "idle"}, Users: map[string]int{"A": 1}, SpawnRate: 1})
-			}
-			before := time.Now()
-			m.send("w1", cluster.Command{Kind: cluster.CommandStop, RunID: "nope"})
-			r := m.report("nope")
-			if !r.Final || len(r.Users) != 0 || len(r.Snapshot.Endpoints) != 0 || len(r.Snapshot.Errors) != 0 {
-				t.Errorf("report %+v, want an empty final report", r)
-			}
-			if s := r.Snapshot; s.Start.Before(before.Add(-time.Minute)) || s.End.Before(s.Start) {
-				t.Errorf("empty report spans %v to %v", s.Start, s.End)
-			}
-			if tt.active {
-				// r1 goes on: stopping it still gives its own final report.
-				m.send("w1", cluster.Command{Kind: cluster.CommandStop, RunID: "r1"})
-				if r := m.report("r1"); !r.Final || r.Seq != 1 {
-					t.Errorf("r1's report %+v, want its first, final", r)
-				}
-			}
-		})
-	}
-}
-
 func TestAgentEndsWithItsContext(t *testing.T) {
 	m := newMaster(t)
 	w := startWorker(t, agent.Config{Master: m.addr, Info: cluster.WorkerInfo{ID: "w1"}, Builtins: builtins(nil)})
@@ -358,95 +247,36 @@ func TestAgentEndsWithItsContext(t *testing.T) {
 	m.next(cluster.EventLeft)
 }
 
-func TestAgentRetriesUntilMasterComes(t *testing.T) {
-	// Take a free port, then let the master listen on it only after the worker tried.
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	retrying := &logHook{msg: "no master; retrying", seen: make(chan struct{}, 1)}
-	w := startWorker(t, agent.Config{Master: addr, Info: cluster.WorkerInfo{ID: "w1"}, Logger: slog.New(retrying),
-		RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
-	select {
-	case <-retrying.seen: // the worker found no master and waits to try again
-	case <-time.After(guard):
-		t.Fatal("the worker never tried the absent master")
-	}
-	srv := cluster.NewServer(cluster.ServerConfig{})
-	lis, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("port %s taken meanwhile: %v", addr, err)
-	}
-	gs := grpc.NewServer()
-	srv.RegisterOn(gs)
-	go gs.Serve(lis)
-	defer gs.Stop()
-	defer srv.Close()
-	m := &master{t: t, srv: srv, addr: addr}
-	m.next(cluster.EventJoined)
-	m.send("w1", cluster.Command{Kind: cluster.CommandQuit})
-	w.wait("quit")
-}
-
-// logHook is a slog.Handler that tells when a message is logged.
-type logHook struct {
-	msg  string
-	seen chan struct{} // cap 1
-}
-
-func (h *logHook) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logHook) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *logHook) WithGroup(string) slog.Handler            { return h }
-func (h *logHook) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == h.msg {
-		select {
-		case h.seen <- struct{}{}:
-		default:
-		}
-	}
-	return nil
-}
-
-func TestAgentSkipsClassesItLacks(t *testing.T) {
-	// A plan from a master of another build names a class this worker's scenario lacks:
-	// the worker warns and still runs the classes it has.
-	m := newMaster(t)
-	warned := &logHook{msg: "plan names user classes the scenario lacks: not spawned", seen: make(chan struct{}, 1)}
-	startWorker(t, agent.Config{Master: m.addr, Info: cluster.WorkerInfo{ID: "w1"}, Builtins: builtins(nil),
-		Logger: slog.New(warned), ReportInterval: 20 * time.Millisecond})
-	m.next(cluster.EventJoined)
-	m.send("w1", cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 1,
-		Scenario: userbehavior.Scenario{Builtin: "idle"}, Users: map[string]int{"A": 2, "AA": 2, "B": 1}, SpawnRate: 1000})
-	want := map[string]int{"A": 2, "B": 1}
-	m.reportWhere("r1", func(r *cluster.Report) bool { return maps.Equal(r.Users, want) })
-	select {
-	case <-warned.seen:
-	default:
-		t.Error("no warning about the unknown class")
-	}
-}
-
-// silentMaster welcomes the first worker, starts a run on it and then says nothing,
-// as a master that hangs would. It turns every later connection away.
+// silentMaster welcomes the first worker, starts a run on it and answers it until
+// quiet is closed; then it says nothing, as a master that hangs would. It turns
+// every later connection away.
 type silentMaster struct {
 	pb.UnimplementedCoordinatorServer
-	host      string // the target of the run it starts
+	host      string        // the target of the run it starts
+	quiet     chan struct{} // closed by the test: say nothing more
 	conns     atomic.Int32
-	startSent chan time.Time // when the start went out
-	ended     chan time.Time // when the first stream ended
-	redialled chan struct{}  // closed on the second connection
+	ended     chan struct{} // closed when the first stream ended
+	redialled chan struct{} // closed on the second connection
+	again     chan struct{} // closed on the third
+}
+
+func newSilentMaster(host string) *silentMaster {
+	return &silentMaster{host: host, quiet: make(chan struct{}), ended: make(chan struct{}),
+		redialled: make(chan struct{}), again: make(chan struct{})}
 }
 
 func (s *silentMaster) Connect(stream grpc.BidiStreamingServer[pb.WorkerMessage, pb.MasterMessage]) error {
 	n := s.conns.Add(1)
-	if n == 2 {
+	switch n {
+	case 2:
 		close(s.redialled)
+	case 3:
+		close(s.again)
 	}
 	if n > 1 {
 		return status.Error(codes.Unavailable, "go away")
 	}
+	defer close(s.ended)
 	if _, err := stream.Recv(); err != nil { // hello
 		return err
 	}
@@ -458,49 +288,42 @@ func (s *silentMaster) Connect(stream grpc.BidiStreamingServer[pb.WorkerMessage,
 	if err := stream.Send(&pb.MasterMessage{Body: &pb.MasterMessage_Start{Start: start}}); err != nil {
 		return err
 	}
-	s.startSent <- time.Now()
-	for { // hear the worker's heartbeats and reports; answer nothing
+	for { // hear the worker's heartbeats and reports; answer each until quiet
 		if _, err := stream.Recv(); err != nil {
-			s.ended <- time.Now()
 			return nil
+		}
+		select {
+		case <-s.quiet:
+		default:
+			hb := &pb.MasterMessage{Body: &pb.MasterMessage_Heartbeat{Heartbeat: &pb.Heartbeat{}}}
+			if err := stream.Send(hb); err != nil {
+				return err
+			}
 		}
 	}
 }
 
+// TestAgentSilenceBrake over real gRPC: once its master falls silent the worker
+// drops it, stops its users and tries again; it issues nothing more. (When, to
+// the millisecond, TestSessionSilenceBrake tells on the bubble's clock.)
 func TestAgentSilenceBrake(t *testing.T) {
-	const silence = 300 * time.Millisecond
 	tg, ts := newTarget(t, 5)
 	var issued atomic.Uint64
-	fake := &silentMaster{host: ts.URL, startSent: make(chan time.Time, 1), ended: make(chan time.Time, 1), redialled: make(chan struct{})}
+	fake := newSilentMaster(ts.URL)
 	addr := serveGRPC(t, func(g *grpc.Server) { pb.RegisterCoordinatorServer(g, fake) }, nil)
 
 	startWorker(t, agent.Config{Master: addr, Info: cluster.WorkerInfo{ID: "w1"}, Builtins: builtins(&issued),
-		SilenceTimeout: silence, HeartbeatInterval: 20 * time.Millisecond, ReportInterval: 20 * time.Millisecond,
+		SilenceTimeout: time.Second, HeartbeatInterval: 20 * time.Millisecond, ReportInterval: 20 * time.Millisecond,
 		RetryMin: 50 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 
-	var sent, ended time.Time
-	select {
-	case sent = <-fake.startSent:
-	case <-time.After(guard):
-		t.Fatal("the worker never connected")
-	}
 	await(t, tg.reached, "the users to hit the target")
-	select {
-	case ended = <-fake.ended:
-	case <-time.After(guard):
-		t.Fatalf("the worker kept a silent master for %v", guard)
-	}
-	if d := ended.Sub(sent); d < silence || d > silence+5*time.Second {
-		t.Errorf("the worker dropped a silent master after %v, want just over %v", d, silence)
-	}
-	// The users were stopped before the stream ended: nothing more goes out, though
-	// the worker lives on and tries the master again.
+	close(fake.quiet)
+	await(t, fake.ended, "the worker to drop its silent master")
+	// The worker dials again only once every user has ended: from then on nothing
+	// more goes out, though the worker lives on and keeps trying.
+	await(t, fake.redialled, "the worker to try the master again")
 	stoppedAt := issued.Load()
-	select {
-	case <-fake.redialled:
-	case <-time.After(guard):
-		t.Fatal("the worker did not try the master again")
-	}
+	await(t, fake.again, "the worker to try the master once more")
 	if n := issued.Load(); n != stoppedAt {
 		t.Errorf("users issued %d requests after the brake", n-stoppedAt)
 	}
