@@ -162,14 +162,13 @@ func TestPace(t *testing.T) {
 				}
 				for _, c := range tt.checks {
 					if tt.cancel > 0 && c.t >= tt.cancel {
-						time.Sleep(time.Until(start.Add(tt.cancel)))
+						sleepUntil(start, tt.cancel)
 						cancel()
 						for _, ch := range done {
 							<-ch // pace returns once cancelled
 						}
 					}
-					time.Sleep(time.Until(start.Add(c.t)))
-					synctest.Wait()
+					sleepUntil(start, c.t)
 					for i, r := range runners {
 						if got := r.Counts(); !maps.Equal(got, c.want[i]) {
 							t.Errorf("worker %d at %v: %v users, want %v", i+1, c.t, got, c.want[i])
@@ -200,8 +199,7 @@ func TestPacerReplan(t *testing.T) {
 		start := time.Now()
 		check := func(d time.Duration, want map[string]int) {
 			t.Helper()
-			time.Sleep(time.Until(start.Add(d)))
-			synctest.Wait()
+			sleepUntil(start, d)
 			if got := r.Counts(); !maps.Equal(got, want) {
 				t.Errorf("at %v: %v users, want %v", d, got, want)
 			}

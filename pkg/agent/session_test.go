@@ -19,7 +19,8 @@ import (
 // time below is exact, on the bubble's clock, whatever the machine's load.
 
 // sleepUntil moves the bubble's clock to origin+d and waits for every goroutine of
-// the bubble to settle there.
+// the bubble to settle there. (In a bubble, time.Sleep is how a test moves the
+// clock: it returns once every other goroutine is blocked, and takes no real time.)
 func sleepUntil(origin time.Time, d time.Duration) {
 	time.Sleep(time.Until(origin.Add(d)))
 	synctest.Wait()
@@ -33,7 +34,7 @@ func TestSessionSpawnsAtTheRate(t *testing.T) {
 		l := m.accept()
 		// The run starts 25 ms after the session, so that no user starts as the
 		// session's report ticks.
-		time.Sleep(25 * time.Millisecond)
+		sleepUntil(time.Now(), 25*time.Millisecond)
 		sp.origin = time.Now()
 		l.send(cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 1,
 			Scenario: userbehavior.Scenario{Builtin: "idle"}, Users: map[string]int{"A": 100}, SpawnRate: 20})
