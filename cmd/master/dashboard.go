@@ -35,8 +35,7 @@ func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writ
 		<-loopDone
 	}()
 	srv, err := web.NewServer(web.Config{Control: &webControl{Controller: m.ctl, m: m, cfg: cfg}, DB: m.db, Logger: log,
-		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL,
-		Defaults: web.Defaults{Users: cfg.Users, SpawnRate: cfg.SpawnRate, Host: m.scenario.Host, RunTime: cfg.RunTime}})
+		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL})
 	if err != nil {
 		return exitFailure, err
 	}
