@@ -36,7 +36,7 @@ func BenchmarkOpenLongRun(b *testing.B) {
 		}
 		rec.Flush()
 		iv := col.Swap(at)
-		if err := db.AppendInterval(id, store.Interval{Seq: uint64(sec), At: at, Users: 100, Workers: 2, Snapshot: iv}); err != nil {
+		if err := db.AppendInterval(id, store.Interval{Seq: uint64(sec), At: at, Users: 100, Workers: 2, Reports: 2, Snapshot: iv}); err != nil {
 			b.Fatal(err)
 		}
 		total.Merge(iv)

@@ -131,9 +131,17 @@ func WriteFailuresCSV(w io.Writer, v *report.RunView) error {
 // WriteHistoryCSV writes the run's series, one row per interval.
 func WriteHistoryCSV(w io.Writer, v *report.RunView) error {
 	c := csv.NewWriter(w)
-	c.Write([]string{"Elapsed (s)", "User Count", "Requests/s", "Failures/s", "50%", "95%", "99%"})
+	// Each row covers the Interval (s) seconds ending at Elapsed: its rates are its
+	// Requests and Failures over that span, so the rows add up to the run's totals.
+	// A row no worker reported in is a gap: its rates and percentiles are empty.
+	c.Write([]string{"Elapsed (s)", "User Count", "Requests/s", "Failures/s", "50%", "95%", "99%", "Interval (s)", "Requests", "Failures"})
 	for _, p := range v.Series {
-		c.Write([]string{f(p.T), strconv.Itoa(p.Users), f(p.RPS), f(p.FailPerS), f(p.P50), f(p.P95), f(p.P99)})
+		row := []string{f(p.T), strconv.Itoa(p.Users), f(p.RPS), f(p.FailPerS), f(p.P50), f(p.P95), f(p.P99),
+			f(p.SpanS), strconv.FormatUint(p.Requests, 10), strconv.FormatUint(p.Failures, 10)}
+		if p.Gap {
+			clear(row[2:7])
+		}
+		c.Write(row)
 	}
 	c.Flush()
 	return c.Error()

@@ -115,7 +115,7 @@ func fixture(t *testing.T, db *store.DB) string {
 		rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "POST", Name: "/buy"}, Latency: 50 * time.Millisecond, Bytes: 10}, at)
 		rec.Flush()
 		iv := col.Swap(at)
-		if err := db.AppendInterval(id, store.Interval{Seq: uint64(i), At: at, Users: 10, Workers: 1, Snapshot: iv}); err != nil {
+		if err := db.AppendInterval(id, store.Interval{Seq: uint64(i), At: at, Users: 10, Workers: 1, Reports: 1, Snapshot: iv}); err != nil {
 			t.Fatal(err)
 		}
 		total.Merge(iv)

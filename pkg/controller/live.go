@@ -14,6 +14,20 @@ import (
 // currentWindow is how far back "current" rates per endpoint look.
 const currentWindow = 3 * time.Second
 
+// lateReports is how many report intervals a running worker's last report may be
+// old before the dashboard shows it late.
+const lateReports = 5
+
+// targetsOf is the users a worker was given by the run, when the run began and
+// gave it some; a nil run gave none.
+func (r *run) targetsOf(id string) (map[string]int, bool) {
+	if r == nil || !r.began() {
+		return nil, false
+	}
+	t, ok := r.targets[id]
+	return t, ok
+}
+
 // publish builds the Live view of now and hands it to readers.
 func (s *state) publish(now time.Time) {
 	l := &report.Live{State: report.StateIdle, UpdatedAt: now, Workers: []report.WorkerRow{},
@@ -30,13 +44,16 @@ func (s *state) publish(now time.Time) {
 	for _, w := range s.sortedWorkers() {
 		row := s.hostRow(w, now)
 		row.Saturated = w.hot >= o.SaturationSamples || w.lagging >= o.SaturationSamples
-		if r != nil && !r.over() && r.began() {
-			if _, in := r.targets[w.info.ID]; in {
+		if _, in := r.targetsOf(w.info.ID); in {
+			switch {
+			case r.over():
+				row.State = "stopped" // its reports are over: not late
+			case r.stopping:
+				row.State = "stopping"
+			default:
 				row.State = "running"
-				if r.stopping {
-					row.State = "stopping"
-				}
 			}
+			row.Late = !r.over() && row.LastReportAgeS > lateReports*o.Interval.Seconds()
 		}
 		l.Workers = append(l.Workers, row)
 	}
@@ -119,6 +136,9 @@ func (r *run) describe(l *report.Live, now time.Time) {
 		l.State = report.StateStopping
 	default:
 		l.State = report.StateRunning
+		// Ramping until the reported users reach the target (Locust's "spawning").
+		// An open-model run's users are a pool borrowed from: never spawning.
+		l.Spawning = r.cfg.Arrival == nil && r.users() != r.cfg.Users
 	}
 	if !r.began() {
 		return
@@ -136,8 +156,10 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	if r.over() {
 		cum = r.total
 	}
-	dur := end.Sub(cum.Start)
-	rows, total := report.Rows(cum, dur)
+	// Totals and rates cover the statistics window: from the start, or the last
+	// reset, to now (the stored run's summary says the same at the end).
+	l.StatsSinceS = r.total.Start.Sub(r.started).Seconds()
+	rows, total := report.Rows(cum, end.Sub(r.total.Start))
 	cur := r.recent(now, currentWindow)
 	secs := currentWindow.Seconds()
 	if r.over() {
@@ -168,7 +190,7 @@ func (r *run) describe(l *report.Live, now time.Time) {
 		l.Hosts = append(l.Hosts, r.hosts[id].series())
 	}
 	if r.series != nil {
-		l.Series, l.Latest = r.series.Points(), r.latest
+		l.Series, l.Latest = report.FoldShort(r.series.Points()), r.latest
 		l.SeriesStepS = float64(r.series.Step()) * r.c().opts.Interval.Seconds()
 	}
 	l.Thresholds = report.Verdicts(r.verdicts)

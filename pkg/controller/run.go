@@ -38,6 +38,9 @@ type run struct {
 	gaps          map[string]map[uint64]bool // seqKey -> report numbers skipped, still expected
 	final         map[string]bool
 	interval      *aggregate.Snapshot // merging into the current interval
+	ivStart       time.Time           // when the current interval began (the last one's end)
+	ivReports     int                 // worker reports merged into the current interval
+	saturatedIDs  map[string]bool     // workers this run warned saturated or lagging, until they recover
 	total         *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
 	running       *aggregate.Snapshot // total plus the open interval: what the live view shows
 	stale         bool                // reports arrived since the last publish
@@ -91,6 +94,8 @@ func (r *run) begin() {
 	r.started = now
 	r.id = store.NewRunID(now)
 	r.interval = aggregate.NewSnapshot(now)
+	r.ivStart = now
+	r.s.tick.Reset(r.c().opts.Interval)
 	r.total = aggregate.NewSnapshot(now)
 	r.running = aggregate.NewSnapshot(now)
 	for _, t := range r.cfg.Thresholds {
@@ -307,6 +312,7 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		r.ivPeak = max(r.ivPeak, u)
 	}
 	r.interval.Merge(rep.Snapshot)
+	r.ivReports++
 	r.running.Merge(rep.Snapshot)
 	if end := rep.Snapshot.End; end.After(r.lastReportEnd[id]) {
 		r.lastReportEnd[id] = end
@@ -328,7 +334,13 @@ func seqKey(workerID, origin string) string { return workerID + "\x00" + origin 
 // notes it as counted. A report that comes after a later one (a gap) still counts
 // once; one seen before does not.
 func (r *run) fresh(id string, seq uint64) bool {
-	last := r.lastSeq[id]
+	last, seen := r.lastSeq[id]
+	if !seen {
+		// A session numbers its reports across runs: its first one in this run
+		// starts this run's count; the numbers before it were other runs'.
+		r.lastSeq[id] = seq
+		return true
+	}
 	if seq > last {
 		from := last + 1
 		if seq > maxSeqGaps {
@@ -461,10 +473,11 @@ func (r *run) reset() {
 	}
 	now := time.Now()
 	r.closeInterval(now) // what came before the reset stays in the stored series
+	r.s.tick.Reset(r.c().opts.Interval)
 	r.total = aggregate.NewSnapshot(now)
 	r.running = aggregate.NewSnapshot(now)
 	r.window = nil
-	r.event(now, "stats_reset", "", "")
+	r.event(now, "stats_reset", "", "statistics restart here: the run's totals, rates and percentiles cover what follows")
 }
 
 // requestStop ends the run: workers stop their users and send final reports.
@@ -592,6 +605,7 @@ func (r *run) end(res Result, err error) {
 	}
 	r.s.retire(r)
 	close(r.done)
+	r.s.publish(time.Now()) // the view says at once that the run is over
 }
 
 func (r *run) users() int {
@@ -674,18 +688,22 @@ func (r *run) storeTelemetry(seq uint64, at time.Time) {
 	}
 }
 
-// closeInterval stores the interval that ends now and starts the next.
+// closeInterval stores the interval that ends now and starts the next. The
+// interval spans the master's own clock, from the last close to now: a report
+// merged into it counts here whatever span it measured, so the series' counts
+// add up to the run's total, its spans tile the run, and its rates are counts
+// over the interval's length.
 func (r *run) closeInterval(now time.Time) {
 	iv := r.interval
-	iv.End = now
+	iv.Start, iv.End = r.ivStart, now
 	r.seq++
 	// The interval's users: the most seen in it (the count at its end would read 0
 	// for the last interval of a run, when every worker has stopped).
 	users := max(r.users(), r.ivPeak)
 	r.ivPeak = 0
 	r.peak = max(r.peak, users)
-	if err := r.c().db.AppendInterval(r.id, store.Interval{Seq: r.seq, At: now, Users: users,
-		Workers: len(r.targets), Snapshot: iv}); err != nil {
+	stored := store.Interval{Seq: r.seq, At: now, Users: users, Workers: len(r.targets), Reports: r.ivReports, Snapshot: iv}
+	if err := r.c().db.AppendInterval(r.id, stored); err != nil {
 		r.c().log.Error("store interval", "run_id", r.id, "seq", r.seq, "err", err)
 		r.storeFailed("interval", err)
 	}
@@ -696,13 +714,7 @@ func (r *run) closeInterval(now time.Time) {
 	if len(r.window) > 10 {
 		r.window = r.window[1:]
 	}
-	t := iv.Total()
-	secs := now.Sub(iv.Start).Seconds()
-	p := report.Point{T: now.Sub(r.started).Seconds(), Users: users}
-	if secs > 0 {
-		p.RPS, p.FailPerS = float64(t.Requests)/secs, float64(t.Failures)/secs
-	}
-	p.P50, p.P95, p.P99 = report.Ms(t.Latency.Percentile(50)), report.Ms(t.Latency.Percentile(95)), report.Ms(t.Latency.Percentile(99))
+	p := report.PointOf(stored, r.started)
 	p.Saturated = r.saturated()
 	if r.series == nil {
 		r.series = report.NewDecimated(r.c().opts.LivePoints, report.MergePoints)
@@ -711,6 +723,7 @@ func (r *run) closeInterval(now time.Time) {
 	r.latest = &p
 	r.storeTelemetry(r.seq, now)
 	r.interval = aggregate.NewSnapshot(now)
+	r.ivStart, r.ivReports = now, 0
 	r.checkThresholds(now)
 }
 
@@ -748,9 +761,9 @@ func (r *run) checkThresholds(now time.Time) {
 
 func (r *run) summary(now time.Time) store.Summary {
 	t := r.total.Total()
-	s := store.Summary{Requests: t.Requests, Failures: t.Failures, PeakUsers: r.peak,
+	s := store.Summary{Requests: t.Requests, Failures: t.Failures, PeakUsers: r.peak, Since: r.total.Start,
 		P50: t.Latency.Percentile(50), P95: t.Latency.Percentile(95), P99: t.Latency.Percentile(99)}
-	if d := now.Sub(r.started).Seconds(); d > 0 {
+	if d := now.Sub(r.total.Start).Seconds(); d > 0 {
 		s.RPS = float64(t.Requests) / d
 	}
 	return s

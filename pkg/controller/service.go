@@ -18,6 +18,9 @@ type state struct {
 	agents   map[string]*worker // role agent: telemetry of the system under test
 	run      *run               // the active run, or the last one (over) until the next starts
 	finished []*run             // runs over, newest last, kept for Outcome (bounded)
+	// tick closes the active run's intervals; a run's start and a reset restart
+	// it, so that every interval but a run's last is a whole Interval long.
+	tick *time.Ticker
 }
 
 // worker is the controller's view of one connected worker.
@@ -45,9 +48,9 @@ func (w *worker) userCount() int {
 // as well as it can be: workers are told to stop and the run is stored as
 // interrupted.
 func (c *Controller) Serve(ctx context.Context) error {
-	s := &state{c: c, workers: map[string]*worker{}, agents: map[string]*worker{}}
 	tick := time.NewTicker(c.opts.Interval)
 	defer tick.Stop()
+	s := &state{c: c, workers: map[string]*worker{}, agents: map[string]*worker{}, tick: tick}
 	// Reports show in the live view within PublishEvery, not at the next interval.
 	fresh := time.NewTicker(c.opts.PublishEvery)
 	defer fresh.Stop()
@@ -222,15 +225,25 @@ func (s *state) checkSaturation(w *worker, at time.Time, active bool) {
 	if !active || !s.run.began() {
 		return
 	}
-	if wasHot && w.hot == 0 && w.lagging == 0 {
-		s.run.event(at, "generator_recovered", w.info.ID, fmt.Sprintf("CPU %.0f%%", cpu))
+	r := s.run
+	if wasHot && w.hot == 0 && w.lagging == 0 && r.saturatedIDs[w.info.ID] {
+		// Only after this run said it was saturated: a worker that was hot before
+		// the run began has nothing to recover from in it.
+		delete(r.saturatedIDs, w.info.ID)
+		r.event(at, "generator_recovered", w.info.ID, fmt.Sprintf("CPU %.0f%%", cpu))
+	}
+	if w.hot == o.SaturationSamples || w.lagging == o.SaturationSamples {
+		if r.saturatedIDs == nil {
+			r.saturatedIDs = map[string]bool{}
+		}
+		r.saturatedIDs[w.info.ID] = true
 	}
 	if w.hot == o.SaturationSamples {
-		s.run.warn(at, "generator_saturated", w.info.ID, fmt.Sprintf("CPU at %.0f%% for %d s (limit %.0f%%): its latency figures are not trustworthy",
+		r.warn(at, "generator_saturated", w.info.ID, fmt.Sprintf("CPU at %.0f%% for %d s (limit %.0f%%): its latency figures are not trustworthy",
 			cpu, o.SaturationSamples, o.SaturationCPU))
 	}
 	if w.lagging == o.SaturationSamples {
-		s.run.warn(at, "generator_lagging", w.info.ID, fmt.Sprintf("user goroutines waited %v to run (p99, limit %v): its latency figures are inflated",
+		r.warn(at, "generator_lagging", w.info.ID, fmt.Sprintf("user goroutines waited %v to run (p99, limit %v): its latency figures are inflated",
 			t.Process.SchedLatencyP99.Round(time.Millisecond), o.SchedLagLimit))
 	}
 }

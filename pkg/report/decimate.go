@@ -64,12 +64,23 @@ func (d *Decimated[P]) Points() []P { return d.kept[:len(d.kept):len(d.kept)] }
 // Step is how many readings each point covers.
 func (d *Decimated[P]) Step() int { return d.step }
 
-// MergePoints merges two neighbouring run points, a of na seconds then b of nb,
-// into one: the later time, the mean rates, and the highest users and
-// percentiles (a merged point shows the worst second's latency, never hides it).
-func MergePoints(a Point, na int, b Point, nb int) Point {
-	return Point{T: b.T, Users: max(a.Users, b.Users), RPS: mean(a.RPS, na, b.RPS, nb), FailPerS: mean(a.FailPerS, na, b.FailPerS, nb),
-		P50: max(a.P50, b.P50), P95: max(a.P95, b.P95), P99: max(a.P99, b.P99), Saturated: a.Saturated || b.Saturated}
+// MergePoints merges two neighbouring run points, a of na readings then b of nb,
+// into one: the later time, the spans and counts added (so the rates stay exact
+// averages over the merged span), the most users and the highest percentiles of
+// the points that have data (a gap merged with data is data).
+func MergePoints(a Point, _ int, b Point, _ int) Point {
+	p := Point{T: b.T, SpanS: a.SpanS + b.SpanS, Requests: a.Requests + b.Requests, Failures: a.Failures + b.Failures,
+		Gap: a.Gap && b.Gap, Users: max(a.Users, b.Users), Saturated: a.Saturated || b.Saturated}
+	switch {
+	case a.Gap:
+		p.P50, p.P95, p.P99 = b.P50, b.P95, b.P99
+	case b.Gap:
+		p.P50, p.P95, p.P99 = a.P50, a.P95, a.P99
+	default:
+		p.P50, p.P95, p.P99 = max(a.P50, b.P50), max(a.P95, b.P95), max(a.P99, b.P99)
+	}
+	p.setRates()
+	return p
 }
 
 // MergeHostPoints merges two neighbouring telemetry points, a of na samples then
@@ -106,4 +117,42 @@ func at[T any](s []T, i int) T {
 		return s[i]
 	}
 	return zero
+}
+
+// FoldShort returns series with every point whose span is under half its
+// neighbour's merged into that neighbour (MergePoints): the one before it, or for
+// the first point the one after. Such a point is a window cut short (the run's
+// last, after its stop, holds the workers' final reports; one cut by a statistics
+// reset): a second's requests over a few milliseconds would draw a spike that
+// never happened. Merged, the spans still tile the run and the counts add up to
+// the same total. series is not modified; it is returned as is when no point is
+// short.
+func FoldShort(series []Point) []Point {
+	short := func(p, neighbour Point) bool { return p.SpanS < neighbour.SpanS/2 }
+	n := len(series)
+	need := false
+	for i := range n {
+		if n > 1 && ((i > 0 && short(series[i], series[i-1])) || (i == 0 && short(series[0], series[1]))) {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return series
+	}
+	out := make([]Point, 0, n)
+	for i, p := range series {
+		switch {
+		case i == 0 && n > 1 && short(p, series[1]):
+			// The next point absorbs it below.
+			out = append(out, p)
+		case i == 1 && len(out) == 1 && short(out[0], p):
+			out[0] = MergePoints(out[0], 1, p, 1)
+		case len(out) > 0 && short(p, out[len(out)-1]):
+			out[len(out)-1] = MergePoints(out[len(out)-1], 1, p, 1)
+		default:
+			out = append(out, p)
+		}
+	}
+	return out
 }

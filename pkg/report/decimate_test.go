@@ -1,6 +1,7 @@
 package report
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -51,12 +52,21 @@ func TestDecimatedKeepsTheWholeRunInBoundedPoints(t *testing.T) {
 }
 
 func TestMergePoints(t *testing.T) {
-	a := Point{T: 2, Users: 10, RPS: 100, FailPerS: 3, P50: 5, P95: 50, P99: 90}
-	b := Point{T: 3, Users: 12, RPS: 40, FailPerS: 0, P50: 7, P95: 40, P99: 99, Saturated: true}
+	a := Point{T: 2, SpanS: 2, Requests: 200, Failures: 6, Users: 10, RPS: 100, FailPerS: 3, P50: 5, P95: 50, P99: 90}
+	b := Point{T: 3, SpanS: 0.5, Requests: 20, Users: 12, RPS: 40, FailPerS: 0, P50: 7, P95: 40, P99: 99, Saturated: true}
 	got := MergePoints(a, 2, b, 1)
-	want := Point{T: 3, Users: 12, RPS: 80, FailPerS: 2, P50: 7, P95: 50, P99: 99, Saturated: true}
+	// The rates are the counts over the whole span: 220 requests in 2.5 s.
+	want := Point{T: 3, SpanS: 2.5, Requests: 220, Failures: 6, Users: 12, RPS: 88, FailPerS: 2.4, P50: 7, P95: 50, P99: 99, Saturated: true}
 	if got != want {
 		t.Errorf("MergePoints = %+v; want %+v", got, want)
+	}
+	// A gap has no percentiles: merged with data, the data's are kept; two gaps stay a gap.
+	gap := Point{T: 4, SpanS: 1, Gap: true, Users: 3}
+	if got := MergePoints(b, 1, gap, 1); got.Gap || got.P99 != 99 || got.Requests != 20 || got.RPS != 20/1.5 || got.SpanS != 1.5 {
+		t.Errorf("data then gap = %+v", got)
+	}
+	if got := MergePoints(gap, 1, gap, 1); !got.Gap || got.RPS != 0 || got.SpanS != 2 {
+		t.Errorf("gap then gap = %+v", got)
 	}
 }
 
@@ -94,4 +104,30 @@ func hostPointsEqual(a, b HostPoint) bool {
 	return a.T == b.T && a.CPUPercent == b.CPUPercent && a.MemUsed == b.MemUsed && a.MemTotal == b.MemTotal &&
 		a.ProcessCPU == b.ProcessCPU && a.ProcessRSS == b.ProcessRSS && a.NetRxBps == b.NetRxBps && a.NetTxBps == b.NetTxBps &&
 		a.SchedLagP99Ms == b.SchedLagP99Ms && a.TCPEstablished == b.TCPEstablished && a.GPUStatus == b.GPUStatus
+}
+
+func TestFoldShort(t *testing.T) {
+	pt := func(at, span float64, req uint64) Point {
+		p := Point{T: at, SpanS: span, Requests: req}
+		p.setRates()
+		return p
+	}
+	whole := []Point{pt(1, 1, 10), pt(2, 1, 10)}
+	if got := FoldShort(whole); &got[0] != &whole[0] {
+		t.Error("a series without short points was copied")
+	}
+	// A short first point, a reset's short point mid-run, and the final reports'
+	// few milliseconds at the end: each merges into its neighbour.
+	series := []Point{pt(0.2, 0.2, 1), pt(1.2, 1, 10), pt(2.2, 1, 10), pt(2.5, 0.3, 9), pt(3.5, 1, 10), pt(3.51, 0.01, 10)}
+	got := FoldShort(series)
+	want := []Point{pt(1.2, 1.2, 11), pt(2.5, 1.3, 19), pt(3.51, 1.01, 20)}
+	if len(got) != len(want) {
+		t.Fatalf("FoldShort = %+v; want %+v", got, want)
+	}
+	for i := range want {
+		if math.Abs(got[i].T-want[i].T) > 1e-9 || math.Abs(got[i].SpanS-want[i].SpanS) > 1e-9 || got[i].Requests != want[i].Requests ||
+			math.Abs(got[i].RPS-want[i].RPS) > 1e-9 {
+			t.Errorf("point %d = %+v; want %+v", i, got[i], want[i])
+		}
+	}
 }

@@ -10,7 +10,7 @@ import (
 const (
 	StateIdle     = "idle"     // no run yet
 	StateWaiting  = "waiting"  // a run waits for its workers
-	StateRunning  = "running"  // users spawning or running
+	StateRunning  = "running"  // users spawning or running (Live.Spawning tells which)
 	StateStopping = "stopping" // waiting for final reports
 	StateStopped  = "stopped"  // the last run is over
 )
@@ -53,6 +53,12 @@ type Live struct {
 	Thresholds []store.Verdict `json:"thresholds,omitempty"`
 	// OpenModel: latency is from each iteration's due time; rows carry service time too.
 	OpenModel bool `json:"open_model,omitempty"`
+	// StatsSinceS is when the statistics window of the totals began, in seconds
+	// since the run began: 0, or when the statistics were last reset.
+	StatsSinceS float64 `json:"stats_since_s,omitempty"`
+	// Spawning: the run is running and its users are still ramping towards
+	// TargetUsers (Locust's "spawning"). State stays StateRunning meanwhile.
+	Spawning bool `json:"spawning,omitempty"`
 }
 
 // WorkerRow is one connected worker.
@@ -63,7 +69,7 @@ type WorkerRow struct {
 	Version        string  `json:"version"`
 	Cores          int     `json:"cores"`
 	MemoryBytes    uint64  `json:"memory_bytes"`
-	State          string  `json:"state"` // ready, running, stopping
+	State          string  `json:"state"` // ready, running, stopping, stopped (its run is over), agent
 	Users          int     `json:"users"`
 	LastReportAgeS float64 `json:"last_report_age_s"` // -1: none yet
 	Role           string  `json:"role"`
@@ -80,6 +86,9 @@ type WorkerRow struct {
 	GPUUtil    float64 `json:"gpu_util"` // mean over the GPUs
 	GPUStatus  string  `json:"gpu_status,omitempty"`
 	Saturated  bool    `json:"saturated"`
+	// Late: the worker runs users of the active run and its last report is older
+	// than a few intervals. A worker with no run to report on is never late.
+	Late bool `json:"late,omitempty"`
 }
 
 // RoundedNote says why the statistics of Locust and boomer workers are less
@@ -87,9 +96,19 @@ type WorkerRow struct {
 // 100 ms, 10 ms below 1 s, 100 ms below 10 s, 1 s above) before the master sees it.
 const RoundedNote = "rounded by Locust worker"
 
-// Point is one interval of a run's time series.
+// Point is one interval of a run's time series: what the master merged in the
+// SpanS seconds that end T seconds after the run began. Its rates are averaged
+// over that span (Requests / SpanS), so that over a whole series
+// Σ RPS × SpanS = Σ Requests = the run's total. A point of a merged (decimated)
+// series covers the spans of the intervals it merged.
 type Point struct {
-	T        float64 `json:"t"` // seconds since the run began
+	T        float64 `json:"t"` // seconds since the run began, at the point's end
+	SpanS    float64 `json:"span_s"`
+	Requests uint64  `json:"requests"`
+	Failures uint64  `json:"failures"`
+	// Gap: no worker reported during the point's span; its rates and percentiles
+	// are unknown (drawn as a gap), not zero.
+	Gap      bool    `json:"gap,omitempty"`
 	Users    int     `json:"users"`
 	RPS      float64 `json:"rps"`
 	FailPerS float64 `json:"fail_per_s"`

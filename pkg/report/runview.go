@@ -71,15 +71,33 @@ func Summarize(r store.Run) RunSummary {
 	return s
 }
 
-// PointOf is the series point of one interval.
-func PointOf(iv *aggregate.Snapshot, users int, t float64) Point {
-	tot := iv.Total()
-	p := Point{T: t, Users: users, P50: ms(tot.Latency.Percentile(50)), P95: ms(tot.Latency.Percentile(95)),
-		P99: ms(tot.Latency.Percentile(99))}
-	if secs := iv.End.Sub(iv.Start).Seconds(); secs > 0 {
-		p.RPS, p.FailPerS = float64(tot.Requests)/secs, float64(tot.Failures)/secs
+// PointOf is the series point of one interval of a run that began at started:
+// the one definition of a chart point, used by the live view, stored runs, the
+// history CSV, the HTML report and compare. The interval spans its snapshot's
+// Start to End (the master's own interval, whatever the reports in it covered).
+func PointOf(iv store.Interval, started time.Time) Point {
+	snap := iv.Snapshot
+	p := Point{T: iv.At.Sub(started).Seconds(), Users: iv.Users, Gap: iv.Reports == 0}
+	if snap == nil {
+		p.Gap = true
+		return p
 	}
+	p.SpanS = max(snap.End.Sub(snap.Start).Seconds(), 0)
+	tot := snap.Total()
+	p.Requests, p.Failures = tot.Requests, tot.Failures
+	if !p.Gap {
+		p.P50, p.P95, p.P99 = ms(tot.Latency.Percentile(50)), ms(tot.Latency.Percentile(95)), ms(tot.Latency.Percentile(99))
+	}
+	p.setRates()
 	return p
+}
+
+// setRates sets the point's rates from its counts and span.
+func (p *Point) setRates() {
+	p.RPS, p.FailPerS = 0, 0
+	if p.SpanS > 0 {
+		p.RPS, p.FailPerS = float64(p.Requests)/p.SpanS, float64(p.Failures)/p.SpanS
+	}
 }
 
 // LoadRun reads a stored run: its final snapshot, or for a run without one (an
@@ -92,13 +110,14 @@ func LoadRun(db *store.DB, id string) (*RunView, error) {
 	v := &RunView{Run: Summarize(r), Series: []Point{}, Events: []EventRow{}}
 	merged := aggregate.NewSnapshot(r.StartedAt)
 	err = db.ForEachInterval(id, func(iv store.Interval) error {
-		v.Series = append(v.Series, PointOf(iv.Snapshot, iv.Users, iv.At.Sub(r.StartedAt).Seconds()))
+		v.Series = append(v.Series, PointOf(iv, r.StartedAt))
 		merged.Merge(iv.Snapshot)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("run %s intervals: %w", id, err)
 	}
+	v.Series = FoldShort(v.Series)
 	final, err := db.Final(id)
 	switch {
 	case errors.Is(err, store.ErrRunNotFound):

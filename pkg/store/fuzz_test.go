@@ -26,7 +26,7 @@ func FuzzDecodeInterval(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded %+v does not decode: %v", h, err)
 		}
-		if h2.Seq != h.Seq || !h2.At.Equal(h.At) || h2.Users != h.Users || h2.Workers != h.Workers || !bytes.Equal(snap2, snap) {
+		if h2.Seq != h.Seq || !h2.At.Equal(h.At) || h2.Users != h.Users || h2.Workers != h.Workers || h2.Reports != h.Reports || !bytes.Equal(snap2, snap) {
 			t.Fatalf("round trip: %+v, want %+v", h2, h)
 		}
 	})

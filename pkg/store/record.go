@@ -16,7 +16,7 @@ import (
 const (
 	runRecordVersion      = 1
 	eventRecordVersion    = 1
-	intervalRecordVersion = 1
+	intervalRecordVersion = 2 // 2 adds the count of reports merged; 1 is still read
 	finalRecordVersion    = 1
 )
 
@@ -35,13 +35,14 @@ type runRecord struct {
 }
 
 type summaryRecord struct {
-	Requests  uint64  `json:"requests"`
-	Failures  uint64  `json:"failures"`
-	PeakUsers int     `json:"peak_users"`
-	RPS       float64 `json:"rps"`
-	P50       int64   `json:"p50_ns"`
-	P95       int64   `json:"p95_ns"`
-	P99       int64   `json:"p99_ns"`
+	Requests  uint64    `json:"requests"`
+	Failures  uint64    `json:"failures"`
+	PeakUsers int       `json:"peak_users"`
+	Since     time.Time `json:"since,omitzero"` // added in schema 1 without a version change
+	RPS       float64   `json:"rps"`
+	P50       int64     `json:"p50_ns"`
+	P95       int64     `json:"p95_ns"`
+	P99       int64     `json:"p99_ns"`
 	// Thresholds: added in schema 1 without a version change (absent in older records).
 	Thresholds []Verdict `json:"thresholds,omitempty"`
 }
@@ -75,6 +76,7 @@ func (rec runRecord) run() Run {
 			Requests:   rec.Summary.Requests,
 			Failures:   rec.Summary.Failures,
 			PeakUsers:  rec.Summary.PeakUsers,
+			Since:      rec.Summary.Since,
 			RPS:        rec.Summary.RPS,
 			P50:        time.Duration(rec.Summary.P50),
 			P95:        time.Duration(rec.Summary.P95),
@@ -89,6 +91,7 @@ func summaryToRecord(s Summary) summaryRecord {
 		Requests:   s.Requests,
 		Failures:   s.Failures,
 		PeakUsers:  s.PeakUsers,
+		Since:      utcOrZero(s.Since),
 		RPS:        s.RPS,
 		P50:        int64(s.P50),
 		Thresholds: s.Thresholds,
@@ -212,17 +215,26 @@ type intervalHeader struct {
 	At      time.Time
 	Users   int
 	Workers int
+	Reports int // -1: not recorded (a version 1 record)
 }
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
 // encodeInterval appends the interval record of h and the snapshot bytes snap to dst.
+// A header whose Reports is not recorded (-1) is written as version 1.
 func encodeInterval(dst []byte, h intervalHeader, snap []byte) []byte {
-	dst = append(dst, intervalRecordVersion)
+	version := byte(intervalRecordVersion)
+	if h.Reports < 0 {
+		version = 1
+	}
+	dst = append(dst, version)
 	dst = binary.AppendVarint(dst, h.At.Unix())
 	dst = binary.AppendUvarint(dst, uint64(h.At.Nanosecond()))
 	dst = binary.AppendUvarint(dst, uint64(h.Users))
 	dst = binary.AppendUvarint(dst, uint64(h.Workers))
+	if version >= 2 {
+		dst = binary.AppendUvarint(dst, uint64(h.Reports))
+	}
 	return append(dst, snap...)
 }
 
@@ -242,7 +254,8 @@ func decodeInterval(key, val []byte) (intervalHeader, []byte, error) {
 	if len(val) == 0 {
 		return fail("empty record")
 	}
-	if val[0] != intervalRecordVersion {
+	version := val[0]
+	if version != 1 && version != intervalRecordVersion {
 		return fail(fmt.Sprintf("unknown record version %d", val[0]))
 	}
 	rest := val[1:]
@@ -256,8 +269,12 @@ func decodeInterval(key, val []byte) (intervalHeader, []byte, error) {
 		return fail("bad time (nanoseconds)")
 	}
 	rest = rest[n:]
-	var counts [2]int
-	for i, what := range []string{"users", "workers"} {
+	counts := [3]int{0, 0, -1}
+	what := []string{"users", "workers", "reports"}
+	if version == 1 {
+		what = what[:2]
+	}
+	for i, what := range what {
 		c, n := binary.Uvarint(rest)
 		if n <= 0 || c > math.MaxInt32 {
 			return fail("bad " + what + " count")
@@ -269,7 +286,7 @@ func decodeInterval(key, val []byte) (intervalHeader, []byte, error) {
 		return fail("no snapshot")
 	}
 	h.At = time.Unix(sec, int64(nsec)).UTC()
-	h.Users, h.Workers = counts[0], counts[1]
+	h.Users, h.Workers, h.Reports = counts[0], counts[1], counts[2]
 	return h, rest, nil
 }
 

@@ -39,8 +39,12 @@ func (s Status) valid() bool {
 type Summary struct {
 	Requests, Failures uint64
 	PeakUsers          int
-	RPS                float64
-	P50, P95, P99      time.Duration
+	// Since is when the statistics window the totals cover began: the run's start,
+	// or its last statistics reset (zero in runs stored before it was recorded:
+	// the run's start). RPS is Requests over the window, Since to the run's end.
+	Since         time.Time
+	RPS           float64
+	P50, P95, P99 time.Duration
 	// Thresholds are the run's pass/fail criteria and their verdicts at the end
 	// (empty when it had none).
 	Thresholds []Verdict

@@ -21,12 +21,17 @@ type Event struct {
 	Detail string
 }
 
-// Interval is one report interval of a run.
+// Interval is one report interval of a run: what the master merged between the
+// end of the previous interval (Snapshot.Start) and At (Snapshot.End).
 type Interval struct {
-	Seq      uint64    // 1, 2, 3, ... per run, contiguous
-	At       time.Time // end of the interval
-	Users    int
-	Workers  int
+	Seq     uint64    // 1, 2, 3, ... per run, contiguous
+	At      time.Time // end of the interval
+	Users   int
+	Workers int
+	// Reports is how many worker reports were merged into it: 0 means no worker
+	// reported, so the interval is a gap in the series, not a second of nothing.
+	// -1: not recorded (runs stored before the count was).
+	Reports  int
 	Snapshot *aggregate.Snapshot
 }
 
@@ -37,8 +42,9 @@ func (db *DB) AppendInterval(id string, iv Interval) error {
 	if iv.At.IsZero() {
 		errs = append(errs, errors.New("no time"))
 	}
-	if iv.Users < 0 || iv.Users > math.MaxInt32 || iv.Workers < 0 || iv.Workers > math.MaxInt32 {
-		errs = append(errs, fmt.Errorf("users %d / workers %d out of range", iv.Users, iv.Workers))
+	if iv.Users < 0 || iv.Users > math.MaxInt32 || iv.Workers < 0 || iv.Workers > math.MaxInt32 ||
+		iv.Reports < -1 || iv.Reports > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("users %d / workers %d / reports %d out of range", iv.Users, iv.Workers, iv.Reports))
 	}
 	var val []byte
 	if iv.Snapshot == nil {
@@ -46,7 +52,7 @@ func (db *DB) AppendInterval(id string, iv Interval) error {
 	} else if snap, err := iv.Snapshot.MarshalBinary(); err != nil {
 		errs = append(errs, fmt.Errorf("encode snapshot: %w", err))
 	} else {
-		val = encodeInterval(make([]byte, 0, len(snap)+32), intervalHeader{At: iv.At, Users: iv.Users, Workers: iv.Workers}, snap)
+		val = encodeInterval(make([]byte, 0, len(snap)+32), intervalHeader{At: iv.At, Users: iv.Users, Workers: iv.Workers, Reports: iv.Reports}, snap)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("append interval %d to run %q: %w", iv.Seq, id, err)
@@ -156,7 +162,7 @@ func (db *DB) ForEachInterval(id string, fn func(Interval) error) error {
 			if err != nil {
 				return fmt.Errorf("interval %d: %w", h.Seq, err)
 			}
-			return fn(Interval{Seq: h.Seq, At: h.At, Users: h.Users, Workers: h.Workers, Snapshot: snap})
+			return fn(Interval{Seq: h.Seq, At: h.At, Users: h.Users, Workers: h.Workers, Reports: h.Reports, Snapshot: snap})
 		})
 	})
 	if err != nil {
