@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -112,7 +111,7 @@ func boomerHelper(t *testing.T) string {
 			return
 		}
 		helperBin = filepath.Join(dir, "boomerworker")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", helperBin, "./internal/boomerworker")
+		cmd := exec.Command("go", "build", "-o", helperBin, "./internal/boomerworker")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
