@@ -13,7 +13,7 @@ const MaxSlowest = 20
 // "slowest requests" view lists.
 type SlowRequest struct {
 	Endpoint
-	URL     string // the URL the user requested, when it differs from the row's name
+	URL     string // the URL the user requested, query included, whatever the row's name or method
 	Latency time.Duration
 	At      time.Time // when it completed
 	Worker  string    // set by the master when the report arrives

@@ -187,7 +187,8 @@ func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 	if method == "" {
 		method = http.MethodGet
 	}
-	target, name, err := c.resolve(req)
+	target, sent, err := c.resolve(req)
+	name := sent
 	if req.Name != "" {
 		name = req.Name
 	}
@@ -224,9 +225,7 @@ func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 		Latency:  resp.Elapsed,
 		Bytes:    resp.Size,
 	}
-	if req.URL != name {
-		resp.sample.URL = req.URL // the slowest-requests view shows what was really asked
-	}
+	resp.sample.URL = askedURL(req, target, sent) // the slowest-requests view shows what was really asked
 	resp.end = end
 	resp.rec = c.rec
 	c.recordTimings(name, resp)
@@ -236,6 +235,24 @@ func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 	if !req.Deferred {
 		resp.Commit()
 	}
+}
+
+// askedURL is the URL a request asked for, as the slowest-requests view shows it,
+// whatever its method and row name: an absolute URL as the user wrote it, a
+// relative one as the path and query sent (sent, resolve's name); the query its
+// parameters added included. It allocates only for an absolute URL with
+// parameters, which allocated already.
+func askedURL(req *Request, target *url.URL, sent string) string {
+	if target == nil || !strings.HasPrefix(req.URL, "http://") && !strings.HasPrefix(req.URL, "https://") {
+		if sent == "" {
+			return req.URL
+		}
+		return sent
+	}
+	if len(req.Query) > 0 {
+		return target.String()
+	}
+	return req.URL
 }
 
 // recordTimings records the parts of a request the client saw, each as its own row

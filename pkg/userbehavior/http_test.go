@@ -450,3 +450,39 @@ func TestHTTPClientBytesAddUp(t *testing.T) {
 func endpoint(method, name string) aggregate.Endpoint {
 	return aggregate.Endpoint{Method: method, Name: name}
 }
+
+// The slowest-requests view shows the URL each request asked for, whatever its
+// method and row name, with the query its parameters added.
+func TestHTTPClientSlowestURL(t *testing.T) {
+	eachClient(t, func(t *testing.T, kind string) {
+		ts := newTarget(t)
+		st := newStack(t, kind)
+		tests := []struct {
+			name string
+			req  Request // URL "ABS" + path: absolute URL at the target
+			want string
+		}{
+			{"POST named by its path", Request{Method: "POST", URL: "/echo", Body: []byte("x")}, "/echo"},
+			{"GET with a query", Request{URL: "/echo?a=1"}, "/echo?a=1"},
+			{"GET with parameters", Request{URL: "/echo", Query: url.Values{"b": {"2"}}}, "/echo?b=2"},
+			{"parameters merged into the query", Request{URL: "/echo?a=1", Query: url.Values{"b": {"2"}}}, "/echo?a=1&b=2"},
+			{"named row", Request{URL: "/status/204?id=42", Name: "/status/[code]"}, "/status/204?id=42"},
+			{"relative path, resolved", Request{URL: "echo?x=1"}, "/v1/echo?x=1"},
+			{"absolute URL", Request{URL: "ABS/echo?x=1", Name: "echo"}, "ABS/echo?x=1"},
+			{"absolute URL with parameters", Request{URL: "ABS/echo", Query: url.Values{"p": {"a b"}}}, "ABS/echo?p=a+b"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c := newTestClient(t, st, ts.URL+"/v1/")
+				req := tt.req
+				req.URL = strings.Replace(req.URL, "ABS", ts.URL, 1)
+				c.Do(context.Background(), &req)
+				snap := c.recorded()
+				want := strings.Replace(tt.want, "ABS", ts.URL, 1)
+				if len(snap.Slowest) != 1 || snap.Slowest[0].URL != want {
+					t.Errorf("slowest %+v, want URL %q", snap.Slowest, want)
+				}
+			})
+		}
+	})
+}
