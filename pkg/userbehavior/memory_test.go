@@ -111,11 +111,12 @@ func TestUserContextPerSpawn(t *testing.T) {
 // by two goroutines at once (its Vars written without a lock), and a lost or doubled
 // stop.
 func TestUserHandoffUnderChurn(t *testing.T) {
-	var stopped atomic.Int64
+	var stopped, ran atomic.Int64
 	c := &Class{Name: "A", Weight: 1, Wait: Wait{Kind: WaitBetween, Min: 0, Max: 200 * time.Microsecond},
 		Tasks: []Task{{Name: "t", Weight: 1, Fn: func(_ context.Context, u *User) error {
 			n, _ := u.Vars["n"].(int)
 			u.Vars["n"] = n + 1
+			ran.Add(1)
 			return nil
 		}}},
 		OnStop: func(context.Context, *User) error { stopped.Add(1); return nil }}
@@ -133,16 +134,23 @@ func TestUserHandoffUnderChurn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Each step waits for the users to have run so many more tasks: churn between
+	// the steps, on the real clock (the point is goroutines truly in parallel).
+	churn := func(what string, tasks int64) {
+		t.Helper()
+		mark := ran.Load()
+		waitFor(t, what, func() bool { return ran.Load() >= mark+tasks })
+	}
+	churn("every user to run 10 tasks", 10*n)
 	retired := 0
 	for range n / 4 {
 		if r.Retire("A") {
 			retired++
 		}
 	}
-	time.Sleep(20 * time.Millisecond)
+	churn("the users left to run tasks after the retirements", 2*n)
 	cancelA() // the users of ctxA not yet retired stop without on_stop
-	time.Sleep(20 * time.Millisecond)
+	churn("the users of ctxB to run tasks after ctxA ended", n)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r.StopAll(ctx) // the rest: ctxB's

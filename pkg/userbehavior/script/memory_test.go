@@ -58,6 +58,7 @@ func benchIdleUsers(b *testing.B, c *userbehavior.Class) {
 	// users so it adds nothing to the slope.
 	first := make([]atomic.Bool, hi+1)
 	var started, busy atomic.Int64
+	ended := make(chan struct{}, 1) // a task ended: started or busy changed
 	c.Tasks = slices.Clone(c.Tasks)
 	inner := c.Tasks[0].Fn
 	c.Tasks[0].Fn = func(ctx context.Context, u *userbehavior.User) error {
@@ -65,7 +66,13 @@ func benchIdleUsers(b *testing.B, c *userbehavior.Class) {
 			started.Add(1)
 		}
 		busy.Add(1)
-		defer busy.Add(-1)
+		defer func() {
+			busy.Add(-1)
+			select {
+			case ended <- struct{}{}:
+			default:
+			}
+		}()
 		return inner(ctx, u)
 	}
 
@@ -88,12 +95,15 @@ func benchIdleUsers(b *testing.B, c *userbehavior.Class) {
 					b.Fatal(err)
 				}
 			}
-			for deadline := time.Now().Add(30 * time.Second); started.Load() < int64(n) || busy.Load() > int64(n/200); {
-				if time.Now().After(deadline) {
+			deadline := time.NewTimer(30 * time.Second)
+			for started.Load() < int64(n) || busy.Load() > int64(n/200) {
+				select {
+				case <-ended:
+				case <-deadline.C:
 					b.Fatalf("%d users: %d made a request in 30 s, %d in a task", n, started.Load(), busy.Load())
 				}
-				time.Sleep(5 * time.Millisecond)
 			}
+			deadline.Stop()
 			runtime.GC()
 			runtime.GC() // goroutine stacks shrink at most by half per GC
 			var ms runtime.MemStats
