@@ -94,13 +94,6 @@ func (tc *testCluster) runAsync(ctx context.Context, cfg controller.Config) <-ch
 	return done
 }
 
-// killWorker ends a worker at once: its stream closes, as when the process dies.
-func (tc *testCluster) killWorker(id string) {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	tc.cancels[id]()
-}
-
 // countingTarget serves fixed endpoints and counts what it served.
 type countingTarget struct {
 	mu     sync.Mutex

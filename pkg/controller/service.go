@@ -28,7 +28,6 @@ type worker struct {
 	info       cluster.WorkerInfo
 	joined     time.Time
 	lastReport time.Time
-	target     map[string]int    // planned users per class in the active run
 	users      map[string]int    // last reported users per class
 	tele       *telemetry.Sample // the latest sample, nil until one came
 	draining   bool              // shutting down: gets no users
