@@ -8,8 +8,10 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-.PHONY: help build web run dashboard test fuzz chaos bench bench-smoke soak proto proto-check lint tools clean
+.PHONY: help build web run dashboard test stress fuzz chaos bench bench-smoke soak proto proto-check lint lint-tools tools clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,11 +32,12 @@ run: build ## run the demo: built-in target, 2 local workers, 50 users at 10/s f
 dashboard: build ## serve the dashboard on http://127.0.0.1:8089 with the demo target and 2 local workers
 	$(BIN)/master --demo --local-workers 2 -u 50 -r 10 --db ./stampede.db
 
-test: web ## go vet, the race-enabled suite, the end-to-end and fault tests (5 chaos kills each), every fuzz target for 3 s
+test: web ## go vet, the race-enabled suite (its 10 slowest tests listed), the end-to-end and fault tests (5 chaos kills each), every fuzz target for 3 s
 	./scripts/ensure-debian.sh chromium iproute2
 	./scripts/ensure-debian.sh python3-locust # real Locust workers for pkg/locust's end-to-end test
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	@# -json | testreport: go test's plain output (a failing test in full), then the 10 slowest tests.
+	set -o pipefail; $(GO) test -race -count=1 -json ./... | $(GO) run ./scripts/testreport
 	@# Latency-accuracy tests compare timings with a target's own clock: the race detector's
 	@# slowdown would be measured too, so they are built only without -race; so are the
 	@# allocation counts (the race detector makes sync.Pool drop items at random).
@@ -42,6 +45,11 @@ test: web ## go vet, the race-enabled suite, the end-to-end and fault tests (5 c
 	$(GO) test -count=1 -run 'TestWriteLiveStreams' ./web/
 	FUZZTIME=3s GO=$(GO) ./scripts/fuzz.sh
 	$(MAKE) bench-smoke
+
+STRESS_RUNS ?= 3
+
+stress: ## make test STRESS_RUNS (3) times in a row with one core kept busy (stress-ng --cpu 1); one line per run
+	./scripts/stress-test.sh $(STRESS_RUNS)
 
 fuzz: ## every native fuzz target for FUZZTIME (default 2m) each; crashers land in testdata/fuzz
 	FUZZTIME=$${FUZZTIME:-2m} GO=$(GO) ./scripts/fuzz.sh
@@ -81,9 +89,14 @@ proto-check: tools ## fail when the committed .pb.go files are stale
 	for f in stampede.pb.go stampede_grpc.pb.go; do diff -q $$d/$$f proto/$$f >/dev/null || { echo "proto/$$f is stale: run make proto"; exit 1; }; done; \
 	rm -rf $$d; echo "proto: generated code is up to date"
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, staticcheck (pinned), and no tracked binary or file over 1 MiB outside testdata/
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); [ -z "$$out" ] || { echo "gofmt: $$out"; exit 1; }
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	./scripts/check-tracked.sh
+
+lint-tools: ## fetch and build the pinned staticcheck that make lint runs
+	$(STATICCHECK) -version
 
 clean: ## remove build outputs
 	rm -rf $(BIN)
