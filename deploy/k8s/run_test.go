@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -460,7 +461,13 @@ func checkMetric(t *testing.T, lc *localCluster, m *containerConfig, webAddr, me
 // runJob: the CI Job against a loopback target, with as many workers as the
 // overlay deploys; the run is shortened to 4 s.
 func runJob(t *testing.T, lc *localCluster, m, w *containerConfig) {
+	const flowing = 20 // requests served: the run is under way
+	var served atomic.Int64
+	underWay := make(chan struct{})
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) == flowing {
+			close(underWay)
+		}
 		io.WriteString(w, "ok")
 	}))
 	defer target.Close()
@@ -482,7 +489,13 @@ func runJob(t *testing.T, lc *localCluster, m, w *containerConfig) {
 	}
 	// A worker leaves mid-run, as on a scale-down or node drain: it must drain and
 	// exit within its grace period, and the run must still complete.
-	time.Sleep(1500 * time.Millisecond)
+	select {
+	case <-underWay:
+	case <-master.done:
+		t.Fatalf("the master exited (%v) before the target served %d requests; it said:\n%s", master.err, flowing, master.out.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the target served %d requests in 90 s, want %d: no run under way", served.Load(), flowing)
+	}
 	took, err := workers[0].stop(t, grace(w))
 	if err != nil {
 		t.Errorf("worker after SIGTERM mid-run: %v (the kubelet would SIGKILL it after %s)", err, grace(w))
