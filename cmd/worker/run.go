@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,20 +74,24 @@ func work(ctx context.Context, cfg Config, stderr io.Writer, drain <-chan struct
 	sampler := telemetry.NewSampler(telemetry.Options{NoGPU: cfg.NoGPU})
 	defer sampler.Close()
 	var dial []grpc.DialOption
+	var tc *tls.Config
 	if cfg.TLSCA != "" || cfg.TLSCert != "" {
 		name := cfg.TLSServerName
 		if name == "" {
 			name, _, _ = net.SplitHostPort(cfg.Master)
 		}
-		tc, err := cluster.ClientTLS(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey, name)
-		if err != nil {
+		var err error
+		if tc, err = cluster.ClientTLS(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey, name); err != nil {
 			return cli.ExitUsage, err
 		}
-		dial = append(dial, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	}
 	// Draining is bounded: past --drain-timeout the worker stops at once.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	refused := &refusal{cancel: cancel}
+	if tc != nil {
+		dial = append(dial, grpc.WithTransportCredentials(watchedCreds{credentials.NewTLS(tc), refused}))
+	}
 	go func() {
 		select {
 		case <-drain:
@@ -118,6 +123,9 @@ func work(ctx context.Context, cfg Config, stderr io.Writer, drain <-chan struct
 		},
 		SilenceTimeout: cfg.SilenceTimeout, StopTimeout: cfg.StopTimeout, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient},
 		MaxMemory: maxMemory})
+	if rerr := refused.Err(); rerr != nil {
+		return cli.ExitFailure, fmt.Errorf("the master refused this worker's TLS (check --tls-ca, --tls-cert and the master's --tls-ca): %w", rerr)
+	}
 	if err != nil {
 		return cli.ExitFailure, err
 	}

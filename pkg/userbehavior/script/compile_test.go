@@ -56,7 +56,11 @@ func TestCompileRejects(t *testing.T) {
 		want   []string // every line of the error, in order
 	}{
 		{"syntax error", files("main.star", "def t(u)\n    pass\n"),
-			Options{}, []string{"main.star:2:1: got newline, want ':'"}},
+			Options{}, []string{"main.star:1:9: got newline, want ':' (missing ':' after def t(u)?)"}},
+		{"missing colon before a comment and a blank line", files("main.star", "def browse(user)  # the home page\n\n    user.get('/')\n"),
+			Options{}, []string{"main.star:1:17: got newline, want ':' (missing ':' after def browse(user)?)"}},
+		{"missing colon of an if", files("main.star", "x = 1\nif x == 1\n    x = 2\n"),
+			Options{}, []string{"main.star:2:10: got newline, want ':' (missing ':' after if x == 1?)"}},
 		{"undefined name", files("main.star", okTask+"A = user(tasks=[brwse])\n"),
 			Options{}, []string{"main.star:3:17: undefined: brwse"}},
 		{"load of a missing file", files("main.star", `load("lib/nope.star", "x")`+"\n"),
@@ -163,6 +167,7 @@ func TestCompileWaits(t *testing.T) {
 		{"constant_throughput(4)", userbehavior.Wait{Kind: userbehavior.WaitConstantThroughput, PerSecond: 4}},
 		{"constant_throughput(0.5)", userbehavior.Wait{Kind: userbehavior.WaitConstantThroughput, PerSecond: 0.5}},
 		{"none", userbehavior.Wait{Kind: userbehavior.WaitNone}},
+		{"none()", userbehavior.Wait{Kind: userbehavior.WaitNone}},
 		{"None", userbehavior.Wait{Kind: userbehavior.WaitNone}},
 	}
 	for _, tt := range tests {

@@ -60,6 +60,19 @@ func (w waitValue) Freeze()               {}
 func (w waitValue) Truth() starlark.Bool  { return true }
 func (w waitValue) Hash() (uint32, error) { return uint32(len(w.w.Kind)), nil }
 
+// noWait is none, the wait built-in that is also its own value: wait=none and
+// wait=none() both mean no wait, so every wait may be written as a call.
+type noWait struct{ waitValue }
+
+func (noWait) Name() string { return "none" }
+
+func (n noWait) CallInternal(_ *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackPositionalArgs("none", args, kwargs, 0); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
 // topLevel returns the compiler when fn is called from the top level, or an error.
 func topLevel(thread *starlark.Thread, fn string) (*compiler, error) {
 	c := compilerOf(thread)
@@ -104,6 +117,8 @@ func userBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	d.fixedCount = fixed
 	switch w := wait.(type) {
 	case waitValue:
+		d.wait = w.w
+	case noWait:
 		d.wait = w.w
 	case starlark.NoneType:
 		d.wait = userbehavior.Wait{Kind: userbehavior.WaitNone}
@@ -330,7 +345,7 @@ func waitBuiltins() starlark.StringDict {
 		"constant":            mk("constant", userbehavior.WaitConstant, 1),
 		"constant_pacing":     mk("constant_pacing", userbehavior.WaitConstantPacing, 1),
 		"constant_throughput": mk("constant_throughput", userbehavior.WaitConstantThroughput, 1),
-		"none":                waitValue{userbehavior.Wait{Kind: userbehavior.WaitNone}},
+		"none":                noWait{waitValue{userbehavior.Wait{Kind: userbehavior.WaitNone}}},
 	}
 }
 

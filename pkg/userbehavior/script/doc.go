@@ -53,7 +53,7 @@
 //
 // Waits: between(min, max), constant(s), constant_pacing(s) (a task starts every s
 // seconds, whatever it took), constant_throughput(n) (n tasks per second per user),
-// and none (or wait=None): no wait. Durations are seconds (int or float) or
+// and none, none() or wait=None: no wait. Durations are seconds (int or float) or
 // time.duration values (2 * time.second).
 //
 // Tags select tasks for a run, as Locust's --tags and --exclude-tags do:

@@ -148,6 +148,45 @@ func taskError(err error) *TaskError {
 	return &TaskError{Msg: msg, Trace: ee.Backtrace(), err: err}
 }
 
+// hintSyntax points a missing ':' at the end of the line that lacks it ("def
+// browse(user)"), where Python would, not at the newline token the parser met, which
+// it places on the next line; and it says what is missing. Other errors pass
+// unchanged.
+func hintSyntax(err error, src []byte) error {
+	var se syntax.Error
+	if !errors.As(err, &se) || se.Msg != "got newline, want ':'" || se.Pos.Line < 1 {
+		return err
+	}
+	// The line ended without ':': the statement is the last line with code before
+	// the newline's position.
+	lines := strings.Split(string(src), "\n")
+	at := min(int(se.Pos.Line)-1, len(lines)) - 1
+	for ; at >= 0 && code(lines[at]) == ""; at-- {
+	}
+	if at < 0 {
+		return err
+	}
+	stmt := code(lines[at])
+	se.Pos = syntaxPos(se.Pos.Filename(), at+1, len(stmt)+1)
+	se.Msg += fmt.Sprintf(" (missing ':' after %s?)", strings.TrimSpace(stmt))
+	return se
+}
+
+// code is a line without its comment and trailing space. A '#' inside quotes is
+// code; the quotes are counted simply, which is enough for a hint.
+func code(line string) string {
+	quotes := 0
+	for i, r := range line {
+		switch {
+		case r == '"' || r == '\'':
+			quotes++
+		case r == '#' && quotes%2 == 0:
+			return strings.TrimRight(line[:i], " \t\r")
+		}
+	}
+	return strings.TrimRight(line, " \t\r")
+}
+
 // syntaxPos is a position within a bundle file.
 func syntaxPos(name string, line, col int) syntax.Position {
 	return syntax.MakePosition(&name, int32(line), int32(col))

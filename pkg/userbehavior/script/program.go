@@ -136,7 +136,7 @@ func (c *compiler) exec(thread *starlark.Thread, name string) (starlark.StringDi
 	f, err := fileOptions.Parse(name, c.bundle.Files[name], 0)
 	if err != nil {
 		c.state[name] = failed
-		return nil, err
+		return nil, hintSyntax(err, c.bundle.Files[name])
 	}
 	lint(f, &c.problems)
 	prog, err := starlark.FileProgram(f, c.p.predeclared.Has)
