@@ -14,7 +14,7 @@ import (
 
 func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	if err := writeLive(w, s.cfg.Control.Live()); err != nil {
+	if err := writeLive(w, s.current()); err != nil {
 		s.log.Debug("write live view", "err", err) // the client went away
 	}
 }
@@ -68,7 +68,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
 	send := func() bool {
-		b, err := s.sse.of(s.cfg.Control.Live())
+		b, err := s.sse.of(s.current())
 		if err != nil {
 			s.log.Error("encode live view", "err", err)
 			return false

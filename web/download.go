@@ -17,7 +17,7 @@ import (
 // download serves a run's files: the run named by ?run=ID, else the live one.
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
-	v, err := s.viewFor(r.URL.Query().Get("run"), file != "stats.csv" && file != "failures.csv")
+	v, err := s.viewFor(r.URL.Query().Get("run"), file != "stats.csv" && file != "failures.csv" && file != "exceptions.csv")
 	if err != nil {
 		writeStoreError(w, err)
 		return
@@ -30,6 +30,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	case "failures.csv":
 		setDownload(w, "text/csv", name)
 		err = WriteFailuresCSV(w, v)
+	case "exceptions.csv":
+		setDownload(w, "text/csv", name)
+		err = WriteExceptionsCSV(w, v)
 	case "history.csv":
 		setDownload(w, "text/csv", name)
 		err = WriteHistoryCSV(w, v)
@@ -61,7 +64,7 @@ func (s *Server) viewFor(id string, series bool) (*report.RunView, error) {
 	if id != "" {
 		return s.cache.get(id)
 	}
-	l := s.cfg.Control.Live()
+	l := s.current()
 	if l.RunID == "" {
 		return nil, errors.New("no run yet: start one, or name a stored run with ?run=ID")
 	}
@@ -75,6 +78,10 @@ func (s *Server) viewFor(id string, series bool) (*report.RunView, error) {
 			return v, nil
 		}
 		v.Series, v.Hosts = stored.Series, stored.Hosts
+		// What only the stored run records: the run's label, notes, configuration
+		// and events, so the live report says what the stored one says.
+		v.Run.Label, v.Run.Notes, v.Run.Config = stored.Run.Label, stored.Run.Notes, stored.Run.Config
+		v.Events, v.Warnings = stored.Events, stored.Warnings
 	}
 	return v, nil
 }
@@ -123,6 +130,18 @@ func WriteFailuresCSV(w io.Writer, v *report.RunView) error {
 	c.Write([]string{"Method", "Name", "Error", "Occurrences"})
 	for _, e := range v.Errors {
 		c.Write([]string{e.Method, e.Name, e.Message, strconv.FormatUint(e.Count, 10)})
+	}
+	c.Flush()
+	return c.Error()
+}
+
+// WriteExceptionsCSV writes the errors the behaviour script raised, grouped by
+// message and traceback (Locust's exceptions.csv columns).
+func WriteExceptionsCSV(w io.Writer, v *report.RunView) error {
+	c := csv.NewWriter(w)
+	c.Write([]string{"Count", "Message", "Traceback", "Nodes"})
+	for _, e := range v.Exceptions {
+		c.Write([]string{strconv.FormatUint(e.Count, 10), e.Message, e.Traceback, ""})
 	}
 	c.Flush()
 	return c.Error()

@@ -37,13 +37,17 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if l := s.cfg.Control.Live(); l.RunID == id && l.State != report.StateStopped {
+	l := s.cfg.Control.Live()
+	if l.RunID == id && l.State != report.StateStopped {
 		writeError(w, http.StatusConflict, errors.New("the run is active: stop it first"))
 		return
 	}
 	if err := s.cfg.DB.DeleteRun(id); err != nil {
 		writeStoreError(w, err)
 		return
+	}
+	if l.RunID == id {
+		s.gone.forget(id) // the header and downloads no longer show it
 	}
 	s.cache.drop(id)
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})

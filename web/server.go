@@ -49,6 +49,7 @@ type Config struct {
 	Auth     string        // "user:password" for HTTP basic auth; empty: none
 	CacheMax int           // decoded stored runs kept; default 16
 	CacheTTL time.Duration // how long one is kept; default 10 min
+	Defaults Defaults      // the start form's defaults: the master's flags
 }
 
 // Server is the dashboard's HTTP handler.
@@ -59,7 +60,8 @@ type Server struct {
 	index *template.Template
 	cache *runCache
 	mux   *http.ServeMux
-	sse   encoded // the SSE payload of the latest view, built once for every client
+	sse   encoded   // the SSE payload of the latest view, built once for every client
+	gone  forgotten // the live run, once deleted, is no longer served
 }
 
 // NewServer builds the handler.
@@ -78,6 +80,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard page: %w", err)
 	}
+	cfg.Defaults = cfg.Defaults.withFallbacks()
 	s := &Server{cfg: cfg, log: cfg.Logger, csrf: hex.EncodeToString(tok), index: idx,
 		cache: newRunCache(cfg.DB, cfg.CacheMax, cfg.CacheTTL), mux: http.NewServeMux()}
 	s.routes()
@@ -90,6 +93,9 @@ func (s *Server) routes() {
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(sub(staticFS, "static"))))
 	m.Handle("GET /vendor/", http.StripPrefix("/vendor/", http.FileServerFS(sub(vendorFS, "vendor"))))
 	m.HandleFunc("GET /api/live", s.live)
+	m.HandleFunc("GET /api/defaults", s.defaults)
+	m.HandleFunc("GET /api/runs/{id}/events", s.events)
+	m.HandleFunc("GET /api/runs/{id}/endpoint", s.endpointSeries)
 	m.HandleFunc("GET /api/stream", s.stream)
 	m.HandleFunc("POST /api/start", s.start)
 	m.HandleFunc("POST /api/stop", s.stop)
@@ -141,9 +147,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := s.index.Execute(w, struct {
-		CSRF   string
-		Charts bool
-	}{s.csrf, vendorReady()}); err != nil {
+		CSRF     string
+		Charts   bool
+		Defaults Defaults
+		RunTime  string
+	}{s.csrf, vendorReady(), s.cfg.Defaults, s.cfg.Defaults.runTime()}); err != nil {
 		s.log.Error("dashboard page", "err", err)
 	}
 }

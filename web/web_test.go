@@ -335,7 +335,7 @@ func golden(t *testing.T, name string, got []byte) {
 func TestDownloads(t *testing.T) {
 	h := newHarness(t, "")
 	id := fixture(t, h.db)
-	for _, f := range []string{"stats.csv", "failures.csv", "history.csv"} {
+	for _, f := range []string{"stats.csv", "failures.csv", "exceptions.csv", "history.csv"} {
 		t.Run(f, func(t *testing.T) {
 			resp, body := h.do("GET", "/download/"+f+"?run="+id, "", false)
 			if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), id) {
@@ -376,6 +376,13 @@ func TestDownloads(t *testing.T) {
 	_, stored := h.do("GET", "/download/history.csv?run="+id, "", false)
 	if !bytes.Equal(live, stored) || bytes.Count(stored, []byte("\n")) < 3 {
 		t.Errorf("live run's history.csv:\n%s\nwant the stored series:\n%s", live, stored)
+	}
+	// The live run's report says what the stored run records: label, configuration.
+	_, livePage := h.do("GET", "/download/report.html", "", false)
+	for _, want := range []string{"baseline", `\"users\":10`} {
+		if !bytes.Contains(livePage, []byte(want)) && !strings.Contains(string(livePage), strings.ReplaceAll(want, `\"`, `"`)) {
+			t.Errorf("the live run's report lacks %s, which the stored run has", want)
+		}
 	}
 }
 

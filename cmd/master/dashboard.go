@@ -35,7 +35,8 @@ func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writ
 		<-loopDone
 	}()
 	srv, err := web.NewServer(web.Config{Control: &webControl{Controller: m.ctl, m: m, cfg: cfg}, DB: m.db, Logger: log,
-		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL})
+		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL,
+		Defaults: web.Defaults{Users: cfg.Users, SpawnRate: cfg.SpawnRate, Host: m.scenario.Host, RunTime: cfg.RunTime}})
 	if err != nil {
 		return exitFailure, err
 	}

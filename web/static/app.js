@@ -25,6 +25,9 @@
     live: null, // last Live object (without series)
     runId: null, // run_id the charts currently show
     charts: null, // live chart handle
+    hostCharts: null, // live host telemetry charts handle
+    hostsFor: '', // run id and state the host charts and event marks were last read for
+    endpoint: null, // {method, name, run, charts}: the endpoint charted under the stats table
     tab: 'stats',
     es: null,
     connected: false,
@@ -107,14 +110,20 @@
 
   // ------------------------------------------------------------------- header
 
+  // The master's flags, rendered into the page: the start form's values and the
+  // host shown before any run.
+  const DEFAULT_HOST = ($('host') && $('host').getAttribute('data-default')) || '';
+
   function renderHeader(live) {
-    const state = String(live.state || 'idle').toLowerCase();
+    let state = String(live.state || 'idle').toLowerCase();
+    // Running while the users ramp to the target reads "spawning", as in Locust.
+    if (state === 'running' && live.spawning) state = 'spawning';
     const st = $('state');
     setText(st, state);
     st.className = 'badge state-' + state.replace(/[^a-z0-9_-]/g, '');
     st.setAttribute('data-state', state);
 
-    setText($('host'), live.host || '\u2014');
+    setText($('host'), live.host || DEFAULT_HOST || '\u2014');
     const users = num(live.users);
     const target = num(live.target_users);
     const u = $('users');
@@ -236,6 +245,11 @@
     renderLivePanels();
     // A run just ended: refresh the run list if it is on screen.
     if (prevState && prevState !== app.lastState && app.tab === 'runs' && !app.runDetail) loadRuns();
+    if (prevState !== app.lastState) refreshHosts(false);
+    // The run is over: its whole series, so the charts end with its last second
+    // whatever points the stream coalesced away.
+    if (prevState && prevState !== app.lastState && app.lastState === 'stopped') loadFullLive().catch(() => {});
+    refreshEndpoint(false);
   }
 
   async function loadFullLive() {
@@ -254,12 +268,18 @@
         delete live.series;
         app.runId = live.run_id || '';
         app.charts.setData(series);
-        // A long run's series is merged into coarser points; the last second is apart.
-        if (live.latest) app.charts.append(live.latest);
+        // A long run's series is merged into coarser points; the last second is
+        // apart. A point the series already ends with (or ends past: the end of
+        // a stopped run folds its last moments into the point before) is not
+        // drawn again.
+        const lastT = series.length ? S.toSeconds(series[series.length - 1].t) : null;
+        if (live.latest && (lastT === null || S.toSeconds(live.latest.t) > lastT)) app.charts.append(live.latest);
         delete live.latest;
         drawHosts(live.hosts);
         delete live.hosts;
         applyLive(live);
+        app.hostsFor = hostsKey(live);
+        loadEvents(live.run_id);
         // Points streamed while the request was in flight (older ones are ignored by append).
         for (const p of app.pending) app.charts.append(p);
       } while (app.refetchFull);
@@ -286,7 +306,8 @@
       return;
     }
     applyLive(live);
-    if (!live.point) return;
+    // A stopped run's chart is its whole series, read when it stopped.
+    if (!live.point || app.lastState === 'stopped') return;
     if (app.fetchingFull) app.pending.push(live.point);
     else app.charts.append(live.point);
   }
@@ -318,18 +339,53 @@
 
   // -------------------------------------------------------------------- tabs
 
-  // Host telemetry charts come with the full view; refreshed every few seconds
-  // while the charts tab is open.
+  // Host telemetry charts come with the full view (/api/live); they are read
+  // again when the charts tab is opened, every two seconds while it is open
+  // and a run is active, and once more when the run's state changes (its end).
   function drawHosts(hosts) {
-    const list = Array.isArray(hosts) ? hosts : [];
+    const list = (Array.isArray(hosts) ? hosts : []).filter((h) => h && Array.isArray(h.points) && h.points.length);
     $('host-charts-title').hidden = list.length === 0;
-    S.createHostCharts($('host-charts'), list);
+    app.hostCharts.setData(list);
   }
 
-  setInterval(() => {
-    if (app.tab !== 'charts' || document.hidden) return;
-    api('GET', '/api/live').then((live) => { if (live) drawHosts(live.hosts); }).catch(() => {});
-  }, 5000);
+  function hostsKey(live) {
+    return (live && live.run_id ? live.run_id : '') + ':' + (live ? String(live.state || '') : '');
+  }
+
+  // The run's events, marked on the live charts.
+  async function loadEvents(runId) {
+    if (!runId) {
+      app.charts.setEvents([]);
+      app.hostCharts.setEvents([]);
+      return;
+    }
+    try {
+      const evs = await api('GET', '/api/runs/' + encodeURIComponent(runId) + '/events');
+      if (app.runId !== runId) return;
+      app.charts.setEvents(evs || []);
+      app.hostCharts.setEvents(evs || []);
+    } catch (_) { /* a deleted or not yet stored run: no marks */ }
+  }
+
+  let refreshingHosts = false;
+  async function refreshHosts(force) {
+    if (app.tab !== 'charts' || document.hidden || refreshingHosts) return;
+    const live = app.live;
+    const active = live && (ACTIVE_STATES.has(String(live.state)) || live.state === 'stopping');
+    if (!force && !active && app.hostsFor === hostsKey(live)) return;
+    refreshingHosts = true;
+    try {
+      const full = await api('GET', '/api/live');
+      if (!full) return;
+      drawHosts(full.hosts);
+      app.hostsFor = hostsKey(full);
+      loadEvents(full.run_id);
+    } catch (_) { /* the stream shows the connection's state */ } finally {
+      refreshingHosts = false;
+    }
+  }
+
+  setInterval(() => refreshHosts(false), 2000);
 
   function showTab(tab) {
     if (!TABS.includes(tab)) tab = 'stats';
@@ -342,7 +398,11 @@
       $('panel-' + t).hidden = !on;
     }
     renderLivePanels();
-    if (tab === 'charts' && app.charts) app.charts.resize();
+    if (tab === 'charts' && app.charts) {
+      app.charts.resize();
+      app.hostCharts.resize();
+      refreshHosts(true);
+    }
   }
 
   function route() {
@@ -537,6 +597,12 @@
       }, 400);
     });
 
+    // Endpoint charts
+    bindEndpointRows($('stats-table'), 'endpoint', () => app.live && app.live.run_id);
+    bindEndpointRows($('run-stats-table'), 'run-endpoint', () => app.runDetail && app.runDetail.id);
+    $('endpoint-close').addEventListener('click', () => closeEndpoint('endpoint'));
+    $('run-endpoint-close').addEventListener('click', () => closeEndpoint('run-endpoint'));
+
     window.addEventListener('hashchange', route);
   }
 
@@ -604,7 +670,68 @@
     }
   }
 
+  // ------------------------------------------------------- endpoint charts
+
+  // Clicking an endpoint's row charts its RPS, failures/s and p50/p95/p99 over
+  // the run (from the store's intervals) under the table: the live run's,
+  // refreshed while it runs, or a stored run's.
+  function openEndpoint(where, runId, method, name) {
+    closeEndpoint(where);
+    const section = $(where + '-section');
+    $(where + '-title').textContent = method + ' ' + name;
+    section.hidden = false;
+    const ep = { where, run: runId, method, name, charts: S.createCharts($(where + '-charts'), [], { users: false, title: method + ' ' + name }), at: 0 };
+    if (where === 'endpoint') app.endpoint = ep;
+    else if (app.runDetail) app.runDetail.endpoint = ep;
+    loadEndpoint(ep);
+  }
+
+  function closeEndpoint(where) {
+    const ep = where === 'endpoint' ? app.endpoint : app.runDetail && app.runDetail.endpoint;
+    if (ep && ep.charts) ep.charts.destroy();
+    if (where === 'endpoint') app.endpoint = null;
+    else if (app.runDetail) app.runDetail.endpoint = null;
+    $(where + '-section').hidden = true;
+  }
+
+  async function loadEndpoint(ep) {
+    ep.at = Date.now();
+    try {
+      const q = '?method=' + encodeURIComponent(ep.method) + '&name=' + encodeURIComponent(ep.name);
+      const [data, evs] = await Promise.all([
+        api('GET', '/api/runs/' + encodeURIComponent(ep.run) + '/endpoint' + q),
+        api('GET', '/api/runs/' + encodeURIComponent(ep.run) + '/events').catch(() => []),
+      ]);
+      if (!ep.charts) return;
+      ep.charts.setData((data && data.series) || []);
+      ep.charts.setEvents(evs || []);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  // The live run's endpoint chart follows the run every two seconds.
+  function refreshEndpoint(force) {
+    const ep = app.endpoint;
+    const live = app.live;
+    if (!ep || !live || app.tab !== 'stats' || document.hidden) return;
+    if (ep.run !== live.run_id) { closeEndpoint('endpoint'); return; }
+    const active = ACTIVE_STATES.has(String(live.state)) || live.state === 'stopping';
+    if (force || (active && Date.now() - ep.at >= 2000)) loadEndpoint(ep);
+  }
+
+  function bindEndpointRows(table, where, runOf) {
+    table.addEventListener('click', (ev) => {
+      const tr = ev.target && ev.target.closest ? ev.target.closest('tr.row') : null;
+      const run = runOf();
+      if (!tr || !run) return;
+      openEndpoint(where, run, tr.getAttribute('data-method'), tr.getAttribute('data-name'));
+    });
+  }
+
   function closeRun() {
+    if (app.runDetail && app.runDetail.endpoint) closeEndpoint('run-endpoint');
+    if (app.runDetail && app.runDetail.hostCharts) app.runDetail.hostCharts.destroy();
     if (app.runDetail && app.runDetail.charts) app.runDetail.charts.destroy();
     app.runDetail = null;
     $('run-detail').hidden = true;
@@ -625,14 +752,17 @@
 
   async function openRun(id) {
     if (app.runDetail && app.runDetail.id === id) return;
+    if (app.runDetail && app.runDetail.endpoint) closeEndpoint('run-endpoint');
+    if (app.runDetail && app.runDetail.hostCharts) app.runDetail.hostCharts.destroy();
     if (app.runDetail && app.runDetail.charts) app.runDetail.charts.destroy();
-    app.runDetail = { id, charts: null, data: null };
+    app.runDetail = { id, charts: null, hostCharts: null, endpoint: null, data: null };
     $('runs-list').hidden = true;
     $('run-detail').hidden = false;
     $('run-title').textContent = 'Run ' + id + ' (loading\u2026)';
     const q = runQuery(id);
     $('run-download-stats').href = '/download/stats.csv' + q;
     $('run-download-failures').href = '/download/failures.csv' + q;
+    $('run-download-exceptions').href = '/download/exceptions.csv' + q;
     $('run-download-history').href = '/download/history.csv' + q;
     $('run-download-json').href = '/download/run.json' + q;
     $('run-download-report').href = '/download/report.html' + q;
@@ -673,8 +803,8 @@
     const cs = data.counters || [];
     $('run-counters-section').hidden = cs.length === 0;
     S.renderCountersTable($('run-counters-table'), cs);
-    app.runDetail.charts = S.createCharts($('run-charts'), data.series || []);
-    S.createHostCharts($('run-host-charts'), data.hosts || []);
+    app.runDetail.charts = S.createCharts($('run-charts'), data.series || [], { events: data.events });
+    app.runDetail.hostCharts = S.createHostCharts($('run-host-charts'), data.hosts || [], { events: data.events });
   }
 
   async function deleteRun(id) {
@@ -684,6 +814,8 @@
       await api('DELETE', '/api/runs/' + encodeURIComponent(id));
       app.picks.delete(id);
       showMessage('Run ' + id + ' deleted', 'info');
+      // The live view stops showing a deleted run: header, charts, downloads.
+      if (app.live && app.live.run_id === id) loadFullLive().catch(() => {});
       if (app.runDetail && app.runDetail.id === id) {
         location.hash = '#runs';
       } else {
@@ -838,6 +970,7 @@
   async function boot() {
     setConnected(false);
     app.charts = S.createCharts($('charts'), []);
+    app.hostCharts = S.createHostCharts($('host-charts'), []);
     bindActions();
     route();
     try {
@@ -847,6 +980,12 @@
     }
     connectStream();
   }
+
+  // What the live charts plot, for tests and tools (read only).
+  window.stampedeDashboard = {
+    series: () => (app.charts && app.charts.columns ? app.charts.columns() : null),
+    hosts: () => (app.hostCharts && app.hostCharts.columns ? app.hostCharts.columns() : []),
+  };
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
   else boot();

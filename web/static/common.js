@@ -12,13 +12,20 @@
  *   Stampede.renderEventsTable(table, events)
  *   Stampede.renderExceptionsTable(table, exceptions), renderCountersTable(table, counters)
  *   Stampede.renderKeyValues(table, object)
- *   Stampede.createCharts(container, series, opts)     -> {setData, append, resize, destroy}
+ *   Stampede.createCharts(container, series, opts)     -> {setData, append, setEvents, resize, destroy}
  *   Stampede.createOverlayCharts(container, runs, opts) -> {setData, resize, destroy}
+ *   Stampede.createHostCharts(container, hosts, opts)   -> {setData, setEvents, resize, destroy}
  *   Stampede.chartsAvailable()
  *
- * Series points are {t, users, rps, fail_per_s, p50_ms, p95_ms, p99_ms}; `t`
- * may be unix seconds, unix milliseconds, an RFC 3339 string, or seconds since
- * the start of the run (any number below 1e9).
+ * Every chart zooms on a drag (double click or "Reset zoom" undoes it, on
+ * every chart of its set) and has a PNG download; run events are marked on
+ * the time axis.
+ *
+ * Series points are {t, span_s, users, rps, fail_per_s, p50_ms, p95_ms, p99_ms,
+ * gap}: `t` is the end of the point's span, its rates are averaged over that
+ * span, and a gap point (no worker reported) breaks the lines. `t` may be
+ * unix seconds, unix milliseconds, an RFC 3339 string, or seconds since the
+ * start of the run (any number below 1e9).
  */
 (function (global) {
   'use strict';
@@ -462,7 +469,7 @@
     const rows = list.map((w) => {
       const age = w.last_report_age_s;
       const known = isNum(age) && age >= 0;
-      const stale = known && age > 5;
+      const stale = w.late === true; // the master says so: only a worker that owes reports is late
       return '<tr class="worker-row' + (stale ? ' stale' : '') + '" data-id="' + esc(w.id) + '">' +
         '<td class="mono">' + esc(w.id) + '</td>' +
         '<td>' + esc(w.host) + '</td>' +
@@ -586,15 +593,13 @@
   const INT_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000,
     1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
 
-  function yAxis(f, integers) {
-    const a = {
+  function yAxis(f) {
+    return {
       size: 64,
       values: (u, splits) => splits.map((v) => (v === null ? '' : f(v))),
       grid: { stroke: '#eceff1' },
       ticks: { stroke: '#cfd8dc' },
     };
-    if (integers) a.incrs = INT_INCRS;
-    return a;
   }
 
   // Y scales start at zero so that changes are not exaggerated.
@@ -624,6 +629,7 @@
     return Object.assign({
       label,
       stroke: color,
+      _color: color, // for the PNG's legend
       width: 2,
       points: { show: false },
       spanGaps: true,
@@ -631,17 +637,204 @@
     }, extra || {});
   }
 
-  function makePlot(el, title, mode, series, data, yfmt, width, integers) {
-    return new global.uPlot({
+  // ------------------------------------------------- chart groups: zoom, PNG, events
+
+  // Run events marked on the charts' time axis: colour and short label per kind.
+  const EVENT_MARKS = {
+    edited: { color: '#1565c0', label: 'edited' },
+    stats_reset: { color: '#6a1b9a', label: 'stats reset' },
+    worker_joined: { color: '#2e7d32', label: 'worker joined' },
+    worker_left: { color: '#607d8b', label: 'worker left' },
+    worker_draining: { color: '#607d8b', label: 'worker draining' },
+    worker_lost: { color: '#c62828', label: 'worker lost' },
+    worker_failed: { color: '#c62828', label: 'worker failed' },
+    generator_saturated: { color: '#ef6c00', label: 'saturated' },
+    generator_lagging: { color: '#ef6c00', label: 'lagging' },
+    generator_recovered: { color: '#00838f', label: 'recovered' },
+    threshold_abort: { color: '#c62828', label: 'threshold abort' },
+  };
+
+  /** The events worth a mark: known kinds, workers joining at the start left out. */
+  function markedEvents(events) {
+    return (Array.isArray(events) ? events : []).filter((e) =>
+      e && EVENT_MARKS[e.kind] && !(e.kind === 'worker_joined' && !(e.t > 1)));
+  }
+
+  /**
+   * A set of charts sharing their x axis: a drag on one zooms them all (a
+   * double click or "Reset zoom" undoes it), each has a PNG download, and the
+   * run's events are marked on every one.
+   */
+  function chartGroup() {
+    const g = { plots: [], els: [], events: [], zoom: null, mode: 'elapsed' };
+    g.eventX = (e) => (g.mode === 'elapsed' ? (isNum(e.t) ? e.t : null) : toSeconds(e.at));
+    g.setZoom = (z) => {
+      g.zoom = z;
+      g.els.forEach((el) => {
+        const b = el.querySelector('.chart-reset');
+        if (b) b.hidden = !z;
+      });
+      g.plots.forEach((p) => {
+        if (z) p.setScale('x', { min: z.min, max: z.max });
+        else p.setData(p.data, true);
+      });
+    };
+    g.setData = (p, data) => {
+      p.setData(data, !g.zoom);
+      if (g.zoom) p.setScale('x', { min: g.zoom.min, max: g.zoom.max });
+    };
+    g.setEvents = (events) => {
+      g.events = markedEvents(events);
+      g.plots.forEach((p) => p.redraw(false));
+    };
+    g.destroy = () => {
+      g.plots.forEach((p) => p.destroy());
+      g.plots = [];
+      g.els = [];
+    };
+    return g;
+  }
+
+  // Draws the group's events as dashed vertical lines, labelled at the top.
+  function eventsPlugin(g) {
+    return {
+      hooks: {
+        draw: [(u) => {
+          if (!g.events.length) return;
+          const ctx = u.ctx;
+          const { left, top, width, height } = u.bbox;
+          const px = global.devicePixelRatio || 1;
+          ctx.save();
+          ctx.lineWidth = px;
+          ctx.setLineDash([4 * px, 3 * px]);
+          ctx.font = (10 * px) + 'px system-ui, sans-serif';
+          let lastLabel = -1e9;
+          for (const e of g.events) {
+            const t = g.eventX(e);
+            if (t === null || t < u.scales.x.min || t > u.scales.x.max) continue;
+            const x = Math.round(u.valToPos(t, 'x', true));
+            if (x < left || x > left + width) continue;
+            const m = EVENT_MARKS[e.kind];
+            ctx.strokeStyle = m.color;
+            ctx.beginPath();
+            ctx.moveTo(x, top);
+            ctx.lineTo(x, top + height);
+            ctx.stroke();
+            if (x - lastLabel > 60 * px) { // labels do not overlap; the line says enough
+              ctx.fillStyle = m.color;
+              ctx.fillText(m.label, Math.min(x + 3 * px, left + width - 50 * px), top + 11 * px);
+              lastLabel = x;
+            }
+          }
+          ctx.restore();
+        }],
+      },
+    };
+  }
+
+  // Drag to zoom: the selection becomes the group's x range, on every chart.
+  function zoomHooks(g) {
+    return {
+      setSelect: [(u) => {
+        const s = u.select;
+        if (s.width > 3) {
+          const min = u.posToVal(s.left, 'x');
+          const max = u.posToVal(s.left + s.width, 'x');
+          if (max > min) g.setZoom({ min, max });
+        }
+        u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+      }],
+    };
+  }
+
+  /** Saves a chart as PNG: its title, the plot (with event marks) and a legend. */
+  function savePNG(u, title, file) {
+    const src = u.ctx.canvas;
+    const px = src.width / Math.max(1, u.width);
+    const pad = 10 * px;
+    const head = 26 * px;
+    const foot = 24 * px;
+    const c = document.createElement('canvas');
+    c.width = src.width;
+    c.height = src.height + head + foot;
+    const x = c.getContext('2d');
+    x.fillStyle = '#ffffff';
+    x.fillRect(0, 0, c.width, c.height);
+    x.fillStyle = '#37474f';
+    x.font = '600 ' + (14 * px) + 'px system-ui, sans-serif';
+    x.fillText(title, pad, 18 * px);
+    x.drawImage(src, 0, head);
+    x.font = (12 * px) + 'px system-ui, sans-serif';
+    let lx = pad;
+    const ly = head + src.height + 16 * px;
+    u.series.slice(1).forEach((s) => {
+      if (!s.show) return;
+      x.fillStyle = s._color || '#37474f';
+      x.fillRect(lx, ly - 6 * px, 12 * px, 3 * px);
+      lx += 16 * px;
+      x.fillStyle = '#37474f';
+      x.fillText(s.label, lx, ly);
+      lx += x.measureText(s.label).width + 16 * px;
+    });
+    c.toBlob((b) => {
+      if (!b) return;
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(b);
+      a.download = file;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 2000);
+    }, 'image/png');
+  }
+
+  function fileName(title) {
+    return 'stampede-' + String(title).toLowerCase().replace(/\(.*?\)/g, '').trim().replace(/[^a-z0-9]+/g, '-') + '.png';
+  }
+
+  /** A chart's box: the tools (reset zoom, PNG) above where uPlot draws. */
+  function chartBox(container, g) {
+    const doc = container.ownerDocument;
+    const d = doc.createElement('div');
+    d.className = 'chart';
+    const tools = doc.createElement('div');
+    tools.className = 'chart-tools';
+    tools.innerHTML = '<button type="button" class="link chart-reset" hidden title="Show the whole run (or double-click the chart)">Reset zoom</button>' +
+      '<button type="button" class="link chart-png" title="Download this chart as PNG">PNG</button>';
+    d.appendChild(tools);
+    container.appendChild(d);
+    g.els.push(d);
+    return d;
+  }
+
+  /**
+   * One uPlot chart of group g in the box el. axis: y axis options beyond the
+   * defaults (range, incrs, splits, values).
+   */
+  function makePlot(g, el, title, series, data, yfmt, width, axis) {
+    const y = Object.assign(yAxis(yfmt), axis || {});
+    delete y.range; // a scale's, not an axis's
+    const u = new global.uPlot({
       title,
       width,
       height: CHART_HEIGHT,
-      scales: { x: { time: mode !== 'elapsed' }, y: { range: yFromZero } },
-      axes: [xAxis(mode), yAxis(yfmt, integers)],
-      series: [xSeries(mode)].concat(series),
-      cursor: { drag: { x: true, y: false }, sync: { key: el._stampedeSyncKey || undefined } },
+      scales: { x: { time: g.mode !== 'elapsed' }, y: { range: (axis && axis.range) || yFromZero } },
+      axes: [xAxis(g.mode), y],
+      series: [xSeries(g.mode)].concat(series),
+      cursor: {
+        drag: { x: true, y: false, setScale: false },
+        sync: { key: g.key },
+        bind: { dblclick: () => () => { g.setZoom(null); return null; } },
+      },
+      hooks: zoomHooks(g),
+      plugins: [eventsPlugin(g)],
       legend: { live: true },
     }, data, el);
+    el.querySelector('.chart-png').onclick = () => savePNG(u, title, fileName(title));
+    el.querySelector('.chart-reset').onclick = () => g.setZoom(null);
+    el.querySelector('.chart-reset').hidden = !g.zoom;
+    g.plots.push(u);
+    return u;
   }
 
   function observeResize(container, onResize) {
@@ -650,73 +843,95 @@
     if (typeof global.ResizeObserver === 'function') {
       ro = new global.ResizeObserver(() => onResize());
       ro.observe(container);
-    } else if (global.addEventListener) {
-      global.addEventListener('resize', onWin);
     }
+    // The window too: a chart inside a hidden tab is measured again when shown.
+    if (global.addEventListener) global.addEventListener('resize', onWin);
     return () => {
       if (ro) ro.disconnect();
-      else if (global.removeEventListener) global.removeEventListener('resize', onWin);
+      if (global.removeEventListener) global.removeEventListener('resize', onWin);
     };
+  }
+
+  /** Keeps a group's plots as wide as container; returns {resize, destroy, built(width)}. */
+  function sizeWith(container, g) {
+    let lastW = 0;
+    const resize = () => {
+      if (!container.clientWidth) return; // hidden tab: wait until shown
+      const w = chartWidth(container);
+      if (w === lastW) return;
+      lastW = w;
+      g.plots.forEach((p) => p.setSize({ width: w, height: CHART_HEIGHT }));
+    };
+    const stop = observeResize(container, resize);
+    const destroy = () => {
+      stop();
+      g.destroy();
+      container.innerHTML = '';
+    };
+    return { resize, destroy, built: (w) => { lastW = w; } };
   }
 
   let syncCounter = 0;
 
   /**
-   * Three charts over time (RPS & failures/s, p50/p95/p99 latency, users) in
+   * Charts over time (RPS & failures/s, p50/p95/p99 latency, users) in
    * `container`. Returns a handle:
    *   setData(series)  replace all points (e.g. when the run changes)
    *   append(point)    add the latest point (a point with the same or an
    *                    earlier t than the last one replaces the last one)
+   *   setEvents(events) mark the run's events on the time axis
    *   resize()         re-measure the container (also done automatically)
    *   destroy()
+   * A point with gap set (no worker reported in its interval) is a break in
+   * the lines, not a zero.
    * opts.mode: 'time' | 'elapsed' forces the x axis; default: elapsed when t
    * values are small (seconds since start), wall-clock time otherwise.
+   * opts.users: false leaves the users chart out. opts.title: a prefix of the
+   * titles (an endpoint's name).
    */
   function createCharts(container, series, opts) {
     opts = opts || {};
     if (!chartsAvailable()) {
       unavailable(container);
       const noop = () => {};
-      return { setData: noop, append: noop, resize: noop, destroy: noop, available: false };
+      return { setData: noop, append: noop, setEvents: noop, resize: noop, destroy: noop, available: false };
     }
     container.innerHTML = '';
-    const els = [];
-    for (let i = 0; i < 3; i++) {
-      const d = container.ownerDocument.createElement('div');
-      d.className = 'chart';
-      container.appendChild(d);
-      els.push(d);
-    }
-    const syncKey = 'stampede-' + (++syncCounter);
-    els.forEach((e) => { e._stampedeSyncKey = syncKey; });
+    const g = chartGroup();
+    g.key = 'stampede-' + (++syncCounter);
+    g.mode = null;
+    const prefix = opts.title ? opts.title + ': ' : '';
 
-    // columns: x, rps, fail, p50, p95, p99, users
+    // columns: x, rps, fail, p50, p95, p99, users; and each point's span (s)
     let cols = [[], [], [], [], [], [], []];
-    let mode = null;
-    let plots = [];
+    let spans = [];
 
     function modeFor(x) {
       if (opts.mode) return opts.mode;
       return x !== null && x < 1e9 ? 'elapsed' : 'time';
     }
 
+    const size = sizeWith(container, g);
+
     function build() {
-      plots.forEach((p) => p.destroy());
+      g.destroy();
+      container.innerHTML = '';
       const w = chartWidth(container);
-      plots = [
-        makePlot(els[0], 'Requests per second', mode, [
-          lineSeries('RPS', COLORS.rps, fmt.rate),
-          lineSeries('Failures/s', COLORS.fail, fmt.rate),
-        ], [cols[0], cols[1], cols[2]], fmt.rate, w),
-        makePlot(els[1], 'Response times (ms)', mode, [
-          lineSeries('p50', COLORS.p50, fmt.ms),
-          lineSeries('p95', COLORS.p95, fmt.ms),
-          lineSeries('p99', COLORS.p99, fmt.ms),
-        ], [cols[0], cols[3], cols[4], cols[5]], fmt.ms, w),
-        makePlot(els[2], 'Users', mode, [
+      size.built(w);
+      makePlot(g, chartBox(container, g), prefix + 'Requests per second', [
+        lineSeries('RPS', COLORS.rps, fmt.rate, { spanGaps: false }),
+        lineSeries('Failures/s', COLORS.fail, fmt.rate, { spanGaps: false }),
+      ], [cols[0], cols[1], cols[2]], fmt.rate, w);
+      makePlot(g, chartBox(container, g), prefix + 'Response times (ms)', [
+        lineSeries('p50', COLORS.p50, fmt.ms, { spanGaps: false }),
+        lineSeries('p95', COLORS.p95, fmt.ms, { spanGaps: false }),
+        lineSeries('p99', COLORS.p99, fmt.ms, { spanGaps: false }),
+      ], [cols[0], cols[3], cols[4], cols[5]], fmt.ms, w);
+      if (opts.users !== false) {
+        makePlot(g, chartBox(container, g), prefix + 'Users', [
           lineSeries('Users', COLORS.users, fmt.num, { fill: 'rgba(0,131,143,0.08)' }),
-        ], [cols[0], cols[6]], fmt.num, w, true),
-      ];
+        ], [cols[0], cols[6]], fmt.num, w, { incrs: INT_INCRS });
+      }
     }
 
     function push(p) {
@@ -728,39 +943,48 @@
         if (x < cols[0][n - 1]) return false; // older than what we have: ignore
         i = n - 1; // same sample again: replace it
       }
+      const gap = p.gap === true;
       cols[0][i] = x;
-      cols[1][i] = numOrNull(p.rps);
-      cols[2][i] = numOrNull(p.fail_per_s);
-      cols[3][i] = numOrNull(p.p50_ms);
-      cols[4][i] = numOrNull(p.p95_ms);
-      cols[5][i] = numOrNull(p.p99_ms);
+      cols[1][i] = gap ? null : numOrNull(p.rps);
+      cols[2][i] = gap ? null : numOrNull(p.fail_per_s);
+      cols[3][i] = gap ? null : numOrNull(p.p50_ms);
+      cols[4][i] = gap ? null : numOrNull(p.p95_ms);
+      cols[5][i] = gap ? null : numOrNull(p.p99_ms);
       cols[6][i] = numOrNull(p.users);
+      spans[i] = numOrNull(p.span_s);
       return true;
     }
 
     function trim() {
       const extra = cols[0].length - MAX_POINTS;
-      if (extra > 0) cols = cols.map((c) => c.slice(extra));
+      if (extra > 0) {
+        cols = cols.map((c) => c.slice(extra));
+        spans = spans.slice(extra);
+      }
     }
 
     function redraw() {
-      if (!plots.length) return;
-      plots[0].setData([cols[0], cols[1], cols[2]]);
-      plots[1].setData([cols[0], cols[3], cols[4], cols[5]]);
-      plots[2].setData([cols[0], cols[6]]);
+      if (!g.plots.length) return;
+      g.setData(g.plots[0], [cols[0], cols[1], cols[2]]);
+      g.setData(g.plots[1], [cols[0], cols[3], cols[4], cols[5]]);
+      if (g.plots[2]) g.setData(g.plots[2], [cols[0], cols[6]]);
     }
 
     function setData(s) {
       cols = [[], [], [], [], [], [], []];
+      spans = [];
       const list = (Array.isArray(s) ? s : []).filter((p) => p && toSeconds(p.t) !== null);
       list.sort((a, b) => toSeconds(a.t) - toSeconds(b.t));
       for (const p of list) push(p);
       trim();
       const m = modeFor(cols[0].length ? cols[0][0] : null);
-      if (m !== mode || !plots.length) {
-        mode = m;
+      if (m !== g.mode || !g.plots.length) {
+        g.mode = m;
+        g.zoom = null;
         build();
       } else {
+        g.zoom = null; // a new series: the whole of it
+        g.els.forEach((el) => { el.querySelector('.chart-reset').hidden = true; });
         redraw();
       }
     }
@@ -771,37 +995,28 @@
       if (!push(p)) return;
       trim();
       const m = modeFor(cols[0][0]);
-      if (first && m !== mode) {
-        mode = m;
+      if (first && m !== g.mode) {
+        g.mode = m;
         build();
       } else {
         redraw();
       }
     }
 
-    let lastW = 0;
-    function resize() {
-      if (!container.clientWidth) return; // hidden tab: wait until shown
-      const w = chartWidth(container);
-      if (w === lastW) return;
-      lastW = w;
-      plots.forEach((p) => p.setSize({ width: w, height: CHART_HEIGHT }));
-    }
-    const stopObserving = observeResize(container, resize);
-
     setData(series);
+    if (opts.events) g.setEvents(opts.events);
     return {
       setData,
       append,
-      resize,
-      destroy() {
-        stopObserving();
-        plots.forEach((p) => p.destroy());
-        plots = [];
-        container.innerHTML = '';
-      },
+      setEvents: g.setEvents,
+      resize: size.resize,
+      destroy: size.destroy,
       available: true,
       get length() { return cols[0].length; },
+      // What is plotted, for tests and tools: each point's end (t) and span
+      // in seconds, and its figures (null in a gap).
+      columns: () => ({ t: cols[0].slice(), span_s: spans.slice(), rps: cols[1].slice(), fail_per_s: cols[2].slice(),
+        p50_ms: cols[3].slice(), p95_ms: cols[4].slice(), p99_ms: cols[5].slice(), users: cols[6].slice() }),
     };
   }
 
@@ -818,8 +1033,8 @@
       const noop = () => {};
       return { setData: noop, resize: noop, destroy: noop, available: false };
     }
-    let plots = [];
-    let lastW = 0;
+    const g = chartGroup();
+    const size = sizeWith(container, g);
 
     function align(list) {
       // Union of elapsed seconds; each run contributes a value or null.
@@ -845,26 +1060,17 @@
       const xs = Array.from(keys).sort((a, b) => a - b);
       const col = (ri, field) => xs.map((x) => {
         const p = perRun[ri].get(x);
-        return p ? numOrNull(p[field]) : null;
+        return p && !(p.gap && field !== 'users') ? numOrNull(p[field]) : null;
       });
       return { xs, col };
     }
 
     function build(list) {
-      plots.forEach((p) => p.destroy());
-      plots = [];
+      g.destroy();
+      g.zoom = null;
+      g.key = 'stampede-overlay-' + (++syncCounter);
       container.innerHTML = '';
       const { xs, col } = align(list);
-      const els = [];
-      for (let i = 0; i < 3; i++) {
-        const d = container.ownerDocument.createElement('div');
-        d.className = 'chart';
-        d._stampedeSyncKey = 'stampede-overlay-' + (++syncCounter);
-        container.appendChild(d);
-        els.push(d);
-      }
-      const key = els[0]._stampedeSyncKey;
-      els.forEach((e) => { e._stampedeSyncKey = key; });
       const rpsS = [];
       const rpsD = [xs];
       const latS = [];
@@ -888,80 +1094,145 @@
         usrD.push(col(i, 'users'));
       });
       const w = chartWidth(container);
-      lastW = w;
-      plots = [
-        makePlot(els[0], 'Requests per second (dashed: failures/s)', 'elapsed', rpsS, rpsD, fmt.rate, w),
-        makePlot(els[1], 'Response times (ms): p95 (p50, p99 in legend)', 'elapsed', latS, latD, fmt.ms, w),
-        makePlot(els[2], 'Users', 'elapsed', usrS, usrD, fmt.num, w, true),
-      ];
+      size.built(w);
+      makePlot(g, chartBox(container, g), 'Requests per second (dashed: failures/s)', rpsS, rpsD, fmt.rate, w);
+      makePlot(g, chartBox(container, g), 'Response times (ms): p95 (p50, p99 in legend)', latS, latD, fmt.ms, w);
+      makePlot(g, chartBox(container, g), 'Users', usrS, usrD, fmt.num, w, { incrs: INT_INCRS });
     }
-
-    function resize() {
-      if (!container.clientWidth) return;
-      const w = chartWidth(container);
-      if (w === lastW) return;
-      lastW = w;
-      plots.forEach((p) => p.setSize({ width: w, height: CHART_HEIGHT }));
-    }
-    const stopObserving = observeResize(container, resize);
 
     build(Array.isArray(runs) ? runs : []);
     return {
       setData: (r) => build(Array.isArray(r) ? r : []),
-      resize,
-      destroy() {
-        stopObserving();
-        plots.forEach((p) => p.destroy());
-        plots = [];
-        container.innerHTML = '';
-      },
+      resize: size.resize,
+      destroy: size.destroy,
       available: true,
     };
   }
 
-  /**
-   * Telemetry charts, one line per host (worker or agent): host CPU %, memory used,
-   * and GPU utilisation when some host has GPUs. `hosts` is [{host, role, points:
-   * [{t, cpu_percent, mem_used, gpu_util: [..]}]}].
-   */
-  function createHostCharts(container, hosts) {
-    container.innerHTML = '';
-    const list = Array.isArray(hosts) ? hosts.filter((h) => Array.isArray(h.points) && h.points.length) : [];
-    if (!list.length) return;
-    if (!chartsAvailable()) { unavailable(container); return; }
-    const keys = new Set();
-    const maps = list.map((h) => {
-      const m = new Map();
-      h.points.forEach((p) => { const x = Math.round(Number(p.t)); keys.add(x); m.set(x, p); });
-      return m;
-    });
-    const xs = Array.from(keys).sort((a, b) => a - b);
-    const col = (i, f) => xs.map((x) => { const p = maps[i].get(x); return p ? numOrNull(f(p)) : null; });
-    const cpuS = [], cpuD = [xs], memS = [], memD = [xs], gpuS = [], gpuD = [xs];
-    let gpus = false;
-    list.forEach((h, i) => {
-      const c = PALETTE[i % PALETTE.length];
-      const name = h.host + (h.role === 'agent' ? ' (agent)' : '');
-      cpuS.push(lineSeries(name, c, (v) => fmt.num(v) + ' %'));
-      cpuD.push(col(i, (p) => p.cpu_percent));
-      memS.push(lineSeries(name, c, fmt.bytes));
-      memD.push(col(i, (p) => p.mem_used));
-      if (h.points.some((p) => Array.isArray(p.gpu_util) && p.gpu_util.length)) {
-        gpus = true;
-        gpuS.push(lineSeries(name, c, (v) => fmt.num(v) + ' %'));
-        gpuD.push(col(i, (p) => (Array.isArray(p.gpu_util) && p.gpu_util.length ? p.gpu_util.reduce((a, b) => a + b, 0) / p.gpu_util.length : null)));
+  // ------------------------------------------------------- host telemetry axes
+
+  const PCT_SPLITS = [0, 25, 50, 75, 100];
+  const percentAxis = {
+    range: () => [0, 100],
+    splits: () => PCT_SPLITS,
+  };
+
+  const KiB = 1024;
+  const MiB = KiB * KiB;
+  const GiB = MiB * KiB;
+  // Binary steps: 1, 2, 4 ... KiB up to 1 TiB, so memory ticks fall on round
+  // binary sizes (256 MiB, 512 MiB, 1 GiB ...).
+  const BIN_INCRS = [];
+  for (let v = KiB; v <= 1024 * GiB; v *= 2) BIN_INCRS.push(v);
+
+  /** A tick of a binary axis: whole GiB or MiB where it is one, else 2 decimals. */
+  function binTick(v) {
+    if (!isNum(v)) return '';
+    if (v === 0) return '0';
+    const units = [[GiB, 'GiB'], [MiB, 'MiB'], [KiB, 'KiB']];
+    for (const [size, unit] of units) {
+      if (Math.abs(v) >= size) {
+        const n = v / size;
+        return (Number.isInteger(n) ? String(n) : String(Math.round(n * 100) / 100)) + ' ' + unit;
       }
-    });
-    const w = chartWidth(container);
-    const mk = (title, series, data, f) => {
-      const d = container.ownerDocument.createElement('div');
-      d.className = 'chart';
-      container.appendChild(d);
-      makePlot(d, title, 'elapsed', series, data, f, w);
+    }
+    return Math.round(v) + ' B';
+  }
+
+  /** 0 to the data's maximum rounded up to a binary step of about a quarter of it. */
+  function binaryRange(u, dataMin, dataMax) {
+    const max = dataMax === null || !(dataMax > 0) ? MiB : dataMax;
+    let step = KiB;
+    while (step * 8 <= max) step *= 2;
+    return [0, Math.ceil((max * 1.02) / step) * step];
+  }
+
+  const memoryAxis = { range: binaryRange, incrs: BIN_INCRS, values: (u, splits) => splits.map(binTick) };
+
+  /**
+   * Telemetry charts, one line per host (worker or agent): host CPU %, memory
+   * used, and GPU utilisation when some host has GPUs, each as wide as
+   * `container`, with round ticks (0/25/50/75/100 %, binary memory steps).
+   * `hosts` is [{host, role, points: [{t, cpu_percent, mem_used, gpu_util: [..]}]}].
+   * Returns a handle: setData(hosts), setEvents(events), resize(), destroy().
+   * Hosts without points draw nothing: no empty panels.
+   */
+  function createHostCharts(container, hosts, opts) {
+    opts = opts || {};
+    const g = chartGroup();
+    g.key = 'stampede-hosts-' + (++syncCounter);
+    const size = sizeWith(container, g);
+    let shape = '';
+
+    function columns(list) {
+      const keys = new Set();
+      const maps = list.map((h) => {
+        const m = new Map();
+        h.points.forEach((p) => { const x = Math.round(Number(p.t)); keys.add(x); m.set(x, p); });
+        return m;
+      });
+      const xs = Array.from(keys).sort((a, b) => a - b);
+      const col = (i, f) => xs.map((x) => { const p = maps[i].get(x); return p ? numOrNull(f(p)) : null; });
+      const gpuMean = (p) => (Array.isArray(p.gpu_util) && p.gpu_util.length ? p.gpu_util.reduce((a, b) => a + b, 0) / p.gpu_util.length : null);
+      const out = { cpu: [xs], mem: [xs], gpu: [xs], gpus: [] };
+      list.forEach((h, i) => {
+        out.cpu.push(col(i, (p) => p.cpu_percent));
+        out.mem.push(col(i, (p) => p.mem_used));
+        if (h.points.some((p) => Array.isArray(p.gpu_util) && p.gpu_util.length)) {
+          out.gpus.push(i);
+          out.gpu.push(col(i, gpuMean));
+        }
+      });
+      return out;
+    }
+
+    function setData(hosts) {
+      const list = Array.isArray(hosts) ? hosts.filter((h) => h && Array.isArray(h.points) && h.points.length) : [];
+      if (!list.length) {
+        g.destroy();
+        container.innerHTML = '';
+        shape = '';
+        return;
+      }
+      if (!chartsAvailable()) { unavailable(container); return; }
+      const d = columns(list);
+      const names = list.map((h) => h.host + (h.role === 'agent' ? ' (agent)' : ''));
+      const s = names.join('\u0000') + '|' + d.gpus.join(',');
+      if (s === shape && g.plots.length) { // the same hosts: new points only
+        g.setData(g.plots[0], d.cpu);
+        g.setData(g.plots[1], d.mem);
+        if (g.plots[2]) g.setData(g.plots[2], d.gpu);
+        return;
+      }
+      shape = s;
+      g.destroy();
+      container.innerHTML = '';
+      const pct = (v) => fmt.num(v) + ' %';
+      const w = chartWidth(container);
+      size.built(w);
+      makePlot(g, chartBox(container, g), 'Host CPU (%)', names.map((n, i) => lineSeries(n, PALETTE[i % PALETTE.length], pct)),
+        d.cpu, pct, w, percentAxis);
+      makePlot(g, chartBox(container, g), 'Host memory used', names.map((n, i) => lineSeries(n, PALETTE[i % PALETTE.length], fmt.bytes)),
+        d.mem, fmt.bytes, w, memoryAxis);
+      if (d.gpus.length) {
+        makePlot(g, chartBox(container, g), 'GPU utilisation (%)', d.gpus.map((i) => lineSeries(names[i], PALETTE[i % PALETTE.length], pct)),
+          d.gpu, pct, w, percentAxis);
+      }
+    }
+
+    setData(hosts);
+    if (opts.events) g.setEvents(opts.events);
+    return {
+      setData,
+      setEvents: g.setEvents,
+      resize: size.resize,
+      destroy: size.destroy,
+      get length() { return g.plots.length; },
+      // What is plotted, for tests and tools: per chart, its title, its width
+      // in CSS pixels and its columns (x first, then one per host).
+      columns: () => g.plots.map((p) => ({ title: p.root.querySelector('.u-title') ? p.root.querySelector('.u-title').textContent : '',
+        width: p.width, data: p.data.map((c) => Array.from(c)) })),
     };
-    mk('Host CPU (%)', cpuS, cpuD, (v) => fmt.num(v) + ' %');
-    mk('Host memory used', memS, memD, fmt.bytes);
-    if (gpus) mk('GPU utilisation (%)', gpuS, gpuD, (v) => fmt.num(v) + ' %');
   }
 
   global.Stampede = {

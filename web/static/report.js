@@ -90,8 +90,8 @@
 
     S.renderKeyValues(document.getElementById('report-config'), config || {});
     S.renderStatsTable(document.getElementById('stats-table'), data.endpoints, data.total, { current: false });
-    S.createCharts(document.getElementById('charts'), Array.isArray(data.series) ? data.series : []);
-    if (Array.isArray(data.hosts) && data.hosts.length) S.createHostCharts(document.getElementById('host-charts'), data.hosts);
+    S.createCharts(document.getElementById('charts'), Array.isArray(data.series) ? data.series : [], { events });
+    if (Array.isArray(data.hosts) && data.hosts.length) S.createHostCharts(document.getElementById('host-charts'), data.hosts, { events });
     S.renderFailuresTable(document.getElementById('failures-table'), errors);
     if (exceptions.length) S.renderExceptionsTable(document.getElementById('exceptions-table'), exceptions);
     if (counters.length) S.renderCountersTable(document.getElementById('counters-table'), counters);
