@@ -52,19 +52,25 @@ func (m *fakeMaster) dial(ctx context.Context) (link, error) {
 // accept lets the worker's next dial connect, and returns the new session. Its
 // master is alive: it answers each heartbeat of the worker with its own, which
 // acknowledges the last report (as cluster.Server does on its own ticker).
-func (m *fakeMaster) accept() *fakeLink {
+func (m *fakeMaster) accept() *fakeLink { return m.acceptWith(nil) }
+
+// acceptWith is accept with the session's behaviour changed by set (silent,
+// lingering).
+func (m *fakeMaster) acceptWith(set func(*fakeLink)) *fakeLink {
 	l := newFakeLink()
+	if set != nil {
+		set(l)
+	}
 	m.results <- l // blocks until the worker dials
 	return l
 }
 
-// acceptSilent is accept with a master that never speaks unless the test makes it.
-func (m *fakeMaster) acceptSilent() *fakeLink {
-	l := newFakeLink()
-	l.silent = true
-	m.results <- l
-	return l
-}
+// silent: the master never speaks unless the test makes it.
+func silent(l *fakeLink) { l.silent = true }
+
+// lingering: the master does not end the stream when the worker half-closes it;
+// the test does, with drop.
+func lingering(l *fakeLink) { l.lingers = true }
 
 // dialTimes returns when each dial began, since origin.
 func (m *fakeMaster) dialTimes(origin time.Time) []time.Duration {
@@ -84,7 +90,8 @@ type fakeLink struct {
 	ended  chan struct{} // the master ended the stream (after the worker's half-close)
 	closed chan struct{} // the worker closed the stream
 
-	silent bool // no heartbeat answers
+	silent  bool // no heartbeat answers
+	lingers bool // a half-close does not end the stream
 
 	mu       sync.Mutex
 	sent     []toMaster
@@ -139,8 +146,8 @@ func (l *fakeLink) Send(m toMaster) error {
 		default: // the worker is not reading: it will hear the next one
 		}
 	}
-	if m == (toMaster{}) {
-		l.endOnce.Do(func() { close(l.ended) }) // the master has read all: it ends the stream
+	if m == (toMaster{}) && !l.lingers {
+		l.drop() // the master has read all: it ends the stream
 	}
 	return nil
 }

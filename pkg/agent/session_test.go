@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
@@ -204,7 +205,7 @@ func TestSessionSilenceBrake(t *testing.T) {
 		tg := &memTarget{origin: time.Now(), latency: 65 * time.Millisecond}
 		origin := tg.origin
 		a := startAgent(t, Config{Builtins: memBuiltins(nil, tg, 70*time.Millisecond), SilenceTimeout: 3 * time.Second}, m)
-		l1 := m.acceptSilent()
+		l1 := m.acceptWith(silent)
 		l1.send(cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 1,
 			Scenario: userbehavior.Scenario{Builtin: "hits"}, Users: map[string]int{"H": 2}, SpawnRate: 1000})
 		// The master speaks every second for 10 s, then says nothing more.
@@ -228,7 +229,7 @@ func TestSessionSilenceBrake(t *testing.T) {
 			t.Fatalf("%d requests issued, the last at %v; want 372, the last at 12.951s", len(issued), slices.Max(issued))
 		}
 		// The worker tries the master again (after RetryMin) and issues nothing more.
-		l2 := m.acceptSilent()
+		l2 := m.acceptWith(silent)
 		sleepUntil(origin, time.Hour)
 		if n := len(tg.requests()); n != 372 {
 			t.Errorf("%d requests issued after the brake", n-372)
@@ -294,6 +295,50 @@ func TestSessionDrain(t *testing.T) {
 			t.Errorf("reports count %+v; want all 52 requests, none failed", sum)
 		}
 	})
+}
+
+// TestSessionDrainWaitsForTheMaster: after its final report a draining worker
+// half-closes the stream and leaves when the master ends it (then the report has
+// arrived), or after 5 s at most.
+func TestSessionDrainWaitsForTheMaster(t *testing.T) {
+	tests := []struct {
+		name string
+		end  time.Duration // when the master ends the stream after the half-close; 0: never
+		left time.Duration // when the worker leaves after it
+	}{
+		{name: "master ends the stream", end: 1500 * time.Millisecond, left: 1500 * time.Millisecond},
+		{name: "master never does", left: 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m := newFakeMaster()
+				drain := make(chan struct{})
+				a := startAgent(t, Config{Builtins: memBuiltins(nil, nil, 0), Drain: drain}, m)
+				l := m.acceptWith(lingering)
+				l.send(cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 1,
+					Scenario: userbehavior.Scenario{Builtin: "idle"}, Users: map[string]int{"A": 2}, SpawnRate: 1000})
+				sleepUntil(time.Now(), 1500*time.Millisecond)
+				close(drain)
+				l.send(cluster.Command{Kind: cluster.CommandStop, RunID: "r1"})
+				synctest.Wait()
+				halfClosed := time.Now()
+				if msgs := l.messages(); msgs[len(msgs)-1] != (toMaster{}) {
+					t.Fatalf("the worker's last message %+v, want the end of its stream", msgs[len(msgs)-1])
+				}
+				if tt.end > 0 {
+					sleepUntil(halfClosed, tt.end)
+					l.drop()
+				}
+				if err := <-a.done; err != nil {
+					t.Errorf("run after drain: %v", err)
+				}
+				if got := time.Since(halfClosed); got != tt.left {
+					t.Errorf("the worker left %v after its half-close, want %v", got, tt.left)
+				}
+			})
+		})
+	}
 }
 
 func TestSessionDrainWithoutARun(t *testing.T) {
@@ -433,5 +478,92 @@ func TestSessionRetriesWithBackoff(t *testing.T) {
 				t.Errorf("run returned %v at %v, want nil at once: nothing to hand over", err, time.Since(origin))
 			}
 		})
+	})
+}
+
+// TestSessionSendsAgainWhatTheMasterDidNotAcknowledge: a stream cut after the master
+// acknowledged some reports; the next session sends the others again, with their
+// own numbers, then what the aborted run measured after them: nothing counted twice,
+// nothing lost.
+func TestSessionSendsAgainWhatTheMasterDidNotAcknowledge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newFakeMaster()
+		tg := &memTarget{origin: time.Now(), latency: 30 * time.Millisecond}
+		origin := tg.origin
+		a := startAgent(t, Config{Builtins: memBuiltins(nil, tg, 100*time.Millisecond)}, m)
+		l1 := m.acceptWith(silent)
+		l1.send(cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 1,
+			Scenario: userbehavior.Scenario{Builtin: "hits"}, Users: map[string]int{"H": 2}, SpawnRate: 1000})
+		sleepUntil(origin, 2500*time.Millisecond)
+		first := l1.reports()
+		if len(first) != 2 {
+			t.Fatalf("%d reports by 2.5s, want 2", len(first))
+		}
+		l1.send(cluster.Command{Kind: cluster.CommandHeartbeat, AckOrigin: first[1].Origin, AckSeq: first[1].Seq})
+		sleepUntil(origin, 4550*time.Millisecond)
+		l1.drop() // reports 3 and 4 were sent; no word of them came back
+
+		l2 := m.acceptWith(silent)
+		synctest.Wait()
+		if got := time.Since(origin); got != 4800*time.Millisecond {
+			t.Errorf("the worker dialled again at %v, want 4.8s", got)
+		}
+		sent, again := l1.reports(), l2.reports()
+		same := func(a, b cluster.Report) bool {
+			return a.Origin == b.Origin && a.Seq == b.Seq && a.Snapshot == b.Snapshot
+		}
+		if len(sent) != 4 || len(again) != 3 || !same(again[0], sent[2]) || !same(again[1], sent[3]) ||
+			again[2].Origin == sent[0].Origin || again[2].Seq != 1 {
+			t.Fatalf("the new session sent %+v first;\nwant reports 3 and 4 of the old one as they were, then its own first", again)
+		}
+		// Users spawned at 0 and 1 ms issue a request every 100 ms until the stream is
+		// cut at 4.55 s: 46 each, all ended (the last from 4.501 to 4.531 s).
+		sum := total(append(sent, again...)...).Endpoints[hitEndpoint]
+		if n := len(tg.requests()); sum == nil || sum.Requests != 92 || n != 92 || sum.Failures != 0 {
+			t.Errorf("reports count %+v of %d requests issued; want 92, none failed", sum, n)
+		}
+		a.stop()
+	})
+}
+
+// sampler dates its samples.
+type sampler struct{}
+
+func (sampler) Sample(now time.Time) telemetry.Sample {
+	return telemetry.Sample{At: now, Interval: time.Second}
+}
+
+func TestSessionSendsTelemetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newFakeMaster()
+		origin := time.Now()
+		a := startAgent(t, Config{Builtins: memBuiltins(nil, nil, 0), Sampler: sampler{}}, m)
+		l := m.accept()
+		sleepUntil(origin, 5500*time.Millisecond)
+		var got []time.Duration
+		for _, msg := range l.messages() {
+			if s := msg.telemetry; s != nil {
+				got = append(got, s.At.Sub(origin))
+			}
+		}
+		if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second, 5 * time.Second}; !slices.Equal(got, want) {
+			t.Errorf("samples taken at %v, want one every second: %v", got, want)
+		}
+		a.stop()
+	})
+}
+
+func TestSessionAgentRoleRunsNoUsers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newFakeMaster()
+		a := startAgent(t, Config{Info: cluster.WorkerInfo{ID: "a1", Role: cluster.RoleAgent}, Builtins: memBuiltins(nil, nil, 0)}, m)
+		l := m.accept()
+		l.send(cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 1,
+			Scenario: userbehavior.Scenario{Builtin: "idle"}, Users: map[string]int{"A": 1}, SpawnRate: 1})
+		synctest.Wait()
+		if rs := l.reports(); len(rs) != 1 || !rs[0].Final || rs[0].Fatal == "" || len(rs[0].Users) != 0 {
+			t.Errorf("reports %+v, want one final report saying an agent runs no users", rs)
+		}
+		a.stop()
 	})
 }
