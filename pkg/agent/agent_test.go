@@ -13,14 +13,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/stampede-load/stampede/pkg/agent"
 	"github.com/stampede-load/stampede/pkg/aggregate"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
-	pb "github.com/stampede-load/stampede/proto"
 )
 
 // guard bounds every wait on the code under test, so that a bug fails the test
@@ -245,89 +242,4 @@ func TestAgentEndsWithItsContext(t *testing.T) {
 	w.cancel()
 	w.wait("cancel")
 	m.next(cluster.EventLeft)
-}
-
-// silentMaster welcomes the first worker, starts a run on it and answers it until
-// quiet is closed; then it says nothing, as a master that hangs would. It turns
-// every later connection away.
-type silentMaster struct {
-	pb.UnimplementedCoordinatorServer
-	host      string        // the target of the run it starts
-	quiet     chan struct{} // closed by the test: say nothing more
-	conns     atomic.Int32
-	ended     chan struct{} // closed when the first stream ended
-	redialled chan struct{} // closed on the second connection
-	again     chan struct{} // closed on the third
-}
-
-func newSilentMaster(host string) *silentMaster {
-	return &silentMaster{host: host, quiet: make(chan struct{}), ended: make(chan struct{}),
-		redialled: make(chan struct{}), again: make(chan struct{})}
-}
-
-func (s *silentMaster) Connect(stream grpc.BidiStreamingServer[pb.WorkerMessage, pb.MasterMessage]) error {
-	n := s.conns.Add(1)
-	switch n {
-	case 2:
-		close(s.redialled)
-	case 3:
-		close(s.again)
-	}
-	if n > 1 {
-		return status.Error(codes.Unavailable, "go away")
-	}
-	defer close(s.ended)
-	if _, err := stream.Recv(); err != nil { // hello
-		return err
-	}
-	if err := stream.Send(&pb.MasterMessage{Body: &pb.MasterMessage_Welcome{Welcome: &pb.Welcome{}}}); err != nil {
-		return err
-	}
-	start := &pb.Start{RunId: "r1", PlanVersion: 1, Users: map[string]int32{"H": 2}, SpawnRate: 1000,
-		Scenario: &pb.Scenario{Host: s.host, Kind: &pb.Scenario_Builtin{Builtin: "hits"}}}
-	if err := stream.Send(&pb.MasterMessage{Body: &pb.MasterMessage_Start{Start: start}}); err != nil {
-		return err
-	}
-	for { // hear the worker's heartbeats and reports; answer each until quiet
-		if _, err := stream.Recv(); err != nil {
-			return nil
-		}
-		select {
-		case <-s.quiet:
-		default:
-			hb := &pb.MasterMessage{Body: &pb.MasterMessage_Heartbeat{Heartbeat: &pb.Heartbeat{}}}
-			if err := stream.Send(hb); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// TestAgentSilenceBrake over real gRPC: once its master falls silent the worker
-// drops it, stops its users and tries again; it issues nothing more. (When, to
-// the millisecond, TestSessionSilenceBrake tells on the bubble's clock.)
-func TestAgentSilenceBrake(t *testing.T) {
-	tg, ts := newTarget(t, 5)
-	var issued atomic.Uint64
-	fake := newSilentMaster(ts.URL)
-	addr := serveGRPC(t, func(g *grpc.Server) { pb.RegisterCoordinatorServer(g, fake) }, nil)
-
-	startWorker(t, agent.Config{Master: addr, Info: cluster.WorkerInfo{ID: "w1"}, Builtins: builtins(&issued),
-		SilenceTimeout: time.Second, HeartbeatInterval: 20 * time.Millisecond, ReportInterval: 20 * time.Millisecond,
-		RetryMin: 50 * time.Millisecond, RetryMax: 50 * time.Millisecond})
-
-	await(t, tg.reached, "the users to hit the target")
-	close(fake.quiet)
-	await(t, fake.ended, "the worker to drop its silent master")
-	// The worker dials again only once every user has ended: from then on nothing
-	// more goes out, though the worker lives on and keeps trying.
-	await(t, fake.redialled, "the worker to try the master again")
-	stoppedAt := issued.Load()
-	await(t, fake.again, "the worker to try the master once more")
-	if n := issued.Load(); n != stoppedAt {
-		t.Errorf("users issued %d requests after the brake", n-stoppedAt)
-	}
-	if served := tg.served.Load(); served > stoppedAt {
-		t.Errorf("target served %d requests, users issued only %d", served, stoppedAt)
-	}
 }
