@@ -10,4 +10,10 @@
 // Concurrency: Run owns every goroutine it starts (the stream reader, the spawn pacer,
 // the graceful stopper, and through the Runner the users) and returns only after all
 // have ended.
+//
+// Time: the loop reads the time only through package time (tickers, timers,
+// time.Now) and speaks to its master through a small link, over gRPC a
+// *cluster.Session. Its tests run it whole in testing/synctest bubbles against an
+// in-memory master and target (fake_test.go), so pacing, the silence brake and the
+// drain are asserted to the nanosecond of the bubble's clock, whatever the load.
 package agent
