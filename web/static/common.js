@@ -1139,11 +1139,14 @@
     return Math.round(v) + ' B';
   }
 
-  /** 0 to the data's maximum rounded up to a binary step of about a quarter of it. */
+  /**
+   * 0 to the data's maximum rounded up to a binary step of at least a quarter
+   * of it, so the top of the axis is a tick (830 MiB: 0 to 1 GiB by 256 MiB).
+   */
   function binaryRange(u, dataMin, dataMax) {
     const max = dataMax === null || !(dataMax > 0) ? MiB : dataMax;
     let step = KiB;
-    while (step * 8 <= max) step *= 2;
+    while (step * 4 < max) step *= 2;
     return [0, Math.ceil((max * 1.02) / step) * step];
   }
 
