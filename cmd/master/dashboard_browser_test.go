@@ -113,7 +113,7 @@ func TestDashboardTellsTheTruth(t *testing.T) {
 	}
 	evalJSON := func(expr string, v any) {
 		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Evaluate[string]("JSON.stringify(" + expr + ")"))
+		s, err := chromedp.Run(bctx, chromedp.Evaluate[string]("JSON.stringify("+expr+")"))
 		fail("evaluate "+expr, err)
 		if err := json.Unmarshal([]byte(s), v); err != nil {
 			t.Fatalf("%s: %v: %s", expr, err, s)
