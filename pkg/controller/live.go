@@ -191,6 +191,11 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	}
 	if r.series != nil {
 		l.Series, l.Latest = report.FoldShort(r.series.Points()), r.latest
+		// A short last interval (the final reports) folded into the point before:
+		// the latest point is that folded one, as in the series.
+		if n := len(l.Series); n > 0 && r.latest != nil && l.Series[n-1].T == r.latest.T {
+			l.Latest = &l.Series[n-1]
+		}
 		l.SeriesStepS = float64(r.series.Step()) * r.c().opts.Interval.Seconds()
 	}
 	l.Thresholds = report.Verdicts(r.verdicts)

@@ -90,6 +90,9 @@ func TestSeriesAddsUpToTheTotal(t *testing.T) {
 				}
 				live := rig.ctl.Live()
 				checkSeries(t, "live", live.Series, 0, wantReq, wantFail)
+				if last := live.Series[len(live.Series)-1]; live.Latest == nil || *live.Latest != last {
+					t.Errorf("live latest point %+v, the series ends with %+v", live.Latest, last)
+				}
 				if live.Total.Requests != wantReq {
 					t.Errorf("live total %d requests, the workers made %d", live.Total.Requests, wantReq)
 				}
