@@ -36,8 +36,10 @@ test: web ## go vet, the race-enabled suite (its 10 slowest tests listed), the e
 	./scripts/ensure-debian.sh chromium iproute2
 	./scripts/ensure-debian.sh python3-locust # real Locust workers for pkg/locust's end-to-end test
 	$(GO) vet ./...
-	@# -json | testreport: go test's plain output (a failing test in full), then the 10 slowest tests.
-	set -o pipefail; $(GO) test -race -count=1 -json ./... | $(GO) run ./scripts/testreport
+	@# -json | testreport: go test's plain output (a failing test in full), then the 10 slowest
+	@# tests and a count, printed again at the very end so the suite's growth stays visible.
+	mkdir -p $(BIN)
+	set -o pipefail; $(GO) test -race -count=1 -json ./... | $(GO) run ./scripts/testreport -summary $(BIN)/test-summary.txt
 	@# Latency-accuracy tests compare timings with a target's own clock: the race detector's
 	@# slowdown would be measured too, so they are built only without -race; so are the
 	@# allocation counts (the race detector makes sync.Pool drop items at random).
@@ -45,6 +47,7 @@ test: web ## go vet, the race-enabled suite (its 10 slowest tests listed), the e
 	$(GO) test -count=1 -run 'TestWriteLiveStreams' ./web/
 	FUZZTIME=3s GO=$(GO) ./scripts/fuzz.sh
 	$(MAKE) bench-smoke
+	@echo; echo "race suite:"; cat $(BIN)/test-summary.txt
 
 STRESS_RUNS ?= 3
 

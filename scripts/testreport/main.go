@@ -7,6 +7,9 @@
 //
 //	set -o pipefail; go test -race -count=1 -json ./... | go run ./scripts/testreport
 //
+// -summary FILE writes the closing summary to FILE as well: make test prints it again
+// after its later steps.
+//
 // Input lines that are not JSON (the go command's own messages) are copied as they
 // are. A test's output is held until the test ends and shown only when it failed;
 // a package's, until the package ends.
@@ -14,6 +17,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"flag"
@@ -27,8 +31,17 @@ import (
 
 func main() {
 	slowest := flag.Int("slowest", 10, "how many of the slowest top-level tests to list")
+	summary := flag.String("summary", "", "also write the closing summary (slowest tests, failures, count) to this file, for a later step to print")
 	flag.Parse()
-	if !report(os.Stdin, os.Stdout, *slowest) {
+	var sum bytes.Buffer
+	ok := report(os.Stdin, os.Stdout, *slowest, &sum)
+	if *summary != "" {
+		if err := os.WriteFile(*summary, sum.Bytes(), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "testreport:", err)
+			ok = false
+		}
+	}
+	if !ok {
 		os.Exit(1)
 	}
 }
@@ -58,8 +71,8 @@ type pkgState struct {
 }
 
 // report copies in to out as described in the package comment and reports whether
-// everything passed.
-func report(in io.Reader, out io.Writer, slowest int) bool {
+// everything passed. The closing summary goes to summary too.
+func report(in io.Reader, out io.Writer, slowest int, summary io.Writer) bool {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
 	pkgs := map[string]*pkgState{}
@@ -156,17 +169,20 @@ func report(in io.Reader, out io.Writer, slowest int) bool {
 		failedPkgs = append(failedPkgs, pkg)
 		ok = false
 	}
-	printSlowest(w, timings, slowest)
+	var sum bytes.Buffer
+	printSlowest(&sum, timings, slowest)
 	if len(failedTests) > 0 || len(failedPkgs) > 0 {
-		fmt.Fprintf(w, "\nfailed: %d tests, %d packages\n", len(failedTests), len(failedPkgs))
+		fmt.Fprintf(&sum, "\nfailed: %d tests, %d packages\n", len(failedTests), len(failedPkgs))
 		for _, t := range failedTests {
-			fmt.Fprintf(w, "  FAIL %s\n", t)
+			fmt.Fprintf(&sum, "  FAIL %s\n", t)
 		}
 		for _, p := range failedPkgs {
-			fmt.Fprintf(w, "  FAIL %s\n", p)
+			fmt.Fprintf(&sum, "  FAIL %s\n", p)
 		}
 	}
-	fmt.Fprintf(w, "tests: %d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	fmt.Fprintf(&sum, "tests: %d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	w.Write(sum.Bytes())
+	summary.Write(sum.Bytes())
 	return ok
 }
 

@@ -81,11 +81,14 @@ func TestReport(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out strings.Builder
-			if ok := report(strings.NewReader(tt.in), &out, 2); ok != tt.ok {
+			var out, summary strings.Builder
+			if ok := report(strings.NewReader(tt.in), &out, 2, &summary); ok != tt.ok {
 				t.Errorf("report = %v, want %v", ok, tt.ok)
 			}
 			got := out.String()
+			if !strings.HasSuffix(got, summary.String()) || !strings.HasSuffix(summary.String(), "skipped\n") {
+				t.Errorf("the summary is not the output's end:\n%s", summary.String())
+			}
 			rest := got
 			for _, w := range tt.want {
 				i := strings.Index(rest, w)
