@@ -11,7 +11,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-.PHONY: help build web run dashboard test stress fuzz chaos bench bench-smoke soak proto proto-check lint lint-tools tools clean
+.PHONY: help build web run dashboard docs test stress fuzz chaos bench bench-smoke soak proto proto-check lint lint-tools tools clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +91,9 @@ proto-check: tools ## fail when the committed .pb.go files are stale
 		--go-grpc_out=$$d --go-grpc_opt=paths=source_relative proto/stampede.proto && \
 	for f in stampede.pb.go stampede_grpc.pb.go; do diff -q $$d/$$f proto/$$f >/dev/null || { echo "proto/$$f is stale: run make proto"; exit 1; }; done; \
 	rm -rf $$d; echo "proto: generated code is up to date"
+
+docs: ## regenerate docs/cli.md from the master's and worker's command trees
+	$(GO) test ./cmd/master ./cmd/worker -run TestCLIReference -update
 
 lint: ## gofmt, go vet, staticcheck (pinned), and no tracked binary or file over 1 MiB outside testdata/
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); [ -z "$$out" ] || { echo "gofmt: $$out"; exit 1; }
