@@ -141,16 +141,16 @@ func TestUserHandoffUnderChurn(t *testing.T) {
 		mark := ran.Load()
 		waitFor(t, what, func() bool { return ran.Load() >= mark+tasks })
 	}
-	churn("the users to run 50 tasks each", 50*n)
+	churn("the users to run 150 tasks each", 150*n)
 	retired := 0
 	for range n / 4 {
 		if r.Retire("A") {
 			retired++
 		}
 	}
-	churn("the users left to run tasks after the retirements", 20*n)
+	churn("the users left to run tasks after the retirements", 75*n)
 	cancelA() // the users of ctxA not yet retired stop without on_stop
-	churn("the users of ctxB to run tasks after ctxA ended", 10*n)
+	churn("the users of ctxB to run tasks after ctxA ended", 20*n)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r.StopAll(ctx) // the rest: ctxB's
