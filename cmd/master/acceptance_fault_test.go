@@ -100,16 +100,26 @@ func TestAcceptancePartitionAndKill(t *testing.T) {
 	})
 	began := time.Now()
 
-	time.Sleep(10 * time.Second) // the run goes on undisturbed for a while
+	// The run goes on undisturbed until each worker has sent 200 more requests.
+	waitFor(t, 60*time.Second, "undisturbed load", func() bool {
+		_, a := target.count(cutWorld.workerTarget, began)
+		_, b := target.count(killWorld.workerTarget, began)
+		return a > 200 && b > 200
+	})
 	cutWorld.setMasterLink(t, "down")
-	time.Sleep(10 * time.Second) // the partition
+	time.Sleep(10 * time.Second) // the fault under test: a partition that lasts 10 s
 	cutWorld.setMasterLink(t, "up")
-	time.Sleep(10 * time.Second)
+	healed := time.Now()
+	// The cut worker rejoins and takes users again.
+	waitFor(t, 60*time.Second, "the cut worker's load after the partition", func() bool {
+		_, later := target.count(cutWorld.workerTarget, healed)
+		return later > 100
+	})
 	// kill -9: ip netns exec runs the worker as its own process (exec, not a child).
 	if err := killed.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("partition 10 s from +10 s, kill at +%v", time.Since(began).Round(time.Second))
+	t.Logf("partition 10 s, kill at +%v", time.Since(began).Round(time.Second))
 	if err := m.Wait(); err != nil {
 		t.Fatalf("master: %v", err)
 	}
