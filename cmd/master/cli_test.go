@@ -186,6 +186,28 @@ func TestCommands(t *testing.T) {
 			t.Errorf("STAMPEDE_DB: %v\n%s", err, out)
 		}
 	})
+	// Last: these change the store.
+	t.Run("runs label", func(t *testing.T) {
+		runCLI(t, master, "runs", "label", slow, "after-cache", "--db", db, "--notes", "cache off").want(t, 0, "")
+		runCLI(t, master, "runs", "label", "no-such-run", "x", "--db", db).want(t, 1, "master runs label: ")
+		runCLI(t, master, "runs", "label", slow, "x", "--db", filepath.Join(dir, "typo.db")).want(t, 1, "master runs label: ")
+		if _, err := os.Stat(filepath.Join(dir, "typo.db")); err == nil {
+			t.Error("a --db typo created a store")
+		}
+		show := runCLI(t, master, "runs", "show", slow, "--db", db)
+		if !strings.Contains(show.stdout, "after-cache") || !strings.Contains(show.stdout, "cache off") {
+			t.Errorf("runs show after label:\n%s", show.stdout)
+		}
+	})
+	t.Run("runs delete", func(t *testing.T) {
+		runCLI(t, master, "runs", "delete", fast, "no-such-run", "--db", db).want(t, 1, "master runs delete: ")
+		runCLI(t, master, "runs", "show", fast, "--db", db).want(t, 0, "") // all or none: still there
+		runCLI(t, master, "runs", "delete", fast, "--db", db).want(t, 0, "")
+		runCLI(t, master, "runs", "show", fast, "--db", db).want(t, 1, "master runs show: ")
+		if list := runCLI(t, master, "runs", "list", "--db", db); strings.Contains(list.stdout, fast) || !strings.Contains(list.stdout, slow) {
+			t.Errorf("runs list after delete:\n%s", list.stdout)
+		}
+	})
 }
 
 // TestIssueTranscripts replays what a new user typed (issue 18), on the real

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -83,7 +84,7 @@ func newRunsCommand(stdout io.Writer) *cobra.Command {
 			if len(args) > 0 {
 				return fmt.Errorf("unknown command %q: want list, show or compare", args[0])
 			}
-			return errors.New("want a command: list, show or compare (master runs --help)")
+			return errors.New("want a command: list, show, compare, label or delete (master runs --help)")
 		},
 	}
 	runs.PersistentFlags().StringVar(&dbPath, "db", "stampede.db", "bbolt file that stores every run")
@@ -136,7 +137,49 @@ func newRunsCommand(stdout io.Writer) *cobra.Command {
 	compare.Flags().StringVar(&format, "format", "table", "table, json or markdown")
 	compare.Flags().Float64Var(&tolerance, "tolerance", 10, "percent a figure may worsen before it is a regression")
 	compare.Flags().BoolVar(&failOnRegression, "fail-on-regression", false, "exit 1 when any endpoint regressed")
-	runs.AddCommand(list, show, compare)
+	var notes string
+	label := &cobra.Command{
+		Use:     "label RUN_ID LABEL [flags]",
+		Short:   "Set a stored run's label (and, with --notes, its notes)",
+		Example: `  master runs label 20261207-231303-69c1 baseline --notes "before the cache change"`,
+		Args:    cli.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withWritableStore(dbPath, func(db *store.DB) error {
+				r, err := db.Run(args[0])
+				if err != nil {
+					return err
+				}
+				if !cmd.Flags().Changed("notes") {
+					notes = r.Notes
+				}
+				return db.SetLabel(args[0], args[1], notes)
+			})
+		},
+	}
+	label.Flags().StringVar(&notes, "notes", "", "the run's notes (kept when not given)")
+	del := &cobra.Command{
+		Use:     "delete RUN_ID... [flags]",
+		Short:   "Delete stored runs, their series and events",
+		Example: `  master runs delete 20261207-231303-69c1`,
+		Args:    cli.MinArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withWritableStore(dbPath, func(db *store.DB) error {
+				for _, id := range args {
+					if _, err := db.Run(id); err != nil { // all or none: every id is checked first
+						return err
+					}
+				}
+				for _, id := range args {
+					if err := db.DeleteRun(id); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "deleted %s\n", id)
+				}
+				return nil
+			})
+		},
+	}
+	runs.AddCommand(list, show, compare, label, del)
 	return runs
 }
 
@@ -192,7 +235,20 @@ func newCheckCommand(stdout io.Writer) *cobra.Command {
 // withStore opens the store read-only for fn; what fails there is a failure (exit 1),
 // not a usage error.
 func withStore(path string, fn func(db *store.DB) error) error {
-	db, err := store.Open(path, store.Options{ReadOnly: true})
+	return openStore(path, store.Options{ReadOnly: true}, fn)
+}
+
+// withWritableStore is withStore for the commands that change the store; the
+// store must exist (a typo in --db creates nothing).
+func withWritableStore(path string, fn func(db *store.DB) error) error {
+	if _, err := os.Stat(path); err != nil {
+		return cli.Failure(fmt.Errorf("open store: %w", err))
+	}
+	return openStore(path, store.Options{}, fn)
+}
+
+func openStore(path string, opts store.Options, fn func(db *store.DB) error) error {
+	db, err := store.Open(path, opts)
 	if err != nil {
 		return cli.Failure(err) // store.Open says "open store: ..."
 	}

@@ -59,8 +59,14 @@ func showRun(db *store.DB, id string, w io.Writer) error {
 	if r.Reason != "" {
 		fmt.Fprintf(w, "reason   %s\n", r.Reason)
 	}
-	fmt.Fprintf(w, "started  %s\nduration %s\nlabel    %s\nconfig   %s\n\n",
-		r.StartedAt.Local().Format(time.RFC3339), duration(r), r.Label, string(r.Config))
+	fmt.Fprintf(w, "started  %s\nduration %s\nlabel    %s\n", r.StartedAt.Local().Format(time.RFC3339), duration(r), r.Label)
+	if r.Notes != "" {
+		fmt.Fprintf(w, "notes    %s\n", r.Notes)
+	}
+	if s := r.Summary.Since; !s.IsZero() && s.After(r.StartedAt) {
+		fmt.Fprintf(w, "totals   since the statistics reset at +%s\n", s.Sub(r.StartedAt).Round(time.Millisecond))
+	}
+	fmt.Fprintf(w, "config   %s\n\n", string(r.Config))
 	snap, err := db.Final(id)
 	if errors.Is(err, store.ErrRunNotFound) {
 		// No final snapshot (the run was interrupted): what its intervals hold.
