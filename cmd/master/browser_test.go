@@ -70,16 +70,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	artefacts := filepath.Join("testdata", "output")
 	os.MkdirAll(artefacts, 0o755)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.Flag("headless", true), chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	bctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
-	defer tcancel()
+	bctx := newBrowser(t, exe, 90*time.Second)
 
 	type step = chromedp.Action[chromedp.Void]
 	wait := func(expr string) step {
@@ -219,4 +210,20 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// newBrowser starts headless Chromium (exe) for a test, with the flags this
+// machine's closed network needs, and returns its context, cancelled when the
+// test ends or after limit.
+func newBrowser(t *testing.T, exe string, limit time.Duration) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.Flag("headless", true), chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	bctx, tcancel := context.WithTimeout(bctx, limit)
+	t.Cleanup(func() { tcancel(); bcancel(); acancel() })
+	return bctx
 }

@@ -74,16 +74,7 @@ func TestDashboardTellsTheTruth(t *testing.T) {
 
 	artefacts := filepath.Join("testdata", "output")
 	os.MkdirAll(artefacts, 0o755)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.Flag("headless", true), chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	bctx, tcancel := context.WithTimeout(bctx, 3*time.Minute)
-	defer tcancel()
+	bctx := newBrowser(t, exe, 3*time.Minute)
 
 	type step = chromedp.Action[chromedp.Void]
 	// Deadlines are generous: the machine may be busy; nothing waits a fixed time.
