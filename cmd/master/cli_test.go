@@ -333,6 +333,26 @@ func TestCheck(t *testing.T) {
 	if !strings.Contains(r.stdout, "ok, 1 user classes") || !strings.Contains(r.stdout, "Shop: weight 1, wait none") {
 		t.Errorf("check %s: %q", good, r.stdout)
 	}
+	ordered := filepath.Join(dir, "ordered.star")
+	os.WriteFile(ordered, []byte("def a(u):\n    pass\ndef b(u):\n    pass\nA = user(tasks=[a, b])\ndef shape(elapsed):\n    return None\n"), 0o644)
+	r = runCLI(t, master, "check", ordered)
+	r.want(t, 0, "")
+	for _, want := range []string{"tasks in order: a, b", orderNote, "shape(): the script sets the users and ends the run"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("check %s: %q lacks %q", ordered, r.stdout, want)
+		}
+	}
+	py := filepath.Join(dir, "locustfile.py")
+	os.WriteFile(py, []byte("from locust import HttpUser, task\n\nclass Shop(HttpUser):\n    @task\n    def browse(self):\n        self.client.get(\"/\")\n"), 0o644)
+	r = runCLI(t, master, "check", py)
+	if r.code != 1 {
+		t.Errorf("check %s: exit %d, want 1", py, r.code)
+	}
+	for _, want := range []string{"locustfile.py: a .py file", "locustfile.py:1:1: from:", "locustfile.py:3:1: class Shop:", "locustfile.py:4:5: @task:", "locustfile.py:6:9: self.client:"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("check %s: %q lacks %q", py, r.stderr, want)
+		}
+	}
 	broken := filepath.Join(dir, "broken.star")
 	os.WriteFile(broken, []byte("def browse(user)\n    user.get(\"/\")\n\nShop = user(tasks=[browse])\n"), 0o644)
 	runCLI(t, master, "check", broken).want(t, 1,

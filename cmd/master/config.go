@@ -30,6 +30,7 @@ const (
 type Config struct {
 	Headless         bool
 	Users            int
+	UsersGiven       bool // -u was given (a flag, STAMPEDE_USERS or the config file)
 	SpawnRate        float64
 	RunTime          time.Duration
 	Host             string
@@ -108,6 +109,28 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// givenInt is an int flag that remembers being given.
+type givenInt struct {
+	v     *int
+	given *bool
+}
+
+func (g givenInt) String() string {
+	if g.v == nil {
+		return "0"
+	}
+	return strconv.Itoa(*g.v)
+}
+func (g givenInt) Type() string { return "int" }
+func (g givenInt) Set(s string) error {
+	n, err := strconv.ParseInt(s, 0, 0)
+	if err != nil {
+		return errors.New("want a whole number")
+	}
+	*g.v, *g.given = int(n), true
+	return nil
+}
+
 // runTime reads Locust-style durations: 90s, 20m, 1h30m, or plain seconds.
 type runTime struct{ d *time.Duration }
 
@@ -147,7 +170,7 @@ func defaultConfig() Config {
 // registerFlags declares the run's flags on fs, with cfg's values as defaults.
 func registerFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.BoolVar(&cfg.Headless, "headless", cfg.Headless, "run without the web UI: start at once, print progress, exit when done")
-	fs.IntVarP(&cfg.Users, "users", "u", cfg.Users, "peak number of concurrent users, cluster-wide")
+	fs.VarP(givenInt{&cfg.Users, &cfg.UsersGiven}, "users", "u", "peak number of concurrent users, cluster-wide")
 	fs.Float64VarP(&cfg.SpawnRate, "spawn-rate", "r", cfg.SpawnRate, "users started per second, cluster-wide")
 	fs.VarP(runTime{&cfg.RunTime}, "run-time", "t", "stop after this long (90s, 20m, 1h30m); default: until Ctrl-C")
 	fs.StringVarP(&cfg.Host, "host", "H", cfg.Host, "target: without a scenario, the URL every user requests (path and query included); with --demo, the base URL")

@@ -237,6 +237,8 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := []string{"--headless", "-H", "http://127.0.0.1:1/", "-t", "1s"}
+	shaped := filepath.Join(dir, "shaped.star")
+	os.WriteFile(shaped, []byte("def t(u):\n    pass\nA = user(tasks=[t])\ndef shape(elapsed):\n    return 1 if elapsed < 2 else None\n"), 0o644)
 	tests := []struct {
 		name string
 		args []string
@@ -259,6 +261,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown shape", append(good, "--shape", "wave"), exitUsage, "--shape"},
 		{"unknown executor", append(good, "--executor", "fast"), exitUsage, "--executor"},
 		{"junit without thresholds", append(good, "--junit", "x.xml"), exitUsage, "--junit"},
+		{"users beside a script's shape()", []string{"--headless", "-H", "http://127.0.0.1:1/", "-f", shaped, "-u", "5"}, exitUsage, "leave out -u/--users and -t/--run-time"},
+		{"run time beside a script's shape()", []string{"--headless", "-H", "http://127.0.0.1:1/", "-f", shaped, "-t", "5s"}, exitUsage, "leave out -u/--users and -t/--run-time"},
 		{"db is a directory", append(good, "--db", dir), exitFailure, "open store"},
 		{"corrupt db", append(good, "--db", corrupt), exitFailure, "open store"},
 	}

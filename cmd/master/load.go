@@ -189,6 +189,31 @@ func (l *loadFlags) apply(c *Config, rc *controller.Config, db *store.DB) error 
 	return nil
 }
 
+// errShapeFlags refuses -u and -t beside a script's shape(), as Locust refuses them
+// with a LoadShape: one of the two would be ignored.
+var errShapeFlags = errors.New("the script's shape() sets the users and ends the run: leave out -u/--users and -t/--run-time (or give --stages, --shape or --rate, which replace shape())")
+
+// refuseWithShape returns errShapeFlags when the script's shape() would drive the
+// run (no --stages, --shape or open model) and -u or -t was given too.
+func (l *loadFlags) refuseWithShape(c *Config) error {
+	if c.Script == "" || (!c.UsersGiven && c.RunTime == 0) || l.Stages != "" || l.Shape != "" || l.open() {
+		return nil
+	}
+	b, err := script.LoadDir(c.Script)
+	if err != nil {
+		return err
+	}
+	vars, _ := c.vars()
+	prog, err := script.Compile(b, script.Options{Vars: vars, Tags: c.Tags, ExcludeTags: c.ExcludeTags})
+	if err != nil {
+		return err
+	}
+	if prog.HasShape() {
+		return errShapeFlags
+	}
+	return nil
+}
+
 // loadBaseline reads the stored run thresholds compare with: an id, or
 // "last-passed", the newest completed run whose thresholds (if any) all passed.
 func loadBaseline(db *store.DB, which string) (threshold.Input, string, error) {

@@ -214,6 +214,9 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		}
 		return dryRun(ctx, scenario, classes, cfg.DryRun, stdout)
 	}
+	if err := cfg.Load.refuseWithShape(&cfg); err != nil {
+		return exitUsage, err
+	}
 	m, code, err := bringUp(ctx, cfg, log, stdout)
 	if err != nil {
 		return code, err

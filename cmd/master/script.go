@@ -48,7 +48,25 @@ func checkScript(path string, vars, tags, exclude []string, stdout io.Writer) er
 	for _, c := range classes {
 		fmt.Fprintf(stdout, "  %s\n", describeClass(c))
 	}
+	noteOrder(stdout, classes)
+	if prog, err := script.Compile(script.Bundle{Main: sc.Script.Main, Files: sc.Script.Files},
+		script.Options{Vars: sc.Script.Vars}); err == nil && prog.HasShape() {
+		fmt.Fprintln(stdout, "shape(): the script sets the users and ends the run: a headless run refuses -u and -t beside it")
+	}
 	return nil
+}
+
+// orderNote tells a Locust user that a tasks list is not what it is in Locust.
+const orderNote = "note: tasks=[...] (or sequence(...)) runs the tasks in order, round and round; a Locust tasks list picks at random: write {a: 1, b: 1} for that"
+
+// noteOrder prints orderNote when a class runs its tasks in order.
+func noteOrder(w io.Writer, classes []*userbehavior.Class) {
+	for _, c := range classes {
+		if c.Sequential && len(c.Tasks) > 1 {
+			fmt.Fprintf(w, "%s\n", orderNote)
+			return
+		}
+	}
 }
 
 func describeClass(c *userbehavior.Class) string {
@@ -79,6 +97,7 @@ func dryRun(ctx context.Context, sc userbehavior.Scenario, classes []*userbehavi
 	if err != nil {
 		return exitUsage, err
 	}
+	noteOrder(stdout, runner.Classes())
 	for _, c := range runner.Classes() {
 		fmt.Fprintf(stdout, "dry run: %s x%d\n", describeClass(c), n)
 		for range n {

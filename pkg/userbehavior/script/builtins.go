@@ -16,21 +16,22 @@ import (
 // builtins are the names every module of the program sees besides Starlark's own.
 func (p *Program) builtins() starlark.StringDict {
 	d := starlark.StringDict{
-		"user":   starlark.NewBuiltin("user", userBuiltin),
-		"task":   starlark.NewBuiltin("task", taskBuiltin),
-		"check":  starlark.NewBuiltin("check", checkBuiltin),
-		"record": starlark.NewBuiltin("record", recordBuiltin),
-		"timer":  starlark.NewBuiltin("timer", timerBuiltin),
-		"count":  starlark.NewBuiltin("count", countBuiltin),
-		"sleep":  starlark.NewBuiltin("sleep", sleepBuiltin),
-		"uuid":   starlark.NewBuiltin("uuid", uuidBuiltin),
-		"fail":   starlark.NewBuiltin("fail", failBuiltin),
-		"env":    starlark.NewBuiltin("env", p.envBuiltin),
-		"data":   p.dataModule(),
-		"random": randomModule,
-		"json":   starjson.Module,
-		"time":   startime.Module,
-		"math":   starmath.Module,
+		"user":     starlark.NewBuiltin("user", userBuiltin),
+		"task":     starlark.NewBuiltin("task", taskBuiltin),
+		"sequence": starlark.NewBuiltin("sequence", sequenceBuiltin),
+		"check":    starlark.NewBuiltin("check", checkBuiltin),
+		"record":   starlark.NewBuiltin("record", recordBuiltin),
+		"timer":    starlark.NewBuiltin("timer", timerBuiltin),
+		"count":    starlark.NewBuiltin("count", countBuiltin),
+		"sleep":    starlark.NewBuiltin("sleep", sleepBuiltin),
+		"uuid":     starlark.NewBuiltin("uuid", uuidBuiltin),
+		"fail":     starlark.NewBuiltin("fail", failBuiltin),
+		"env":      starlark.NewBuiltin("env", p.envBuiltin),
+		"data":     p.dataModule(),
+		"random":   randomModule,
+		"json":     starjson.Module,
+		"time":     startime.Module,
+		"math":     starmath.Module,
 	}
 	for k, v := range waitBuiltins() {
 		d[k] = v

@@ -194,13 +194,14 @@ def login(u):
 Shop = user(weight=3, tasks={browse: 3, item: 5}, wait=between(0.5, 2), on_start=login, on_stop=login)
 Admin = user(fixed_count=1, tasks=[buy, browse, task(item, name="view")])
 Plain = user(tasks=(browse,))
+Steps = user(tasks=sequence(buy, browse))
 `
 	p := mustCompile(t, Options{}, "main.star", src)
 	var names []string
 	for _, c := range p.Classes() {
 		names = append(names, c.Name)
 	}
-	if want := []string{"Admin", "Plain", "Shop"}; !slices.Equal(names, want) {
+	if want := []string{"Admin", "Plain", "Shop", "Steps"}; !slices.Equal(names, want) {
 		t.Fatalf("classes %v, want %v", names, want)
 	}
 	type task struct {
@@ -224,6 +225,7 @@ Plain = user(tasks=(browse,))
 		{"Shop", 3, 0, false, []task{{"browse", 3}, {"item", 5}}, true},
 		{"Admin", 1, 1, true, []task{{"buy", 1}, {"browse", 1}, {"view", 1}}, false},
 		{"Plain", 1, 0, true, []task{{"browse", 1}}, false},
+		{"Steps", 1, 0, true, []task{{"buy", 1}, {"browse", 1}}, false},
 	}
 	for _, tt := range tests {
 		c := class(t, p, tt.class)

@@ -198,7 +198,7 @@ func (c *compiler) declTasks(d *classDecl, v starlark.Value) ([]*taskDecl, bool)
 		}
 		return out, true
 	}
-	problem("user: tasks must be a dict {task: weight} or a list [task, ...] (in order), got %s", v.Type())
+	problem("user: tasks must be a dict {task: weight} (random picks) or a list [task, ...] or sequence(task, ...) (in order), got %s", v.Type())
 	return nil, false
 }
 
@@ -247,6 +247,15 @@ func checkParams(fn *starlark.Function) string {
 		return fmt.Sprintf("takes %d parameters; want one, the user: def %s(u): ...", required, fn.Name())
 	}
 	return ""
+}
+
+// sequence(a, b, ...): tasks run in order, round and round; the same as the list
+// [a, b, ...], named so that nobody reads it as Locust's tasks list (a random pick).
+func sequenceBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(kwargs) > 0 {
+		return nil, fmt.Errorf("sequence: takes tasks only, sequence(login, browse, logout)")
+	}
+	return append(starlark.Tuple(nil), args...), nil
 }
 
 // task(fn, tags=[], name=fn's name)

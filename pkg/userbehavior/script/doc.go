@@ -45,7 +45,8 @@
 //	Name = user(tasks=..., weight=1, fixed_count=0, wait=None, on_start=None, on_stop=None)
 //
 // tasks is a dict {task: weight} (picked at random by weight, weights >= 1) or a
-// list [task, ...] (run in order, round and round). A task is a function of one
+// list [task, ...] or sequence(task, ...) (run in order, round and round: unlike
+// Locust's tasks list, which picks at random; write {a: 1, b: 1} for that). A task is a function of one
 // parameter, the user, or task(fn, tags=[...], name="...") to tag or rename it.
 // weight is the class's share of the users (>= 1); fixed_count > 0 asks for exactly
 // that many users of the class instead. on_start and on_stop run once per user,
@@ -148,8 +149,9 @@
 //
 // mode="unique" hands each row out once across the whole cluster (each worker gets
 // rows i with i % Options.Slice.Count == Options.Slice.Index) and then fails the
-// task with "feeder items.csv exhausted"; mode="cycle" goes round the worker's rows
-// (all rows when its slice is empty). Rows are shared and read-only: dict(row) copies.
+// task with "feeder items.csv exhausted", or, with items.next(default=None), returns
+// the default; items.remaining() is how many rows this worker has left.
+// mode="cycle" goes round the worker's rows (all rows when its slice is empty). Rows are shared and read-only: dict(row) copies.
 //
 // Also: env("NAME", default) reads --var NAME=VALUE (no default: an error when
 // unset); uuid(); sleep(seconds) (ends when the user stops); random.random(),

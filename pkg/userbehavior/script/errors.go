@@ -142,6 +142,9 @@ func taskError(err error) *TaskError {
 		return &TaskError{Msg: err.Error(), Trace: err.Error(), err: err}
 	}
 	msg := ee.Msg
+	if strings.Contains(msg, "frozen list") || strings.Contains(msg, "frozen dict") {
+		msg += " (globals are frozen once the script has loaded: hand rows out with data.csv(..., mode=\"unique\"), keep a user's own state in u.vars)"
+	}
 	if pos := scriptPos(ee.CallStack); pos.IsValid() {
 		msg = posString(pos) + ": " + msg
 	}

@@ -28,34 +28,65 @@ func (f *feeder) Freeze()               {}
 func (f *feeder) Truth() starlark.Bool  { return true }
 func (f *feeder) Hash() (uint32, error) { return 0, errors.New("unhashable type: feeder") }
 func (f *feeder) Len() int              { return len(f.rows) }
-func (f *feeder) AttrNames() []string   { return []string{"next"} }
+func (f *feeder) AttrNames() []string   { return []string{"next", "remaining"} }
 
 func (f *feeder) Attr(name string) (starlark.Value, error) {
-	if name == "next" {
+	switch name {
+	case "next":
 		return feederNext.BindReceiver(f), nil
+	case "remaining":
+		return feederRemaining.BindReceiver(f), nil
 	}
 	return nil, nil
 }
 
+// next(default): the next row; when a unique feeder has none left, default if given
+// (None included), else an error that fails the task.
 var feederNext = starlark.NewBuiltin("next", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	f := b.Receiver().(*feeder)
-	if err := starlark.UnpackPositionalArgs("next", args, kwargs, 0); err != nil {
+	var dflt starlark.Value // nil: not given
+	if err := starlark.UnpackArgs("next", args, kwargs, "default?", &dflt); err != nil {
 		return nil, err
 	}
 	if _, err := sessionFrom(thread, "feeder.next"); err != nil {
 		return nil, err
 	}
 	if len(f.rows) == 0 {
+		if dflt != nil {
+			return dflt, nil
+		}
 		return nil, fmt.Errorf("feeder %s exhausted (no rows for this worker)", f.file)
 	}
-	i := f.next.Add(1) - 1
 	if f.unique {
-		if i >= uint64(len(f.rows)) {
-			return nil, fmt.Errorf("feeder %s exhausted", f.file)
+		// Only a row handed out moves the position: remaining() stays exact.
+		for {
+			i := f.next.Load()
+			if i >= uint64(len(f.rows)) {
+				if dflt != nil {
+					return dflt, nil
+				}
+				return nil, fmt.Errorf("feeder %s exhausted", f.file)
+			}
+			if f.next.CompareAndSwap(i, i+1) {
+				return f.rows[i], nil
+			}
 		}
-		return f.rows[i], nil
 	}
+	i := f.next.Add(1) - 1
 	return f.rows[i%uint64(len(f.rows))], nil
+})
+
+// remaining(): the rows a unique feeder has left on this worker; a cycling feeder
+// never runs out and answers its number of rows.
+var feederRemaining = starlark.NewBuiltin("remaining", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	f := b.Receiver().(*feeder)
+	if err := starlark.UnpackPositionalArgs("remaining", args, kwargs, 0); err != nil {
+		return nil, err
+	}
+	if !f.unique {
+		return starlark.MakeInt(len(f.rows)), nil
+	}
+	return starlark.MakeInt(len(f.rows) - int(min(f.next.Load(), uint64(len(f.rows))))), nil
 })
 
 // dataModule is the data module: data.csv(path, mode="unique", delimiter=",").
@@ -67,7 +98,8 @@ func (p *Program) dataModule() *starlarkstruct.Module {
 
 // csvBuiltin reads a CSV file of the bundle whose first row names the columns. Each
 // row is a dict of column to string. mode="unique" hands each row of this worker's
-// Slice out once, then fails the task with "feeder FILE exhausted"; mode="cycle"
+// Slice out once, then fails the task with "feeder FILE exhausted" (or returns the
+// default of next(default)); mode="cycle"
 // goes round this worker's rows (all rows when the slice has none).
 func (p *Program) csvBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	c, err := topLevel(thread, "data.csv")

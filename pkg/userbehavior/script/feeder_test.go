@@ -146,3 +146,38 @@ func TestFeederRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestFeederDefaultAndRemaining: next(default) hands out every row once, then the
+// default, and remaining() counts down to 0; a cycling feeder answers its row count.
+func TestFeederDefaultAndRemaining(t *testing.T) {
+	const src = `
+items = data.csv("data/items.csv", mode=%q)
+def take(u):
+    left = items.remaining()
+    row = items.next(default=None)
+    u.vars.setdefault("ids", []).append("%%d:%%s" %% (left, row["id"] if row else "none"))
+A = user(tasks=[take])
+`
+	tests := []struct {
+		mode string
+		want []string
+	}{
+		{"unique", []string{"3:0", "2:1", "1:2", "0:none", "0:none"}},
+		{"cycle", []string{"3:0", "3:1", "3:2", "3:0", "3:1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			p := mustCompile(t, Options{}, "main.star", fmt.Sprintf(src, tt.mode), "data/items.csv", csvRows(3))
+			c := class(t, p, "A")
+			u := bareUser(c, 1)
+			for range len(tt.want) {
+				if err := taskFn(t, c, "take")(context.Background(), u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := userIDs(t, u.State.(*session)); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

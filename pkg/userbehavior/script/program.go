@@ -74,6 +74,9 @@ func Compile(b Bundle, opts Options) (*Program, error) {
 	}
 	p.overBudget = fmt.Sprintf("step budget of %d exceeded (runaway loop?)", p.budget)
 	c := &compiler{p: p, bundle: b, state: map[string]loadState{}}
+	if strings.HasSuffix(b.Main, ".py") {
+		c.problems.add(filePos(b.Main), "%s", pyScriptHint)
+	}
 	if s := opts.Slice; s != (Slice{}) && (s.Count < 1 || s.Index < 0 || s.Index >= s.Count) {
 		c.problems.add(filePos(""), "feeder slice %d of %d: want 0 <= index < count", s.Index, s.Count)
 	}
@@ -133,9 +136,13 @@ func (c *compiler) exec(thread *starlark.Thread, name string) (starlark.StringDi
 	c.state[name] = loading
 	c.stack = append(c.stack, name)
 	defer func() { c.stack = c.stack[:len(c.stack)-1] }()
+	hinted := c.problems.addLocustHints(name, c.bundle.Files[name])
 	f, err := fileOptions.Parse(name, c.bundle.Files[name], 0)
 	if err != nil {
 		c.state[name] = failed
+		if isHinted(err, hinted) {
+			return nil, errLoadFailed // the hint says it better
+		}
 		return nil, hintSyntax(err, c.bundle.Files[name])
 	}
 	lint(f, &c.problems)

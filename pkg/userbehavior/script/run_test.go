@@ -54,7 +54,7 @@ def loop(u):
         pass
 
 def frozen(u):
-    CACHE.append(1)
+    CACHE["l"].append(1)
 
 def recurse(u):
     recurse(u)
@@ -62,7 +62,7 @@ def recurse(u):
 def fine(u):
     u.vars["n"] = u.vars.get("n", 0) + 1
 
-CACHE = []
+CACHE = {"l": []} # a global list is caught before the run: hide one
 A = user(tasks=[boom, failing, loop, frozen, recurse, fine])
 `
 	p := mustCompile(t, Options{StepBudget: 100_000}, "main.star", src)
@@ -79,8 +79,8 @@ A = user(tasks=[boom, failing, loop, frozen, recurse, fine])
 			[]string{"main.star:9:9: in failing", "Error in fail: no stock for 7"}},
 		{"loop", "main.star:11:1: Starlark computation cancelled: step budget of 100000 exceeded (runaway loop?)",
 			[]string{"main.star:11:1: in loop"}},
-		{"frozen", "main.star:16:17: append: cannot append to frozen list",
-			[]string{"main.star:16:17: in frozen"}},
+		{"frozen", `main.star:16:22: append: cannot append to frozen list (globals are frozen once the script has loaded: hand rows out with data.csv(..., mode="unique"), keep a user's own state in u.vars)`,
+			[]string{"main.star:16:22: in frozen"}},
 		{"recurse", "main.star:19:5: function recurse called recursively",
 			[]string{"main.star:19:5: in recurse"}},
 	}
