@@ -43,7 +43,7 @@ var layers = map[string]layer{
 	"pkg/store":               {2, []string{"pkg/aggregate"}},
 	// 3: the gRPC edge and its generated types; the views; the built-in target and scenarios.
 	"proto":         {3, nil},
-	"pkg/cluster":   {3, []string{"proto", "pkg/aggregate", "pkg/userbehavior", "pkg/telemetry"}},
+	"pkg/cluster":   {3, []string{"proto", "pkg/aggregate", "pkg/scheduler", "pkg/userbehavior", "pkg/telemetry"}},
 	"pkg/report":    {3, []string{"pkg/aggregate", "pkg/aggregate/threshold", "pkg/store", "pkg/telemetry"}},
 	"pkg/demo":      {3, []string{"pkg/userbehavior", "pkg/aggregate"}},
 	"pkg/scenarios": {3, []string{"pkg/userbehavior", "pkg/userbehavior/script", "pkg/demo", "pkg/aggregate"}},
@@ -51,7 +51,7 @@ var layers = map[string]layer{
 	"pkg/controller": {4, []string{"pkg/cluster", "proto", "pkg/aggregate", "pkg/aggregate/threshold", "pkg/userbehavior",
 		"pkg/scheduler", "pkg/store", "pkg/report", "pkg/telemetry"}},
 	"pkg/agent":  {4, []string{"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/scheduler", "pkg/telemetry"}},
-	"pkg/locust": {4, []string{"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/telemetry"}},
+	"pkg/locust": {4, []string{"pkg/cluster", "proto", "pkg/aggregate", "pkg/scheduler", "pkg/userbehavior", "pkg/telemetry"}},
 	"web":        {4, []string{"pkg/aggregate", "pkg/aggregate/threshold", "pkg/store", "pkg/report", "pkg/telemetry"}},
 	// A real boomer worker for pkg/locust's end-to-end test: boomer only.
 	"pkg/locust/internal/boomerworker": {4, nil},

@@ -504,11 +504,7 @@ func (ss *session) prepare(o *openRun, users map[string]int) {
 
 // arrivalDue is the plan's due time of iteration k.
 func arrivalDue(a *cluster.Arrival) func(int64) (time.Duration, bool) {
-	stages := make(scheduler.Stages, len(a.Stages))
-	for i, st := range a.Stages {
-		stages[i] = scheduler.Stage{Duration: st.Duration, Target: st.Target}
-	}
-	return stages.Due
+	return a.Stages.Due
 }
 
 // knownUsers drops from target the classes the run's scenario does not have, with a

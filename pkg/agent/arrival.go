@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/scheduler"
 )
 
 // clock is what the arrival loop needs of time, so tests can run a whole plan at once.
@@ -189,7 +190,7 @@ func (l *arrivalLoop) stop() {
 // weightedCycle spreads classes over a cycle of sum(weights) slots, each class as
 // evenly as its weight allows (smooth weighted round robin): with weights 3 and 1,
 // A A B A rather than A A A B.
-func weightedCycle(classes []cluster.ClassWeight) []string {
+func weightedCycle(classes []scheduler.Class) []string {
 	total := 0
 	for _, c := range classes {
 		total += c.Weight

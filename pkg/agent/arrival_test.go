@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/scheduler"
 )
 
 // fakeClock jumps to every time it is asked to sleep until: a whole plan runs at once.
@@ -45,8 +46,8 @@ func runLoop(t *testing.T, a *cluster.Arrival, onFire func(l *arrivalLoop, due t
 
 func TestArrivalLoopSplitsTheRateExactly(t *testing.T) {
 	// 200 iterations/s for 20 s over 3 workers: 4000 iterations, each run once.
-	stages := []cluster.RateStage{{Duration: 0, Target: 200}, {Duration: 20 * time.Second, Target: 200}}
-	classes := []cluster.ClassWeight{{Name: "A", Weight: 3}, {Name: "B", Weight: 1}}
+	stages := scheduler.Stages{{Duration: 0, Target: 200}, {Duration: 20 * time.Second, Target: 200}}
+	classes := []scheduler.Class{{Name: "A", Weight: 3}, {Name: "B", Weight: 1}}
 	seen := map[time.Duration]int{}
 	perClass := map[string]int{}
 	for i := range 3 {
@@ -87,8 +88,8 @@ func TestArrivalLoopRampAndReplan(t *testing.T) {
 	// A ramp from 0 to 100/s over 10 s asks for 500 iterations; the 250th is due at
 	// sqrt(2·250/10) ≈ 7.07 s. Two workers; at 5 s a third joins and the plan is split
 	// three ways from iteration 200 on (the master would send that): still each once.
-	stages := []cluster.RateStage{{Duration: 10 * time.Second, Target: 100}}
-	classes := []cluster.ClassWeight{{Name: "A", Weight: 1}}
+	stages := scheduler.Stages{{Duration: 10 * time.Second, Target: 100}}
+	classes := []scheduler.Class{{Name: "A", Weight: 1}}
 	from := int64(200)
 	seen := map[time.Duration]int{}
 	for i := range 2 {
@@ -137,8 +138,8 @@ func TestArrivalLoopCountsALateReplan(t *testing.T) {
 	// 100/s for 10 s: 1000 iterations over two workers. A third joins; the plan that
 	// splits them three ways from iteration 200 on reaches the two when they have
 	// issued iteration 300.
-	stages := []cluster.RateStage{{Duration: 0, Target: 100}, {Duration: 10 * time.Second, Target: 100}}
-	classes := []cluster.ClassWeight{{Name: "A", Weight: 1}}
+	stages := scheduler.Stages{{Duration: 0, Target: 100}, {Duration: 10 * time.Second, Target: 100}}
+	classes := []scheduler.Class{{Name: "A", Weight: 1}}
 	const from = 200
 	seen := map[time.Duration]int{}
 	late := 0
@@ -179,7 +180,7 @@ func TestArrivalLoopCountsALateReplan(t *testing.T) {
 }
 
 func TestWeightedCycle(t *testing.T) {
-	got := weightedCycle([]cluster.ClassWeight{{Name: "A", Weight: 3}, {Name: "B", Weight: 1}})
+	got := weightedCycle([]scheduler.Class{{Name: "A", Weight: 3}, {Name: "B", Weight: 1}})
 	if !slices.Equal(got, []string{"A", "A", "B", "A"}) && !slices.Equal(got, []string{"A", "B", "A", "A"}) {
 		t.Errorf("cycle %v: B should sit between the As", got)
 	}

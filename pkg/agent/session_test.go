@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
@@ -384,8 +385,8 @@ func TestSessionOpenModel(t *testing.T) {
 				a := startAgent(t, Config{Builtins: memBuiltins(nil, tg, time.Hour)}, m)
 				l := m.accept()
 				// 50 iterations/s for 2 s: iteration k is due at (k+1)·20 ms.
-				arrival := &cluster.Arrival{Stages: []cluster.RateStage{{Target: 50}, {Duration: 2 * time.Second, Target: 50}},
-					Count: 1, MaxUsers: tt.maxUsers, Classes: []cluster.ClassWeight{{Name: "H", Weight: 1}}}
+				arrival := &cluster.Arrival{Stages: scheduler.Stages{{Target: 50}, {Duration: 2 * time.Second, Target: 50}},
+					Count: 1, MaxUsers: tt.maxUsers, Classes: []scheduler.Class{{Name: "H", Weight: 1}}}
 				l.send(cluster.Command{Kind: cluster.CommandStart, RunID: "r1", PlanVersion: 1,
 					Scenario: userbehavior.Scenario{Builtin: "hits"}, Users: map[string]int{"H": 2}, Arrival: arrival})
 				sleepUntil(origin, 3*time.Second)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 	pb "github.com/stampede-load/stampede/proto"
@@ -295,13 +296,13 @@ func arrivalFromPB(a *pb.Arrival) (*Arrival, error) {
 		if st.DurationNanos < 0 || !rateOK(st.Target) {
 			return nil, fmt.Errorf("arrival stage %d: %v to rate %v", i, time.Duration(st.DurationNanos), st.Target)
 		}
-		out.Stages = append(out.Stages, RateStage{Duration: time.Duration(st.DurationNanos), Target: st.Target})
+		out.Stages = append(out.Stages, scheduler.Stage{Duration: time.Duration(st.DurationNanos), Target: st.Target})
 	}
 	for _, c := range a.Classes {
 		if c.Weight < 1 || c.Weight > 1000 {
 			return nil, fmt.Errorf("arrival class %q with weight %d (1 to 1000)", c.Name, c.Weight)
 		}
-		out.Classes = append(out.Classes, ClassWeight{Name: c.Name, Weight: int(c.Weight)})
+		out.Classes = append(out.Classes, scheduler.Class{Name: c.Name, Weight: int(c.Weight)})
 	}
 	return out, nil
 }

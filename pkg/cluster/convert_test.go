@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 	pb "github.com/stampede-load/stampede/proto"
 )
@@ -130,9 +131,9 @@ func TestCommandRoundTrip(t *testing.T) {
 			Scenario: userbehavior.Scenario{Host: "http://h", Builtin: "demo"}},
 		{Kind: CommandStart, RunID: "r", PlanVersion: 4, SpawnRate: 10, Users: map[string]int{"A": 5},
 			Scenario: userbehavior.Scenario{Host: "http://h", Builtin: "demo"},
-			Arrival: &Arrival{Stages: []RateStage{{Duration: 30 * time.Second, Target: 200}, {Duration: time.Minute, Target: 200}},
+			Arrival: &Arrival{Stages: scheduler.Stages{{Duration: 30 * time.Second, Target: 200}, {Duration: time.Minute, Target: 200}},
 				Elapsed: 1500 * time.Millisecond, From: 17, Index: 1, Count: 3, MaxUsers: 50,
-				Classes: []ClassWeight{{Name: "A", Weight: 3}, {Name: "B", Weight: 1}}}},
+				Classes: []scheduler.Class{{Name: "A", Weight: 3}, {Name: "B", Weight: 1}}}},
 		{Kind: CommandStop, RunID: "r"},
 		{Kind: CommandQuit, Reason: "bye"},
 	}

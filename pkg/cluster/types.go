@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
@@ -66,30 +67,19 @@ type Command struct {
 
 // Arrival is an open-model plan. The rate (iterations per second, cluster-wide)
 // starts at 0 and ramps linearly to each stage's Target over its Duration (a stage
-// of Duration 0 is a jump), as scheduler.Stages;
-// iteration k (0-based) is due when the rate's integral reaches k+1. The worker runs
+// of Duration 0 is a jump): Stages is the run's shape itself; iteration k (0-based) is due when the rate's integral reaches k+1. The worker runs
 // the iterations k >= From with k % Count == Index, and keeps its earlier assignment
 // for those before From.
 type Arrival struct {
-	Stages   []RateStage
+	Stages   scheduler.Stages
 	Elapsed  time.Duration // the plan's clock when the master sent it
 	From     int64
 	Index    int
 	Count    int
-	MaxUsers int           // the worker's pool may grow to this many users
-	Classes  []ClassWeight // iteration k runs a class chosen by weight, deterministically from k
-}
-
-// RateStage is one stage of an arrival plan.
-type RateStage struct {
-	Duration time.Duration
-	Target   float64
-}
-
-// ClassWeight is a class and its share of the iterations.
-type ClassWeight struct {
-	Name   string
-	Weight int
+	MaxUsers int // the worker's pool may grow to this many users
+	// Classes: iteration k runs a class chosen by Weight (1 to 1000), deterministically
+	// from k; FixedCount is not sent.
+	Classes []scheduler.Class
 }
 
 // Report is one report interval of a worker.

@@ -447,12 +447,11 @@ func (r *run) arrivalPlan(count int) *cluster.Arrival {
 	if r.version > 1 {
 		a.From = r.cfg.Arrival.Count(elapsed + arrivalLead)
 	}
-	for _, st := range r.cfg.Arrival {
-		a.Stages = append(a.Stages, cluster.RateStage{Duration: st.Duration, Target: st.Target})
-	}
+	a.Stages = slices.Clone(r.cfg.Arrival)
 	for _, c := range r.cfg.Classes {
 		if c.Weight > 0 || c.FixedCount > 0 {
-			a.Classes = append(a.Classes, cluster.ClassWeight{Name: c.Name, Weight: min(max(c.Weight, c.FixedCount, 1), 1000)})
+			// Iterations are shared by weight: a fixed count weighs as its count.
+			a.Classes = append(a.Classes, scheduler.Class{Name: c.Name, Weight: min(max(c.Weight, c.FixedCount, 1), 1000)})
 		}
 	}
 	return a
