@@ -4,7 +4,11 @@ package layering_test
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"maps"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -196,6 +200,39 @@ func checkLayers(pkgs map[string]pkgImports, rows map[string]layer) []string {
 		}
 	}
 	return problems
+}
+
+// views are packages that may use the store's types but never read it: views are
+// computed from values the caller read (store.DB.LoadRun), so they are pure.
+var views = []string{"report"}
+
+// TestViewsReadNoStore fails when a view package names the store's handle or
+// opens the store: the query belongs next to the store, the view in pkg/report.
+func TestViewsReadNoStore(t *testing.T) {
+	for _, dir := range views {
+		fset := token.NewFileSet()
+		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pkgs) == 0 {
+			t.Fatalf("no Go files in pkg/%s", dir)
+		}
+		for _, p := range pkgs {
+			for _, f := range p.Files {
+				ast.Inspect(f, func(n ast.Node) bool {
+					sel, ok := n.(*ast.SelectorExpr)
+					if !ok {
+						return true
+					}
+					if x, ok := sel.X.(*ast.Ident); ok && x.Name == "store" && (sel.Sel.Name == "DB" || sel.Sel.Name == "Open") {
+						t.Errorf("%s: %s.%s: a view reads no store; take the values store.DB.LoadRun read", fset.Position(sel.Pos()), x.Name, sel.Sel.Name)
+					}
+					return true
+				})
+			}
+		}
+	}
 }
 
 // rowOf returns the row of pkg: its own, or that of the tree it is in.

@@ -53,7 +53,11 @@ func (c *runCache) get(id string) (*report.RunView, error) {
 		delete(c.items, id)
 	}
 	c.mu.Unlock()
-	v, err := report.LoadRun(c.db, id)
+	d, err := c.db.LoadRun(id)
+	if err != nil {
+		return nil, err
+	}
+	v, err := report.View(d)
 	if err != nil {
 		return nil, err
 	}

@@ -123,7 +123,7 @@ func (c *webControl) StartRun(ctx context.Context, req web.StartRequest) error {
 }
 
 func writeReportFile(db *store.DB, id, path string) error {
-	v, err := report.LoadRun(db, id)
+	v, err := loadView(db, id)
 	if err != nil {
 		return err
 	}

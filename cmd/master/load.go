@@ -234,7 +234,7 @@ func loadBaseline(db *store.DB, which string) (threshold.Input, string, error) {
 			return threshold.Input{}, "", errors.New("--baseline last-passed: no completed run has passed its thresholds yet")
 		}
 	}
-	view, err := report.LoadRun(db, id)
+	view, err := loadView(db, id)
 	if err != nil {
 		return threshold.Input{}, "", fmt.Errorf("--baseline: %w", err)
 	}

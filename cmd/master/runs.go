@@ -13,10 +13,19 @@ import (
 	"github.com/stampede-load/stampede/pkg/store"
 )
 
+// loadView reads a stored run and makes it ready to show.
+func loadView(db *store.DB, id string) (*report.RunView, error) {
+	d, err := db.LoadRun(id)
+	if err != nil {
+		return nil, err
+	}
+	return report.View(d)
+}
+
 func compareRuns(db *store.DB, ids []string, tolerance float64, format string, w io.Writer) (int, error) {
 	views := make([]*report.RunView, 0, len(ids))
 	for _, id := range ids {
-		v, err := report.LoadRun(db, id)
+		v, err := loadView(db, id)
 		if err != nil {
 			return 0, err
 		}

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/web"
 )
 
@@ -40,7 +39,7 @@ func TestHistoryAddsUpToTheTargetsCount(t *testing.T) {
 			if run.Summary.Requests != uint64(served) {
 				t.Errorf("stored run: %d requests, the target served %d", run.Summary.Requests, served)
 			}
-			view, err := report.LoadRun(s, run.ID)
+			view, err := loadView(s, run.ID)
 			if err != nil {
 				t.Fatal(err)
 			}

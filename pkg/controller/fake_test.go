@@ -14,6 +14,7 @@ import (
 	"github.com/stampede-load/stampede/pkg/aggregate"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/controller"
+	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/store"
 	"github.com/stampede-load/stampede/pkg/telemetry"
 )
@@ -382,4 +383,14 @@ func (rig *fakeRig) events(runID string) []store.Event {
 		rig.t.Fatal(err)
 	}
 	return evs
+}
+
+// loadView reads a stored run as the dashboard shows it.
+func loadView(t *testing.T, db *store.DB, id string) (*report.RunView, error) {
+	t.Helper()
+	d, err := db.LoadRun(id)
+	if err != nil {
+		return nil, err
+	}
+	return report.View(d)
 }

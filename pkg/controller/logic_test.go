@@ -96,7 +96,7 @@ func TestSeriesAddsUpToTheTotal(t *testing.T) {
 				if live.Total.Requests != wantReq {
 					t.Errorf("live total %d requests, the workers made %d", live.Total.Requests, wantReq)
 				}
-				view, err := report.LoadRun(rig.db, res.Run.ID)
+				view, err := loadView(t, rig.db, res.Run.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -341,7 +341,7 @@ func TestResetStartsANewWindow(t *testing.T) {
 			t.Errorf("live statistics since %.3f s", live.StatsSinceS)
 		}
 		// The series keeps every second; after the reset it adds up to the window.
-		view, err := report.LoadRun(rig.db, res.Run.ID)
+		view, err := loadView(t, rig.db, res.Run.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

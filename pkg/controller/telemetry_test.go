@@ -179,7 +179,7 @@ func TestLiveSeriesStayBounded(t *testing.T) {
 			t.Errorf("host %s: %d live points; want 1..%d", h.Host, len(h.Points), points-1)
 		}
 	}
-	view, err := report.LoadRun(tc.db, res.Run.ID)
+	view, err := loadView(t, tc.db, res.Run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

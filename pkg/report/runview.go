@@ -2,8 +2,6 @@ package report
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
@@ -100,30 +98,24 @@ func (p *Point) setRates() {
 	}
 }
 
-// LoadRun reads a stored run: its final snapshot, or for a run without one (an
-// interrupted run) the merge of its intervals.
-func LoadRun(db *store.DB, id string) (*RunView, error) {
-	r, err := db.Run(id)
-	if err != nil {
-		return nil, err
-	}
+// View is a stored run ready to show, computed from what the store read: its
+// final snapshot, or for a run without one (an interrupted run) the merge of its
+// intervals. It reads nothing itself; an error is one the intervals' reading gave.
+func View(d *store.RunData) (*RunView, error) {
+	r := d.Run
 	v := &RunView{Run: Summarize(r), Series: []Point{}, Events: []EventRow{}}
 	merged := aggregate.NewSnapshot(r.StartedAt)
-	err = db.ForEachInterval(id, func(iv store.Interval) error {
+	for iv, err := range d.Intervals {
+		if err != nil {
+			return nil, err
+		}
 		v.Series = append(v.Series, PointOf(iv, r.StartedAt))
 		merged.Merge(iv.Snapshot)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("run %s intervals: %w", id, err)
 	}
 	v.Series = FoldShort(v.Series)
-	final, err := db.Final(id)
-	switch {
-	case errors.Is(err, store.ErrRunNotFound):
+	final := d.Final
+	if final == nil {
 		final = merged
-	case err != nil:
-		return nil, fmt.Errorf("run %s: %w", id, err)
 	}
 	end := r.EndedAt
 	if end.IsZero() && len(v.Series) > 0 {
@@ -136,12 +128,8 @@ func LoadRun(db *store.DB, id string) (*RunView, error) {
 	if v.Endpoints == nil {
 		v.Endpoints = []Row{}
 	}
-	events, err := db.Events(id)
-	if err != nil {
-		return nil, fmt.Errorf("run %s events: %w", id, err)
-	}
 	v.Warnings = []string{}
-	for _, e := range events {
+	for _, e := range d.Events {
 		t := e.At.Sub(r.StartedAt).Seconds()
 		v.Events = append(v.Events, EventRow{At: e.At, T: t, Kind: e.Kind, Worker: e.Worker, Detail: e.Detail})
 		switch e.Kind {
@@ -152,11 +140,7 @@ func LoadRun(db *store.DB, id string) (*RunView, error) {
 		}
 	}
 	markSaturated(v.Series, v.Events)
-	recs, err := db.Telemetry(id)
-	if err != nil {
-		return nil, err
-	}
-	v.Hosts = hostSeries(recs, func(rec store.TelemetryRecord) float64 { return rec.At.Sub(r.StartedAt).Seconds() })
+	v.Hosts = hostSeries(d.Telemetry, func(rec store.TelemetryRecord) float64 { return rec.At.Sub(r.StartedAt).Seconds() })
 	if v.Hosts == nil {
 		v.Hosts = []HostSeries{}
 	}
