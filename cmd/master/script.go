@@ -93,7 +93,8 @@ func describeClass(c *userbehavior.Class) string {
 func dryRun(ctx context.Context, sc userbehavior.Scenario, classes []*userbehavior.Class, n int, stdout io.Writer) (int, error) {
 	start := time.Now()
 	col := aggregate.NewCollector(start)
-	runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: sc.Host, Collector: col})
+	runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: sc.Host, Collector: col,
+		Run: userbehavior.RunInfo{ID: "dry-run", WorkerCount: 1}})
 	if err != nil {
 		return exitUsage, err
 	}

@@ -441,7 +441,8 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 		}
 		col := aggregate.NewCollector(time.Now())
 		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col,
-			HTTP: c.Scenario.HTTP.Apply(ss.cfg.HTTP), MaxMemory: ss.cfg.MaxMemory})
+			HTTP: c.Scenario.HTTP.Apply(ss.cfg.HTTP), MaxMemory: ss.cfg.MaxMemory,
+			Run: userbehavior.RunInfo{ID: c.RunID, WorkerIndex: c.WorkerIndex, WorkerCount: c.WorkerCount}})
 		if err != nil {
 			return fmt.Errorf("run %s: %w", c.RunID, err)
 		}

@@ -120,6 +120,25 @@ type User struct {
 	// State belongs to the engine that runs the class's tasks (see Class.Setup).
 	State any
 	rec   *aggregate.Recorder
+	r     *Runner // nil for a user made outside a Runner
+}
+
+// Run is where the user runs: the run's id and its worker's place among the run's
+// workers (one worker, index 0, outside a run).
+func (u *User) Run() RunInfo {
+	if u.r == nil {
+		return RunInfo{WorkerCount: 1}
+	}
+	return u.r.info
+}
+
+// WorkerUsers is how many users the user's worker runs now, the user included (as
+// Locust's runner.user_count on a worker).
+func (u *User) WorkerUsers() int {
+	if u.r == nil {
+		return 1
+	}
+	return u.r.Users()
 }
 
 // Count adds n to a counter merged cluster-wide (a cache hit, an order placed).

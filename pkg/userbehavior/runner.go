@@ -32,6 +32,16 @@ type RunnerConfig struct {
 	// MaxMemory, when > 0, is a budget for the memory the Go runtime holds (as
 	// GOMEMLIMIT counts it): no new user is made while the worker is over it.
 	MaxMemory int64
+	// Run is where the users run: the run's id and this worker's place among the
+	// run's workers (User.Run).
+	Run RunInfo
+}
+
+// RunInfo is where a worker's users run: the run and this worker's 0-based index
+// among the run's WorkerCount workers.
+type RunInfo struct {
+	ID                       string
+	WorkerIndex, WorkerCount int
 }
 
 // Runner starts and stops the users of one worker. Its methods are safe for
@@ -43,6 +53,7 @@ type Runner struct {
 	collector *aggregate.Collector
 	http      *httpStack
 	timeout   time.Duration
+	info      RunInfo
 
 	mu      sync.Mutex
 	running map[string][]*handle // not retired, per class, oldest first
@@ -103,11 +114,15 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.Collector == nil {
 		return nil, errors.New("runner needs a collector")
 	}
+	if cfg.Run.WorkerCount < 1 {
+		cfg.Run.WorkerCount, cfg.Run.WorkerIndex = 1, 0
+	}
 	r := &Runner{
 		classes:   make(map[string]*Class, len(cfg.Classes)),
 		pickers:   make(map[string]*taskPicker, len(cfg.Classes)),
 		collector: cfg.Collector,
 		timeout:   cfg.Timeout,
+		info:      cfg.Run,
 		running:   make(map[string][]*handle),
 		live:      make(map[*handle]struct{}),
 		groups:    make(map[any]*ctxGroup),
@@ -287,8 +302,16 @@ func (r *Runner) newUser(c *Class) (*User, error) {
 		Vars:  map[string]any{},
 		Rand:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(id))),
 		rec:   rec,
+		r:     r,
 	}
 	return u, nil
+}
+
+// Users is how many users this worker runs now.
+func (r *Runner) Users() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.users
 }
 
 // release forgets n users that ended outside exit (pool users).

@@ -17,6 +17,7 @@ func (r *Runner) RunOnce(ctx context.Context, class string) error {
 	if err != nil {
 		return err
 	}
+	defer r.release(1)
 	defer u.rec.Flush()
 	defer u.HTTP.close()
 	if !r.setup(ctx, u) {

@@ -72,7 +72,9 @@
 //
 // Tasks get u: u.id (unique on the worker), u.class_name, u.vars (a dict
 // of this user's own state, kept across tasks: tokens, ids) and u.http, the user's
-// HTTP session (its own cookie jar).
+// HTTP session (its own cookie jar). Where it runs: u.worker_index (0-based) of
+// u.worker_count workers of the run, u.run_id, and u.user_count, the users its
+// worker runs now (Locust's runner.user_count on a worker).
 //
 // # HTTP
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -388,5 +389,42 @@ A = user(tasks=[chat, early])
 		if _, ok := want[k]; !ok {
 			t.Errorf("unexpected row %v: %+v", k, g)
 		}
+	}
+}
+
+// TestUserPlace: u.worker_index, u.worker_count and u.run_id are the worker's place
+// in the run, and u.user_count the users its worker runs at the moment.
+func TestUserPlace(t *testing.T) {
+	p := mustCompile(t, Options{}, "main.star", `
+def idle(u):
+    pass
+def probe(u):
+    count("worker %d of %d, run %s, users %d" % (u.worker_index, u.worker_count, u.run_id, u.user_count))
+Idle = user(tasks=[idle], wait=constant(3600))
+Probe = user(tasks=[probe])
+`)
+	col := aggregate.NewCollector(time.Now())
+	r, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: p.Classes(), Collector: col,
+		Run: userbehavior.RunInfo{ID: "run-7", WorkerIndex: 2, WorkerCount: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range 2 {
+		if err := r.Spawn(ctx, "Idle"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // the second probe sees the first one gone
+		if err := r.RunOnce(ctx, "Probe"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.StopAll(ctx)
+	got := col.Swap(time.Now()).Counters
+	want := map[string]uint64{"worker 2 of 3, run run-7, users 3": 2}
+	if !maps.Equal(got, want) {
+		t.Errorf("counters %v, want %v", got, want)
 	}
 }

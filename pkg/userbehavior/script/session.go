@@ -195,7 +195,8 @@ func (s *session) commit() {
 }
 
 // userValue is the u given to every task: u.id, u.vars, u.http, u.class_name
-// ("class" is a reserved word of Starlark).
+// ("class" is a reserved word of Starlark), and where it runs: u.worker_index,
+// u.worker_count, u.run_id and u.user_count (its worker's users now).
 type userValue struct {
 	s    *session
 	vars *starlark.Dict // made on first use: most users never touch it
@@ -206,7 +207,9 @@ func (v *userValue) Type() string          { return "user" }
 func (v *userValue) Freeze()               {} // per user; never shared
 func (v *userValue) Truth() starlark.Bool  { return true }
 func (v *userValue) Hash() (uint32, error) { return uint32(v.s.u.ID), nil }
-func (v *userValue) AttrNames() []string   { return []string{"class_name", "http", "id", "vars"} }
+func (v *userValue) AttrNames() []string {
+	return []string{"class_name", "http", "id", "run_id", "user_count", "vars", "worker_count", "worker_index"}
+}
 
 func (v *userValue) Attr(name string) (starlark.Value, error) {
 	switch name {
@@ -221,6 +224,14 @@ func (v *userValue) Attr(name string) (starlark.Value, error) {
 		return v.vars, nil
 	case "class_name":
 		return starlark.String(className(v.s.u)), nil
+	case "worker_index":
+		return starlark.MakeInt(v.s.u.Run().WorkerIndex), nil
+	case "worker_count":
+		return starlark.MakeInt(v.s.u.Run().WorkerCount), nil
+	case "run_id":
+		return starlark.String(v.s.u.Run().ID), nil
+	case "user_count":
+		return starlark.MakeInt(v.s.u.WorkerUsers()), nil
 	}
 	return nil, nil
 }
