@@ -93,7 +93,7 @@ proto-check: tools ## fail when the committed .pb.go files are stale
 	rm -rf $$d; echo "proto: generated code is up to date"
 
 docs: ## regenerate docs/cli.md from the master's and worker's command trees
-	$(GO) test ./cmd/master ./cmd/worker -run TestCLIReference -update
+	$(GO) test -p 1 ./cmd/master ./cmd/worker -run TestCLIReference -update # one at a time: both rewrite docs/cli.md
 
 lint: ## gofmt, go vet, staticcheck (pinned), and no tracked binary or file over 1 MiB outside testdata/
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); [ -z "$$out" ] || { echo "gofmt: $$out"; exit 1; }

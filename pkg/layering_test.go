@@ -45,6 +45,7 @@ var layers = map[string]layer{
 	"pkg/userbehavior":        {2, []string{"pkg/aggregate"}},
 	"pkg/userbehavior/script": {2, []string{"pkg/userbehavior", "pkg/aggregate"}},
 	"pkg/store":               {2, []string{"pkg/aggregate"}},
+	"pkg/har":                 {2, nil}, // HAR recording → script text: nothing of ours
 	// 3: the gRPC edge and its generated types; the views; the built-in target and scenarios.
 	"proto":         {3, nil},
 	"pkg/cluster":   {3, []string{"proto", "pkg/aggregate", "pkg/scheduler", "pkg/userbehavior", "pkg/telemetry"}},

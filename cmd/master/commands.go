@@ -43,7 +43,7 @@ Without --headless it serves the web dashboard, where runs are started and watch
 		panic(err) // a flag left out of the help: TestHelpGroupsEveryFlag fails first
 	}
 	root.AddCommand(newRunsCommand(stdout), newReportCommand(stdout), newCheckCommand(stdout),
-		newVersionCommand(stdout))
+		newConvertCommand(stdout), newVersionCommand(stdout))
 	return root
 }
 
