@@ -176,8 +176,8 @@ var reportPage = template.Must(template.New("report").Parse(`<!doctype html>
 <div id="report"></div>
 <script type="application/json" id="report-data">{{.Data}}</script>
 <script>{{.UPlotJS}}</script>
-<script>{{.CommonJS}}</script>
-<script>{{.ReportJS}}</script>
+{{range .Scripts}}<script>{{.}}</script>
+{{end}}
 </body></html>
 `))
 
@@ -196,13 +196,16 @@ func WriteReport(w io.Writer, v *report.RunView) error {
 		return string(b)
 	}
 	st, vd := sub(staticFS, "static"), sub(vendorFS, "vendor")
+	scripts := make([]template.JS, len(reportScripts))
+	for i, name := range reportScripts {
+		scripts[i] = template.JS(read(st, name))
+	}
 	return reportPage.Execute(w, map[string]any{
 		"ID":       v.Run.ID,
 		"Data":     template.JS(data),
 		"UPlotCSS": template.CSS(read(vd, "uPlot.min.css")),
 		"AppCSS":   template.CSS(read(st, "app.css")),
 		"UPlotJS":  template.JS(read(vd, "uPlot.iife.min.js")),
-		"CommonJS": template.JS(read(st, "common.js")),
-		"ReportJS": template.JS(read(st, "report.js")),
+		"Scripts":  scripts,
 	})
 }

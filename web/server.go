@@ -151,7 +151,8 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		Charts   bool
 		Defaults Defaults
 		RunTime  string
-	}{s.csrf, vendorReady(), s.cfg.Defaults, s.cfg.Defaults.runTime()}); err != nil {
+		Scripts  []string
+	}{s.csrf, vendorReady(), s.cfg.Defaults, s.cfg.Defaults.runTime(), dashboardScripts}); err != nil {
 		s.log.Error("dashboard page", "err", err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -147,8 +150,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		wait(`/\b6\b/.test(document.querySelector("#users").textContent)`),
 		chromedp.Click("#btn-stop"),
 		stateIs("stopped"),
-		// A second run, so there are two to compare.
-		startRun("3", "second"),
+		// A second run, so there are two to compare. Its label is markup: every
+		// view must show it as text (html.js escapes by construction).
+		startRun("3", xssLabel),
 		stateIs("running"),
 		wait(`document.querySelectorAll("#stats-table tr.row").length > 0`),
 		chromedp.Click("#btn-stop"),
@@ -164,6 +168,23 @@ func TestDashboardInBrowser(t *testing.T) {
 		shot("compare"),
 	))
 	listed := eval(`document.querySelectorAll("#runs-table .run-row").length`)
+	// The label is shown as its text, in the runs list and in Compare, and no
+	// element came of it.
+	var shown struct {
+		Runs, Compare []string
+		Injected      bool
+	}
+	labels, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify({
+		Runs: Array.from(document.querySelectorAll("#runs-table .label-col")).map((td) => td.textContent),
+		Compare: Array.from(document.querySelectorAll("#compare-runs .compare-run td:nth-child(3)")).map((td) => td.textContent),
+		Injected: document.querySelector("#xss") !== null || window.xssRan === true})`))
+	fail("read the labels", err)
+	if err := json.Unmarshal([]byte(labels), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.Injected || !slices.Contains(shown.Runs, xssLabel) || !slices.Contains(shown.Compare, xssLabel) {
+		t.Errorf("a label of markup %q: runs list %q, compare %q, became markup: %v", xssLabel, shown.Runs, shown.Compare, shown.Injected)
+	}
 	if rows != 1 || firstRow != "/hello" {
 		t.Errorf("stats table: %d rows, first %q; want 1 row /hello", rows, firstRow)
 	}
@@ -193,6 +214,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Error("the target saw no request")
 	}
 }
+
+// xssLabel is a run label made of markup that would run a script if a view
+// built HTML from it unescaped.
+const xssLabel = `<b id="xss">second</b><img src=x onerror="window.xssRan=true">`
 
 // syncWriter collects the master's output from several goroutines.
 type syncWriter struct {
@@ -225,5 +250,37 @@ func newBrowser(t *testing.T, exe string, limit time.Duration) context.Context {
 	bctx, bcancel := chromedp.NewContext(actx)
 	bctx, tcancel := context.WithTimeout(bctx, limit)
 	t.Cleanup(func() { tcancel(); bcancel(); acancel() })
+	// A script error anywhere on the page fails the test: a view that throws
+	// shows stale or no data.
+	var mu sync.Mutex
+	var thrown []string
+	if err := chromedp.Listen(bctx, func(ev any) {
+		var d *cdpruntime.ExceptionDetails
+		switch e := ev.(type) {
+		case *cdpruntime.EventExceptionThrown:
+			d = e.ExceptionDetails
+		case cdpruntime.EventExceptionThrown:
+			d = e.ExceptionDetails
+		}
+		if d == nil {
+			return
+		}
+		msg := d.Text
+		if d.Exception != nil && d.Exception.Description != "" {
+			msg = d.Exception.Description
+		}
+		mu.Lock()
+		thrown = append(thrown, fmt.Sprintf("%s:%d: %s", d.URL, d.LineNumber+1, msg))
+		mu.Unlock()
+	}); err != nil {
+		t.Fatalf("listen to the page: %v", err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range thrown {
+			t.Errorf("uncaught script error: %s", e)
+		}
+	})
 	return bctx
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"math"
 	"net/http"
@@ -11,9 +13,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -226,6 +231,77 @@ func TestDashboardTellsTheTruth(t *testing.T) {
 	}
 	if got := sum(series.Fail); math.Abs(got-float64(stored.Run.Failures)) > 1 {
 		t.Errorf("plotted failures/s: Σ = %.1f, the run's failures %d", got, stored.Run.Failures)
+	}
+
+	// Drag to zoom: a drag across the middle of the RPS chart zooms every chart
+	// of the set to that span; Reset zoom shows the whole run again.
+	type span struct{ Min, Max float64 }
+	var whole, zoomed, reset []span
+	evalJSON(`window.stampedeDashboard.scales()`, &whole)
+	var box struct{ X, Y, W, H float64 }
+	evalJSON(`(el => { el.scrollIntoView({block: "center"}); const r = el.getBoundingClientRect();
+		return {X: r.left, Y: r.top, W: r.width, H: r.height}; })(document.querySelector("#charts .u-over"))`, &box)
+	held := func(p *input.DispatchMouseEventParams) { p.Button, p.Buttons = input.MouseButtonLeft, 1 }
+	x0, x1, y := box.X+box.W/4, box.X+3*box.W/4, box.Y+box.H/2
+	fail("drag to zoom", chromedp.Do(bctx,
+		chromedp.MouseEvent(chromedp.MouseMoved, x0, y),
+		chromedp.MouseEvent(chromedp.MousePressed, x0, y, held, chromedp.ClickCount(1)),
+		chromedp.MouseEvent(chromedp.MouseMoved, (x0+x1)/2, y, held),
+		chromedp.MouseEvent(chromedp.MouseMoved, x1, y, held),
+		chromedp.MouseEvent(chromedp.MouseReleased, x1, y, held, chromedp.ClickCount(1)),
+		wait(`!document.querySelector("#charts .chart-reset").hidden`),
+	))
+	evalJSON(`window.stampedeDashboard.scales()`, &zoomed)
+	if len(whole) < 3 || len(zoomed) != len(whole) {
+		t.Fatalf("chart ranges: %d before the zoom, %d after; want 3 each", len(whole), len(zoomed))
+	}
+	// The drag covered the middle half of the plot: the range is about half of
+	// it, inside it, the same on every chart.
+	full := whole[0].Max - whole[0].Min
+	for i, z := range zoomed {
+		if z != zoomed[0] || z.Min <= whole[i].Min || z.Max >= whole[i].Max || math.Abs((z.Max-z.Min)-full/2) > full/10 {
+			t.Errorf("chart %d zoomed to %+v; want the middle half of %+v, as chart 0 (%+v)", i, z, whole[i], zoomed[0])
+		}
+	}
+	fail("reset zoom", chromedp.Do(bctx,
+		chromedp.Click("#charts .chart-reset"),
+		wait(`document.querySelector("#charts .chart-reset").hidden`),
+	))
+	evalJSON(`window.stampedeDashboard.scales()`, &reset)
+	if !slices.Equal(reset, whole) {
+		t.Errorf("after Reset zoom the charts show %+v; before the zoom %+v", reset, whole)
+	}
+
+	// PNG: the RPS chart's button downloads a PNG as wide as the chart's canvas,
+	// taller (its title and legend are added).
+	downloads := t.TempDir()
+	var canvas struct{ W, H int }
+	evalJSON(`(c => ({W: c.width, H: c.height}))(document.querySelector("#charts canvas"))`, &canvas)
+	fail("download a chart as PNG", chromedp.Do(bctx,
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+				Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
+			return err
+		}),
+		chromedp.Click("#charts .chart-png"),
+	))
+	file := filepath.Join(downloads, "stampede-requests-per-second.png")
+	waitFor(t, 60*time.Second, "the PNG download", func() bool {
+		_, err := os.Stat(file)
+		return err == nil
+	})
+	var img image.Config
+	waitFor(t, 30*time.Second, "the PNG to be whole", func() bool {
+		f, err := os.Open(file)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		img, err = png.DecodeConfig(f)
+		return err == nil
+	})
+	if img.Width != canvas.W || img.Height <= canvas.H {
+		t.Errorf("the chart's PNG is %dx%d; its canvas %dx%d: want as wide, taller", img.Width, img.Height, canvas.W, canvas.H)
 	}
 
 	// At 800 px the charts follow the window and no legend is cut.
