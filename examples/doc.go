@@ -6,6 +6,9 @@
 //   - inference: a JSON model-inference endpoint fed prompts from a CSV file.
 //   - streaming: a streaming (server-sent events) completion endpoint, with time
 //     to first token and inter-token latency.
+//   - grpc/reflection, grpc/proto: gRPC users of the in-repository Echo service
+//     (grpc/service, run by grpc/server), its types found by server reflection or
+//     read from the .proto beside the script.
 //
 // Run one with `master --script examples/shop/main.star --host http://...`. The tests
 // of this package run every example against an in-process target that speaks its

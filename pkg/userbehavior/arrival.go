@@ -239,7 +239,7 @@ func (a *Arrivals) Stop(ctx context.Context) {
 					a.r.guard(stopCtx, pu.u, "on_stop", c.OnStop)
 				}
 				pu.u.rec.Flush()
-				pu.u.HTTP.close()
+				pu.u.close()
 			}()
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
 
@@ -121,6 +122,9 @@ type User struct {
 	State any
 	rec   *aggregate.Recorder
 	r     *Runner // nil for a user made outside a Runner
+	// held are what the user opened beyond HTTP (gRPC connections, WebSockets):
+	// closed when it stops.
+	held []io.Closer
 }
 
 // Run is where the user runs: the run's id and its worker's place among the run's
@@ -139,6 +143,25 @@ func (u *User) WorkerUsers() int {
 		return 1
 	}
 	return u.r.Users()
+}
+
+// userShared is what a Runner's users share for gRPC and WebSocket.
+type userShared struct {
+	grpc *grpcShared
+	ws   *wsShared
+}
+
+// hold keeps c open until the user stops.
+func (u *User) hold(c io.Closer) { u.held = append(u.held, c) }
+
+// close ends what the user holds: its HTTP session, connections and sockets.
+func (u *User) close() {
+	u.HTTP.close()
+	for _, c := range u.held {
+		_ = c.Close()
+	}
+	clear(u.held)
+	u.held = nil
 }
 
 // Count adds n to a counter merged cluster-wide (a cache hit, an order placed).

@@ -19,6 +19,11 @@
 // per request) or net/http. The pool and the options are shared by a Runner's users;
 // the cookie jar, the sender and the recorder are each user's own.
 //
+// gRPC (GRPCConn, from User.DialGRPC) calls with dynamic messages: their types come
+// from descriptors the caller gives (a script's .proto files) or from the server's
+// reflection, learned once per Runner and method. A user's connections are its own
+// and closed when it stops; calls are recorded like requests, under "GRPC".
+//
 // The engine that runs a task is a plain Go function (Task.Fn), so a script engine
 // plugs in by producing Classes whose task functions call into the script.
 package userbehavior

@@ -52,6 +52,7 @@ type Runner struct {
 	base      *url.URL
 	collector *aggregate.Collector
 	http      *httpStack
+	shared    *userShared // what users share for gRPC and WebSocket
 	timeout   time.Duration
 	info      RunInfo
 
@@ -162,6 +163,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if r.timeout == 0 {
 		r.timeout = 60 * time.Second
 	}
+	r.shared = &userShared{grpc: newGRPCShared(r.base, cfg.HTTP, r.timeout), ws: newWSShared(r.base, cfg.HTTP, r.timeout)}
 	return r, nil
 }
 
@@ -391,7 +393,7 @@ func (r *Runner) run(ctx context.Context, h *handle) {
 // user of a context group ends the group.
 func (r *Runner) exit(h *handle) {
 	h.u.rec.Flush()
-	h.u.HTTP.close()
+	h.u.close()
 	h.timer.Stop()
 	r.mu.Lock()
 	r.users--

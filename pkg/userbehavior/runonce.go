@@ -19,7 +19,7 @@ func (r *Runner) RunOnce(ctx context.Context, class string) error {
 	}
 	defer r.release(1)
 	defer u.rec.Flush()
-	defer u.HTTP.close()
+	defer u.close()
 	if !r.setup(ctx, u) {
 		return fmt.Errorf("user class %q: setup failed", class)
 	}

@@ -376,10 +376,7 @@ func (r *responseValue) Attr(name string) (starlark.Value, error) {
 	case "ok":
 		return starlark.Bool(r.r.OK()), nil
 	case "error":
-		if r.r.Err == nil {
-			return starlark.None, nil
-		}
-		return starlark.String(r.r.Err.Error()), nil
+		return errorValue(r.r.Err), nil
 	case "text":
 		return starlark.String(r.r.Body), nil
 	case "size":
@@ -445,6 +442,21 @@ var responseMethods = map[string]*starlark.Builtin{
 		r.r.Succeed()
 		return starlark.None, nil
 	}),
+}
+
+// errorValue is a verdict's error as the script sees it: None or its message.
+func errorValue(err error) starlark.Value {
+	if err == nil {
+		return starlark.None
+	}
+	return starlark.String(err.Error())
+}
+
+func (r *responseValue) fail(msg string) { r.r.Fail(msg) }
+
+func (r *responseValue) commit() {
+	r.r.Commit()
+	r.committed = true
 }
 
 func (r *responseValue) mutable(fn string) error {

@@ -11,6 +11,7 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
@@ -51,9 +52,11 @@ type Program struct {
 	classes     []*userbehavior.Class
 	modules     map[string]starlark.StringDict
 	predeclared starlark.StringDict
-	threads     sync.Pool          // of *starlark.Thread for users' calls; see newThread
-	thresholds  []string           // the main module's thresholds global
-	shape       *starlark.Function // the main module's shape(elapsed), or nil
+	threads     sync.Pool            // of *starlark.Thread for users' calls; see newThread
+	thresholds  []string             // the main module's thresholds global
+	shape       *starlark.Function   // the main module's shape(elapsed), or nil
+	protos      *protoregistry.Files // the bundle's .proto files and protosets; nil: none
+	files       map[string][]byte    // the bundle's files (a gRPC CA)
 }
 
 // Classes returns the user classes in name order, ready for a userbehavior.Runner.
@@ -81,6 +84,8 @@ func Compile(b Bundle, opts Options) (*Program, error) {
 		c.problems.add(filePos(""), "feeder slice %d of %d: want 0 <= index < count", s.Index, s.Count)
 	}
 	p.predeclared = p.builtins()
+	p.files = b.Files
+	p.protos = compileProtos(b, &c.problems)
 
 	thread := &starlark.Thread{Name: "compile", Load: c.load, Print: func(*starlark.Thread, string) {}}
 	thread.SetLocal(localCompiler, c)
@@ -146,6 +151,7 @@ func (c *compiler) exec(thread *starlark.Thread, name string) (starlark.StringDi
 		return nil, hintSyntax(err, c.bundle.Files[name])
 	}
 	lint(f, &c.problems)
+	lintGRPC(f, c.p.protos, &c.problems)
 	prog, err := starlark.FileProgram(f, c.p.predeclared.Has)
 	if err != nil {
 		c.state[name] = failed

@@ -27,8 +27,8 @@ type session struct {
 	// have no other way to reach it. It never outlives the call.
 	ctx context.Context
 
-	pending *responseValue // last response, recorded when the next request starts or the call ends
-	timers  []*timerValue  // started and not stopped in this call
+	pending pendingCall   // last response, recorded when the next request starts or the call ends
+	timers  []*timerValue // started and not stopped in this call
 
 	args [1]starlark.Value // (user,): the arguments of every call
 }
@@ -189,9 +189,15 @@ func (s *session) finish(err error) {
 func (s *session) commit() {
 	if r := s.pending; r != nil {
 		s.pending = nil
-		r.r.Commit()
-		r.committed = true
+		r.commit()
 	}
+}
+
+// pendingCall is a request or call whose verdict check() and fail() may still
+// change: recorded when the user's next request starts or the call ends.
+type pendingCall interface {
+	fail(msg string)
+	commit()
 }
 
 // userValue is the u given to every task: u.id, u.vars, u.http, u.class_name
@@ -208,13 +214,15 @@ func (v *userValue) Freeze()               {} // per user; never shared
 func (v *userValue) Truth() starlark.Bool  { return true }
 func (v *userValue) Hash() (uint32, error) { return uint32(v.s.u.ID), nil }
 func (v *userValue) AttrNames() []string {
-	return []string{"class_name", "http", "id", "run_id", "user_count", "vars", "worker_count", "worker_index"}
+	return []string{"class_name", "grpc", "http", "id", "run_id", "user_count", "vars", "worker_count", "worker_index"}
 }
 
 func (v *userValue) Attr(name string) (starlark.Value, error) {
 	switch name {
 	case "http":
 		return userHTTP, nil
+	case "grpc":
+		return userGRPC, nil
 	case "id":
 		return starlark.MakeInt(v.s.u.ID), nil
 	case "vars":
@@ -257,7 +265,7 @@ func checkBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		return starlark.True, nil
 	}
 	if r := s.pending; r != nil {
-		r.r.Fail(msg)
+		r.fail(msg)
 	} else {
 		s.u.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: "CHECK", Name: msg}, Err: msg})
 	}

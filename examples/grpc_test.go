@@ -1,0 +1,267 @@
+package examples
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/stampede-load/stampede/examples/grpc/service"
+	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
+	"github.com/stampede-load/stampede/pkg/userbehavior/script"
+)
+
+// startEcho serves the in-repository gRPC target on a loopback port.
+func startEcho(t *testing.T, reflection bool) (*service.Server, string) {
+	t.Helper()
+	s, err := service.New(service.Options{Reflection: reflection})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(l) }()
+	t.Cleanup(s.Stop)
+	return s, l.Addr().String()
+}
+
+// runScript runs users of each class of the script once, as a dry run does, against
+// host, and returns what was recorded.
+func runScript(t *testing.T, main, host string, users int) *aggregate.Snapshot {
+	t.Helper()
+	b, err := script.LoadDir(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := script.Compile(b, script.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := runProgram(t, p, host, users)
+	if len(snap.Exceptions) > 0 {
+		t.Errorf("exceptions: %+v", snap.Exceptions)
+	}
+	return snap
+}
+
+// runProgram runs users of each class of p once each against host.
+func runProgram(t *testing.T, p *script.Program, host string, users int) *aggregate.Snapshot {
+	t.Helper()
+	col := aggregate.NewCollector(time.Now())
+	r, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: p.Classes(), Host: host, Collector: col})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range p.Classes() {
+		for range users {
+			if err := r.RunOnce(context.Background(), c.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return col.Swap(time.Now())
+}
+
+// TestGRPCExamples runs the gRPC examples against the in-repository Echo service,
+// with reflection and from the .proto beside the script, and checks every row
+// against the calls the server counted itself.
+func TestGRPCExamples(t *testing.T) {
+	const users = 4
+	say, health := "/stampede.echo.v1.Echo/Say", "/grpc.health.v1.Health/Check"
+	t.Run("reflection", func(t *testing.T) {
+		srv, addr := startEcho(t, true)
+		snap := runScript(t, filepath.Join("grpc", "reflection", "main.star"), "grpc://"+addr, users)
+		want := map[aggregate.Endpoint]row{
+			ep("GRPC", say):                        {uint64(srv.Calls(say, codes.OK)), 0},
+			ep("GRPC", "Say (NOT_FOUND expected)"): {uint64(srv.Calls(say, codes.NotFound)), 0},
+			ep("GRPC", health):                     {uint64(srv.Calls(health, codes.OK)), 0},
+		}
+		checkRows(t, snap, want, users)
+	})
+	t.Run("proto", func(t *testing.T) {
+		srv, addr := startEcho(t, false)
+		snap := runScript(t, filepath.Join("grpc", "proto", "main.star"), "grpc://"+addr, users)
+		checkRows(t, snap, map[aggregate.Endpoint]row{ep("GRPC", say): {uint64(srv.Calls(say, codes.OK)), 0}}, users)
+		if got := snap.Counters["served"]; got != users {
+			t.Errorf("served counter %d, want %d", got, users)
+		}
+	})
+}
+
+// checkRows compares every row with want, and each with the users that ran.
+func checkRows(t *testing.T, snap *aggregate.Snapshot, want map[aggregate.Endpoint]row, users uint64) {
+	t.Helper()
+	for k, w := range want {
+		if w.Requests != users {
+			t.Errorf("%v: the server counted %d calls, want %d (one per user)", k, w.Requests, users)
+		}
+		st, ok := snap.Endpoints[k]
+		if !ok {
+			t.Errorf("no row %v (have %v)", k, snap.Endpoints)
+			continue
+		}
+		if st.Requests != w.Requests || st.Failures != w.Failures {
+			t.Errorf("%v: %d calls, %d failures; the server counted %+v (errors: %v)", k, st.Requests, st.Failures, w, snap.Errors)
+		}
+	}
+	if len(snap.Endpoints) != len(want) {
+		t.Errorf("rows %v, want %d", snap.Endpoints, len(want))
+	}
+}
+
+// compileInline compiles a bundle of main.star (and echo.proto when withProto).
+func compileInline(src string, withProto bool) (*script.Program, error) {
+	files := map[string][]byte{"main.star": []byte(src)}
+	if withProto {
+		proto, err := os.ReadFile(filepath.Join("grpc", "service", "echo.proto"))
+		if err != nil {
+			return nil, err
+		}
+		files["echo.proto"] = proto
+	}
+	return script.Compile(script.Bundle{Main: "main.star", Files: files}, script.Options{})
+}
+
+// runInline runs users of every class of src once each against host.
+func runInline(t *testing.T, src string, withProto bool, host string, users int) *aggregate.Snapshot {
+	t.Helper()
+	p, err := compileInline(src, withProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runProgram(t, p, host, users)
+}
+
+// TestGRPCCheck: a method the bundle's .proto lacks is an error before the run.
+func TestGRPCCheck(t *testing.T) {
+	src := `
+def t(u):
+    u.grpc.connect().invoke("stampede.echo.v1.Echo/Shout", {})
+    u.grpc.connect().invoke("no-slash", {})
+    u.grpc.connect().invoke("other.Service/Anything", {})  # left to reflection
+U = user(tasks=[t])
+`
+	_, err := compileInline(src, true)
+	if err == nil {
+		t.Fatal("compiled")
+	}
+	for _, want := range []string{"main.star:3:29: invoke: gRPC service stampede.echo.v1.Echo has no method Shout (it has Say, Count, Chat)",
+		`main.star:4:29: invoke: gRPC method "no-slash"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\nlacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "other.Service") {
+		t.Errorf("error %q names a service the protos do not define", err)
+	}
+	if _, err := compileInline("U = user(tasks=[lambda u: None])\n", false); err != nil {
+		t.Errorf("no protos: %v", err)
+	}
+	if _, err := script.Compile(script.Bundle{Main: "main.star", Files: map[string][]byte{
+		"main.star": []byte("U = user(tasks=[lambda u: None])\n"), "bad.proto": []byte("syntax = \"proto3\";\nmessage {")}}, script.Options{}); err == nil || !strings.Contains(err.Error(), "bad.proto:2:") {
+		t.Errorf("a broken .proto: %v, want its position", err)
+	}
+}
+
+// TestGRPCFailures: failed calls are counted once each and grouped by status code
+// and message, never by address; script mistakes are task exceptions.
+func TestGRPCFailures(t *testing.T) {
+	const users = 3
+	say := "/stampede.echo.v1.Echo/Say"
+	srv, addr := startEcho(t, true)
+	snap := runInline(t, `
+def t(u):
+    c = u.grpc.connect()
+    c.invoke("stampede.echo.v1.Echo/Say", {"fail_code": 8})
+    c.invoke("stampede.echo.v1.Echo/Say", {"delay_ms": 2000}, timeout=0.05, name="slow")
+    r = c.invoke("stampede.echo.v1.Echo/Say", {"text": "x"})
+    r.fail("judged bad")
+    c.invoke("stampede.echo.v1.Echo/Say", {"text": "x" * (10 * 1024 * 1024 + u.id)})
+U = user(tasks=[t])
+`, false, "grpc://"+addr, users)
+	st := snap.Endpoints[ep("GRPC", say)]
+	if st.Requests != users*3 || st.Failures != users*3 {
+		t.Errorf("Say row %+v, want %d calls all failed", st, users*3)
+	}
+	if got := uint64(srv.Calls(say, codes.ResourceExhausted) + srv.Calls(say, codes.OK)); got != st.Requests {
+		t.Errorf("server counted %d Say calls besides the slow ones, we %d", got, st.Requests)
+	}
+	slow := snap.Endpoints[ep("GRPC", "slow")]
+	if slow.Requests != users || slow.Failures != users {
+		t.Errorf("slow row %+v, want %d failed", slow, users)
+	}
+	wantErrs := map[string]uint64{
+		"RESOURCE_EXHAUSTED: asked to fail with ResourceExhausted": users,
+		"DEADLINE_EXCEEDED: context deadline exceeded":             users,
+		"judged bad": users,
+		"RESOURCE_EXHAUSTED: message exceeds 10 MiB cap": users, // a reply over the body cap
+	}
+	checkErrors(t, snap, wantErrs)
+
+	// Nothing listens: every call fails UNAVAILABLE, one row of errors for all ports.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	snap = runInline(t, `
+def t(u):
+    u.grpc.connect().invoke("stampede.echo.v1.Echo/Say", {})
+U = user(tasks=[t])
+`, false, "grpc://"+dead, users)
+	st = snap.Endpoints[ep("GRPC", say)]
+	if st.Requests != users || st.Failures != users {
+		t.Errorf("unreachable: %+v, want %d failed calls", st, users)
+	}
+	for e := range snap.Errors {
+		if strings.Contains(e.Message, dead) || !strings.HasPrefix(e.Message, "UNAVAILABLE: ") {
+			t.Errorf("error %q: want UNAVAILABLE without the address", e.Message)
+		}
+	}
+
+	// A method the server does not have, a field its message lacks: exceptions.
+	snap = runInline(t, `
+def t(u):
+    c = u.grpc.connect()
+    c.invoke("stampede.echo.v1.Echo/Shout", {})
+U = user(tasks=[t])
+def f(u):
+    u.grpc.connect().invoke("stampede.echo.v1.Echo/Say", {"colour": "red"})
+V = user(tasks=[f])
+`, false, "grpc://"+addr, 1)
+	var msgs []string
+	for e := range snap.Exceptions {
+		msgs = append(msgs, e.Message)
+	}
+	sort.Strings(msgs)
+	if len(snap.Endpoints) != 0 || len(msgs) != 2 || !strings.Contains(msgs[0], "has no method Shout") ||
+		!strings.Contains(msgs[1], `unknown field "colour"`) {
+		t.Errorf("unknown method: rows %v, exceptions %q", snap.Endpoints, msgs)
+	}
+}
+
+func checkErrors(t *testing.T, snap *aggregate.Snapshot, want map[string]uint64) {
+	t.Helper()
+	got := map[string]uint64{}
+	for e, n := range snap.Errors {
+		got[e.Message] += n
+	}
+	for msg, n := range want {
+		if got[msg] != n {
+			t.Errorf("error %q: %d, want %d (all: %v)", msg, got[msg], n, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("errors %v, want %v", got, want)
+	}
+}
