@@ -42,7 +42,7 @@ func (s *silentMaster) Connect(stream grpc.BidiStreamingServer[pb.WorkerMessage,
 	if _, err := stream.Recv(); err != nil { // hello
 		return err
 	}
-	if err := stream.Send(&pb.MasterMessage{Body: &pb.MasterMessage_Welcome{Welcome: &pb.Welcome{}}}); err != nil {
+	if err := stream.Send(&pb.MasterMessage{Body: &pb.MasterMessage_Welcome{Welcome: &pb.Welcome{Protocol: cluster.ProtocolVersion}}}); err != nil {
 		return err
 	}
 	start := &pb.Start{RunId: "r1", PlanVersion: 1, Users: map[string]int32{"H": 2}, SpawnRate: 1000,

@@ -1,13 +1,10 @@
 package cluster
 
 import (
-	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
@@ -17,19 +14,43 @@ import (
 	pb "github.com/stampede-load/stampede/proto"
 )
 
-// Limits on what a peer may send; a message beyond them is refused.
-// MaxEndpointsPerReport is the most rows a worker's Collector makes in an interval
-// (aggregate.MaxEndpointRows: the endpoint cap and its overflow rows).
+// Limits on what a peer may send; a message beyond them is refused. A report's
+// snapshot has its limits in aggregate (DecodeSnapshot); a telemetry sample in
+// telemetry (Decode).
 const (
-	MaxEndpointsPerReport = aggregate.MaxEndpointRows
-	MaxErrorsPerReport    = aggregate.MaxErrorKinds + MaxEndpointsPerReport
-	MaxClasses            = 1000
-	MaxUsersPerWorker     = 1_000_000
+	MaxClasses        = 1000
+	MaxUsersPerWorker = 1_000_000
 )
+
+// ProtocolVersion is the master <-> worker wire protocol this build speaks (Hello and
+// Welcome carry it): 2 sends a report's snapshot in aggregate's canonical encoding.
+// Releases before 2 sent no version (0). Master and worker refuse a peer of another
+// version: each must be of a release that speaks the same.
+const ProtocolVersion = 2
+
+// ErrProtocol is wrapped by the error of a peer that speaks another protocol version.
+var ErrProtocol = errors.New("master and worker speak different protocol versions")
+
+// protocolMismatch is the clear message for a peer (who) of protocol peer, its release
+// named by version when it says; self is this side.
+func protocolMismatch(who, self string, peer uint32, version string) error {
+	rel := "a release before protocol versions"
+	if peer != 0 {
+		rel = fmt.Sprintf("protocol %d", peer)
+	}
+	if version != "" {
+		rel += ", version " + version
+	}
+	return fmt.Errorf("%w: the %s speaks %s, the %s protocol %d: run master and workers of the same release",
+		ErrProtocol, who, rel, self, ProtocolVersion)
+}
 
 func helloFromPB(h *pb.Hello) (WorkerInfo, error) {
 	if h == nil || h.WorkerId == "" {
 		return WorkerInfo{}, errors.New("hello without worker id")
+	}
+	if h.Protocol != ProtocolVersion {
+		return WorkerInfo{}, protocolMismatch("worker", "master", h.Protocol, h.Version)
 	}
 	if len(h.WorkerId) > 256 {
 		return WorkerInfo{}, errors.New("worker id longer than 256 bytes")
@@ -52,35 +73,26 @@ func helloFromPB(h *pb.Hello) (WorkerInfo, error) {
 	}, nil
 }
 
-// MaxTelemetryBytes caps one telemetry sample on the wire.
-const MaxTelemetryBytes = 256 << 10
-
 func telemetryToPB(s telemetry.Sample) (*pb.Telemetry, error) {
-	b, err := json.Marshal(s)
+	b, err := telemetry.Encode(s)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.Telemetry{SampleJson: b}, nil
+	return &pb.Telemetry{Sample: b}, nil
 }
 
-// telemetryFromPB decodes a peer's sample: outside input.
+// telemetryFromPB decodes a peer's sample: outside input, checked by telemetry.Decode.
 func telemetryFromPB(t *pb.Telemetry) (*telemetry.Sample, error) {
-	if len(t.SampleJson) > MaxTelemetryBytes {
-		return nil, fmt.Errorf("telemetry sample of %d bytes, limit %d", len(t.SampleJson), MaxTelemetryBytes)
-	}
-	var s telemetry.Sample
-	if err := json.Unmarshal(t.SampleJson, &s); err != nil {
-		return nil, fmt.Errorf("telemetry sample: %w", err)
-	}
-	if len(s.Host.PerCore) > 4096 || len(s.GPUs) > 64 {
-		return nil, errors.New("telemetry sample too large")
+	s, err := telemetry.Decode(t.Sample)
+	if err != nil {
+		return nil, err
 	}
 	return &s, nil
 }
 
 func helloToPB(w WorkerInfo) *pb.Hello {
 	return &pb.Hello{WorkerId: w.ID, Hostname: w.Hostname, Version: w.Version,
-		Cores: int32(w.Cores), MemoryBytes: w.MemoryBytes, Role: w.Role}
+		Cores: int32(w.Cores), MemoryBytes: w.MemoryBytes, Role: w.Role, Protocol: ProtocolVersion}
 }
 
 func commandToPB(c Command) (*pb.MasterMessage, error) {
@@ -313,60 +325,18 @@ func reportToPB(r Report) (*pb.Report, error) {
 	for k, v := range r.Users {
 		out.Users[k] = int32(v)
 	}
-	if s := r.Snapshot; s != nil {
-		out.StartUnixNano = s.Start.UnixNano()
-		out.EndUnixNano = s.End.UnixNano()
-		for _, ep := range s.Names() {
-			st := s.Endpoints[ep]
-			h, err := st.Latency.MarshalBinary()
-			if err != nil {
-				return nil, fmt.Errorf("encode histogram of %s %s: %w", ep.Method, ep.Name, err)
-			}
-			pe := &pb.EndpointStats{Method: ep.Method, Name: ep.Name,
-				Requests: st.Requests, Failures: st.Failures, Bytes: st.Bytes,
-				TotalTimeNanos: int64(st.TotalTime), Histogram: h}
-			if st.Service.Count() > 0 {
-				pe.ServiceHistogram, _ = st.Service.MarshalBinary()
-			}
-			if st.Corrected.Count() > 0 {
-				pe.CorrectedHistogram, _ = st.Corrected.MarshalBinary()
-			}
-			out.Endpoints = append(out.Endpoints, pe)
+	if r.Snapshot != nil {
+		b, err := r.Snapshot.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("encode report %d: %w", r.Seq, err)
 		}
-		for k, n := range s.Errors {
-			out.Errors = append(out.Errors, &pb.ErrorCount{Method: k.Method, Name: k.Name, Message: k.Message, Count: n})
-		}
-		for name, n := range s.Counters {
-			out.Counters = append(out.Counters, &pb.Counter{Name: name, Value: n})
-		}
-		for k, n := range s.Exceptions {
-			out.Exceptions = append(out.Exceptions, &pb.ExceptionCount{Message: k.Message, Traceback: k.Traceback, Count: n})
-		}
-		for _, r := range s.Slowest {
-			out.Slowest = append(out.Slowest, &pb.SlowRequest{Method: r.Method, Name: r.Name, Url: r.URL,
-				LatencyNanos: int64(r.Latency), AtUnixNano: r.At.UnixNano(), Error: r.Err})
-		}
+		out.Snapshot = b
 	}
 	return out, nil
 }
 
-// optionalHistogram decodes an optional histogram (nil when absent); a positive
-// most is the count it may hold at most.
-func optionalHistogram(b []byte, most uint64) (*aggregate.Histogram, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	h := aggregate.NewHistogram()
-	if err := h.UnmarshalBinary(b); err != nil {
-		return nil, err
-	}
-	if most > 0 && uint64(h.Count()) > most {
-		return nil, fmt.Errorf("holds %d samples for %d requests", h.Count(), most)
-	}
-	return h, nil
-}
-
-// reportFromPB converts and checks a worker's report: it is outside input.
+// reportFromPB converts and checks a worker's report: it is outside input. Its
+// snapshot is checked by aggregate.DecodeSnapshot, the one place that does.
 func reportFromPB(r *pb.Report) (*Report, error) {
 	if r.RunId == "" {
 		return nil, errors.New("report without run id")
@@ -374,60 +344,16 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 	if len(r.Origin) > MaxOriginLen {
 		return nil, fmt.Errorf("report origin of %d bytes (at most %d)", len(r.Origin), MaxOriginLen)
 	}
-	if len(r.Endpoints) > MaxEndpointsPerReport || len(r.Errors) > MaxErrorsPerReport || len(r.Users) > MaxClasses ||
-		len(r.Counters) > MaxErrorsPerReport || len(r.Exceptions) > MaxErrorsPerReport {
-		return nil, fmt.Errorf("report too large: %d endpoints, %d errors, %d classes, %d counters, %d exceptions",
-			len(r.Endpoints), len(r.Errors), len(r.Users), len(r.Counters), len(r.Exceptions))
+	if len(r.Users) > MaxClasses {
+		return nil, fmt.Errorf("report too large: %d classes", len(r.Users))
 	}
-	snap := aggregate.NewSnapshot(time.Unix(0, r.StartUnixNano))
-	snap.End = time.Unix(0, r.EndUnixNano)
-	for _, e := range r.Endpoints {
-		if e.Failures > e.Requests || e.TotalTimeNanos < 0 {
-			return nil, fmt.Errorf("report: endpoint %s %s has inconsistent counters", e.Method, e.Name)
-		}
-		h := aggregate.NewHistogram()
-		if err := h.UnmarshalBinary(e.Histogram); err != nil {
-			return nil, fmt.Errorf("report: histogram of %s %s: %w", e.Method, e.Name, err)
-		}
-		if uint64(h.Count()) != e.Requests {
-			return nil, fmt.Errorf("report: %s %s counts %d requests but its histogram %d", e.Method, e.Name, e.Requests, h.Count())
-		}
-		ep := aggregate.Endpoint{Method: e.Method, Name: e.Name}
-		st := &aggregate.Stats{Requests: e.Requests, Failures: e.Failures, Bytes: e.Bytes,
-			TotalTime: time.Duration(e.TotalTimeNanos), Latency: h}
+	snap := aggregate.NewSnapshot(time.Time{})
+	if len(r.Snapshot) > 0 {
 		var err error
-		if st.Service, err = optionalHistogram(e.ServiceHistogram, e.Requests); err != nil {
-			return nil, fmt.Errorf("report: service histogram of %s %s: %w", e.Method, e.Name, err)
-		}
-		if st.Corrected, err = optionalHistogram(e.CorrectedHistogram, 0); err != nil {
-			return nil, fmt.Errorf("report: corrected histogram of %s %s: %w", e.Method, e.Name, err)
-		}
-		if old, dup := snap.Endpoints[ep]; dup {
-			old.Merge(st)
-		} else {
-			snap.Endpoints[ep] = st
+		if snap, err = aggregate.DecodeSnapshot(r.Snapshot); err != nil {
+			return nil, fmt.Errorf("report: %w", err)
 		}
 	}
-	for _, e := range r.Errors {
-		snap.AddError(aggregate.ErrorKey{Endpoint: aggregate.Endpoint{Method: e.Method, Name: e.Name}, Message: e.Message}, e.Count)
-	}
-	for _, c := range r.Counters {
-		snap.AddCount(c.Name, c.Value)
-	}
-	for _, e := range r.Exceptions {
-		snap.AddException(aggregate.ExceptionKey{Message: e.Message, Traceback: e.Traceback}, e.Count)
-	}
-	if len(r.Slowest) > aggregate.MaxSlowest {
-		return nil, fmt.Errorf("report: %d slowest requests, at most %d", len(r.Slowest), aggregate.MaxSlowest)
-	}
-	for _, s := range r.Slowest {
-		if s.LatencyNanos < 0 {
-			return nil, fmt.Errorf("report: slow request with latency %d", s.LatencyNanos)
-		}
-		snap.Slowest = append(snap.Slowest, aggregate.SlowRequest{Endpoint: aggregate.Endpoint{Method: s.Method, Name: s.Name},
-			URL: s.Url, Latency: time.Duration(s.LatencyNanos), At: time.Unix(0, s.AtUnixNano), Err: s.Error})
-	}
-	slices.SortStableFunc(snap.Slowest, func(a, b aggregate.SlowRequest) int { return cmp.Compare(b.Latency, a.Latency) })
 	users := make(map[string]int, len(r.Users))
 	for k, v := range r.Users {
 		if v < 0 {

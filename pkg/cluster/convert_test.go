@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bytes"
+	"fmt"
 	"math"
 	"net/http"
 	"reflect"
@@ -90,34 +92,77 @@ func TestReportRoundTrip(t *testing.T) {
 }
 
 func TestReportFromPBRejects(t *testing.T) {
-	good, err := reportToPB(sampleReport())
-	if err != nil {
-		t.Fatal(err)
+	get := aggregate.Endpoint{Method: "GET", Name: "/a"}
+	// snap re-encodes the sample report's snapshot after break_ changed it.
+	snap := func(break_ func(s *aggregate.Snapshot)) func(r *pb.Report) {
+		return func(r *pb.Report) {
+			s := sampleReport().Snapshot
+			break_(s)
+			b, err := s.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Snapshot = b
+		}
 	}
 	tests := []struct {
 		name   string
 		break_ func(r *pb.Report)
 	}{
 		{"no run id", func(r *pb.Report) { r.RunId = "" }},
-		{"failures above requests", func(r *pb.Report) { r.Endpoints[0].Failures = r.Endpoints[0].Requests + 1 }},
-		{"count disagrees with histogram", func(r *pb.Report) { r.Endpoints[0].Requests++ }},
-		{"garbage histogram", func(r *pb.Report) { r.Endpoints[0].Histogram = []byte{0xff, 0xff, 0xff} }},
-		{"negative time", func(r *pb.Report) { r.Endpoints[0].TotalTimeNanos = -1 }},
 		{"negative users", func(r *pb.Report) { r.Users["A"] = -1 }},
-		{"too many endpoints", func(r *pb.Report) {
-			for range MaxEndpointsPerReport {
-				r.Endpoints = append(r.Endpoints, r.Endpoints[0])
+		{"too many classes", func(r *pb.Report) {
+			for i := range MaxClasses + 1 {
+				r.Users[fmt.Sprint(i)] = 1
 			}
 		}},
+		{"garbage snapshot", func(r *pb.Report) { r.Snapshot = []byte{0xff, 0xff, 0xff} }},
+		{"trailing bytes", func(r *pb.Report) { r.Snapshot = append(r.Snapshot, 0) }},
+		{"failures above requests", snap(func(s *aggregate.Snapshot) { s.Endpoints[get].Failures = s.Endpoints[get].Requests + 1 })},
+		{"count disagrees with histogram", snap(func(s *aggregate.Snapshot) { s.Endpoints[get].Requests++ })},
+		{"negative time", snap(func(s *aggregate.Snapshot) { s.Endpoints[get].TotalTime = -1 })},
+		{"service beyond requests", snap(func(s *aggregate.Snapshot) {
+			st := s.Endpoints[get]
+			st.Service = st.Latency.Clone()
+			st.Service.Merge(st.Latency)
+		})},
+		{"too many endpoints", snap(func(s *aggregate.Snapshot) {
+			for i := range aggregate.MaxPeerEndpoints {
+				s.Endpoints[aggregate.Endpoint{Method: "GET", Name: fmt.Sprint("/", i)}] = s.Endpoints[get].Clone()
+			}
+		})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := proto.Clone(good).(*pb.Report)
+			r, err := reportToPB(sampleReport())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reportFromPB(r); err != nil {
+				t.Fatalf("the unbroken report: %v", err)
+			}
 			tt.break_(r)
 			if _, err := reportFromPB(r); err == nil {
 				t.Error("accepted")
 			}
 		})
+	}
+}
+
+// TestReportCarriesTheStoredEncoding: the snapshot crosses the wire in the bytes the
+// store keeps (aggregate's canonical encoding), not a copy of its own.
+func TestReportCarriesTheStoredEncoding(t *testing.T) {
+	in := sampleReport()
+	p, err := reportToPB(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := in.Snapshot.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p.Snapshot, want) {
+		t.Error("the report's snapshot bytes are not the snapshot's canonical encoding")
 	}
 }
 

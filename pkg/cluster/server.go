@@ -207,7 +207,7 @@ func (s *Server) hello(stream grpc.BidiStreamingServer[pb.WorkerMessage, pb.Mast
 		if err != nil {
 			return WorkerInfo{}, err
 		}
-		err = stream.Send(&pb.MasterMessage{Body: &pb.MasterMessage_Welcome{Welcome: &pb.Welcome{MasterVersion: s.cfg.Version}}})
+		err = stream.Send(&pb.MasterMessage{Body: &pb.MasterMessage_Welcome{Welcome: &pb.Welcome{MasterVersion: s.cfg.Version, Protocol: ProtocolVersion}}})
 		return info, err
 	case <-timer.C:
 		return WorkerInfo{}, errors.New("no hello in time")

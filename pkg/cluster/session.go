@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/stampede-load/stampede/pkg/telemetry"
 	pb "github.com/stampede-load/stampede/proto"
@@ -64,6 +66,12 @@ func Dial(ctx context.Context, addr string, info WorkerInfo, token string, opts 
 	if w == nil {
 		s.Close()
 		return nil, errors.New("master answered hello without a welcome")
+	}
+	if w.Protocol != ProtocolVersion {
+		s.Close()
+		// InvalidArgument: the worker gives up, as on a refused hello (retrying cannot help).
+		return nil, status.Errorf(codes.InvalidArgument, "master %s: %v",
+			addr, protocolMismatch("master", "worker", w.Protocol, w.MasterVersion))
 	}
 	s.MasterVersion = w.MasterVersion
 	return s, nil

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,6 +15,7 @@ import (
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/store"
+	"github.com/stampede-load/stampede/pkg/telemetry"
 )
 
 // run is one load test, owned by the loop.
@@ -658,7 +658,7 @@ func (r *run) storeTelemetry(seq uint64, at time.Time) {
 			if w.tele == nil {
 				continue
 			}
-			b, err := json.Marshal(w.tele)
+			b, err := telemetry.Encode(*w.tele)
 			if err != nil {
 				continue
 			}

@@ -1,8 +1,6 @@
 package report
 
 import (
-	"encoding/json"
-
 	"github.com/stampede-load/stampede/pkg/store"
 	"github.com/stampede-load/stampede/pkg/telemetry"
 )
@@ -54,8 +52,8 @@ func hostSeries(recs []store.TelemetryRecord, started func(r store.TelemetryReco
 	var out []HostSeries
 	index := map[string]int{}
 	for _, rec := range recs {
-		var s telemetry.Sample
-		if json.Unmarshal(rec.Sample, &s) != nil {
+		s, err := telemetry.Decode(rec.Sample)
+		if err != nil {
 			continue
 		}
 		i, ok := index[rec.Host]

@@ -1,0 +1,34 @@
+package telemetry
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEncodeDecode(t *testing.T) {
+	in := Sample{At: time.Date(2026, 12, 8, 1, 0, 0, 5, time.UTC), Interval: time.Second,
+		Host:    HostSample{Cores: 2, CPUPercent: 42.5, PerCore: []float64{40, 45}, MemTotal: 1 << 30},
+		Process: ProcessSample{RSS: 1 << 20}, GPUs: []GPUSample{{UtilGPU: 90}}}
+	b, err := Encode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip:\n in %+v\nout %+v", in, out)
+	}
+	for name, b := range map[string][]byte{
+		"not a sample":  []byte("nope"),
+		"too many GPUs": []byte(`{"gpus":[` + strings.Repeat(`{},`, MaxGPUs) + `{}]}`),
+		"too big":       []byte(`{"gpu_status":"` + strings.Repeat("x", MaxEncodedBytes) + `"}`),
+	} {
+		if _, err := Decode(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
