@@ -227,9 +227,7 @@ func encodeInterval(dst []byte, h intervalHeader, snap []byte) []byte {
 	if h.Reports < 0 {
 		version = 1
 	}
-	dst = append(dst, version)
-	dst = binary.AppendVarint(dst, h.At.Unix())
-	dst = binary.AppendUvarint(dst, uint64(h.At.Nanosecond()))
+	dst = appendTime(append(dst, version), h.At)
 	dst = binary.AppendUvarint(dst, uint64(h.Users))
 	dst = binary.AppendUvarint(dst, uint64(h.Workers))
 	if version >= 2 {
@@ -258,17 +256,10 @@ func decodeInterval(key, val []byte) (intervalHeader, []byte, error) {
 	if version != 1 && version != intervalRecordVersion {
 		return fail(fmt.Sprintf("unknown record version %d", val[0]))
 	}
-	rest := val[1:]
-	sec, n := binary.Varint(rest)
-	if n <= 0 {
-		return fail("bad time (seconds)")
+	at, rest, problem := readTime(val[1:])
+	if problem != "" {
+		return fail(problem)
 	}
-	rest = rest[n:]
-	nsec, n := binary.Uvarint(rest)
-	if n <= 0 || nsec >= uint64(time.Second) {
-		return fail("bad time (nanoseconds)")
-	}
-	rest = rest[n:]
 	counts := [3]int{0, 0, -1}
 	what := []string{"users", "workers", "reports"}
 	if version == 1 {
@@ -285,9 +276,30 @@ func decodeInterval(key, val []byte) (intervalHeader, []byte, error) {
 	if len(rest) == 0 {
 		return fail("no snapshot")
 	}
-	h.At = time.Unix(sec, int64(nsec)).UTC()
+	h.At = at
 	h.Users, h.Workers, h.Reports = counts[0], counts[1], counts[2]
 	return h, rest, nil
+}
+
+// appendTime appends t as a record keeps it: varint seconds, uvarint nanoseconds.
+func appendTime(dst []byte, t time.Time) []byte {
+	dst = binary.AppendVarint(dst, t.Unix())
+	return binary.AppendUvarint(dst, uint64(t.Nanosecond()))
+}
+
+// readTime reads what appendTime wrote (in UTC) and returns the bytes after it, or
+// the problem.
+func readTime(b []byte) (time.Time, []byte, string) {
+	sec, n := binary.Varint(b)
+	if n <= 0 {
+		return time.Time{}, nil, "bad time (seconds)"
+	}
+	b = b[n:]
+	nsec, n := binary.Uvarint(b)
+	if n <= 0 || nsec >= uint64(time.Second) {
+		return time.Time{}, nil, "bad time (nanoseconds)"
+	}
+	return time.Unix(sec, int64(nsec)).UTC(), b[n:], ""
 }
 
 func encodeFinal(snap []byte) []byte {

@@ -36,9 +36,7 @@ type TelemetryRecord struct {
 }
 
 func encodeTelemetry(r TelemetryRecord) []byte {
-	dst := []byte{telemetryRecordVersion}
-	dst = binary.AppendVarint(dst, r.At.Unix())
-	dst = binary.AppendUvarint(dst, uint64(r.At.Nanosecond()))
+	dst := appendTime([]byte{telemetryRecordVersion}, r.At)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Role)))
 	dst = append(dst, r.Role...)
 	return append(dst, r.Sample...)
@@ -72,23 +70,16 @@ func decodeTelemetry(key, val []byte) (TelemetryRecord, error) {
 	if len(val) == 0 || val[0] != telemetryRecordVersion {
 		return fail("unknown record version")
 	}
-	rest := val[1:]
-	sec, n := binary.Varint(rest)
-	if n <= 0 {
-		return fail("bad time (seconds)")
+	at, rest, problem := readTime(val[1:])
+	if problem != "" {
+		return fail(problem)
 	}
-	rest = rest[n:]
-	nsec, n := binary.Uvarint(rest)
-	if n <= 0 || nsec >= uint64(time.Second) {
-		return fail("bad time (nanoseconds)")
-	}
-	rest = rest[n:]
 	l, n := binary.Uvarint(rest)
 	if n <= 0 || l > uint64(len(rest)-n) {
 		return fail("bad role")
 	}
 	rest = rest[n:]
-	r.At = time.Unix(sec, int64(nsec)).UTC()
+	r.At = at
 	r.Role, rest = string(rest[:l]), rest[l:]
 	if len(rest) == 0 {
 		return fail("no sample")
