@@ -8,10 +8,14 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"iter"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/stampede-load/stampede/pkg/aggregate"
 	"github.com/stampede-load/stampede/pkg/report"
+	"github.com/stampede-load/stampede/pkg/store"
 )
 
 // download serves a run's files: the run named by ?run=ID, else the live one.
@@ -108,20 +112,108 @@ func liveView(l *report.Live) *report.RunView {
 
 func f(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-// WriteStatsCSV writes the per-endpoint statistics (Locust's stats.csv columns, with
-// the percentiles Stampede keeps).
+// locustPercentiles are the percentile columns of Locust's CSV files, in its order.
+var locustPercentiles = []string{"50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%"}
+
+// percentileFields are a row's figures for locustPercentiles; N/A without requests,
+// as Locust writes them.
+func percentileFields(r report.Row) []string {
+	if r.Requests == 0 {
+		out := make([]string, len(locustPercentiles))
+		for i := range out {
+			out[i] = "N/A"
+		}
+		return out
+	}
+	return []string{f(r.MedianMs), f(r.P66Ms), f(r.P75Ms), f(r.P80Ms), f(r.P90Ms), f(r.P95Ms), f(r.P98Ms),
+		f(r.P99Ms), f(r.P999Ms), f(r.P9999Ms), f(r.MaxMs)}
+}
+
+// WriteStatsCSV writes the per-endpoint statistics and the Aggregated row with
+// Locust's stats.csv columns (its --csv PREFIX_stats.csv).
 func WriteStatsCSV(w io.Writer, v *report.RunView) error {
 	c := csv.NewWriter(w)
-	c.Write([]string{"Type", "Name", "Request Count", "Failure Count", "Median Response Time", "Average Response Time",
-		"Min Response Time", "Max Response Time", "Average Content Size", "Requests/s", "Failures/s",
-		"90%", "95%", "99%", "99.9%"})
+	c.Write(append([]string{"Type", "Name", "Request Count", "Failure Count", "Median Response Time", "Average Response Time",
+		"Min Response Time", "Max Response Time", "Average Content Size", "Requests/s", "Failures/s"}, locustPercentiles...))
 	for _, r := range append(append([]report.Row{}, v.Endpoints...), v.Total) {
-		c.Write([]string{r.Method, r.Name, strconv.FormatUint(r.Requests, 10), strconv.FormatUint(r.Failures, 10),
-			f(r.MedianMs), f(r.AvgMs), f(r.MinMs), f(r.MaxMs), f(r.AvgSizeBytes), f(r.RPS), f(r.FailuresPerS),
-			f(r.P90Ms), f(r.P95Ms), f(r.P99Ms), f(r.P999Ms)})
+		c.Write(append([]string{r.Method, r.Name, strconv.FormatUint(r.Requests, 10), strconv.FormatUint(r.Failures, 10),
+			f(r.MedianMs), f(r.AvgMs), f(r.MinMs), f(r.MaxMs), f(r.AvgSizeBytes), f(r.RPS), f(r.FailuresPerS)},
+			percentileFields(r)...))
 	}
 	c.Flush()
 	return c.Error()
+}
+
+// WriteStatsHistoryCSV writes Locust's stats_history.csv from a run's intervals: a
+// row per interval with the users, the interval's rates, and the run's totals so
+// far; the percentiles are the totals' so far, as Locust writes them. With full,
+// every endpoint gets a row per interval too, and the percentiles are the
+// interval's own (Locust's --csv-full-history). A gap (no worker reported) has no
+// rates; an interval cut short (the run's last, holding the final reports) is
+// folded into the one before, as the charts do (report.FoldShort), so it shows no
+// rate that never happened.
+func WriteStatsHistoryCSV(w io.Writer, started time.Time, intervals iter.Seq2[store.Interval, error], full bool) error {
+	c := csv.NewWriter(w)
+	c.Write(append(append([]string{"Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s"}, locustPercentiles...),
+		"Total Request Count", "Total Failure Count", "Total Median Response Time", "Total Average Response Time",
+		"Total Min Response Time", "Total Max Response Time", "Total Average Content Size"))
+	sofar := aggregate.NewSnapshot(started)
+	var pending *store.Interval // the last interval, written when the next is not short
+	span := func(iv *store.Interval) time.Duration { return iv.Snapshot.End.Sub(iv.Snapshot.Start) }
+	for iv, err := range intervals {
+		if err != nil {
+			return err
+		}
+		if iv.Snapshot == nil {
+			continue
+		}
+		if pending != nil && span(&iv) < span(pending)/2 {
+			merged := aggregate.NewSnapshot(pending.Snapshot.Start)
+			merged.Merge(pending.Snapshot)
+			merged.Merge(iv.Snapshot)
+			iv.Snapshot, iv.Reports = merged, pending.Reports+iv.Reports
+			pending = &iv
+			continue
+		}
+		if pending != nil {
+			writeHistoryRows(c, *pending, sofar, full)
+		}
+		pending = &iv
+	}
+	if pending != nil {
+		writeHistoryRows(c, *pending, sofar, full)
+	}
+	c.Flush()
+	return c.Error()
+}
+
+// writeHistoryRows writes one interval's rows, adding it to sofar first.
+func writeHistoryRows(c *csv.Writer, iv store.Interval, sofar *aggregate.Snapshot, full bool) {
+	sofar.Merge(iv.Snapshot)
+	span := iv.Snapshot.End.Sub(iv.Snapshot.Start)
+	eps := []aggregate.Endpoint{}
+	if full {
+		eps = iv.Snapshot.Names()
+	}
+	total := aggregate.Endpoint{Name: "Aggregated"}
+	for _, ep := range append(eps, total) {
+		now, all := iv.Snapshot.Total(), sofar.Total()
+		if ep != total {
+			now, all = iv.Snapshot.Endpoints[ep], sofar.Endpoints[ep]
+		}
+		cur, cum := report.RowOf(ep, now, span), report.RowOf(ep, all, 0)
+		rates := []string{f(cur.RPS), f(cur.FailuresPerS)}
+		if iv.Reports == 0 {
+			rates = []string{"", ""}
+		}
+		pcts := percentileFields(cum)
+		if full {
+			pcts = percentileFields(cur)
+		}
+		row := append(append([]string{strconv.FormatInt(iv.At.Unix(), 10), strconv.Itoa(iv.Users), ep.Method, ep.Name}, rates...), pcts...)
+		c.Write(append(row, strconv.FormatUint(cum.Requests, 10), strconv.FormatUint(cum.Failures, 10),
+			f(cum.MedianMs), f(cum.AvgMs), f(cum.MinMs), f(cum.MaxMs), f(cum.AvgSizeBytes)))
+	}
 }
 
 // WriteFailuresCSV writes the failures grouped by endpoint and message.

@@ -50,8 +50,12 @@ type Config struct {
 	HTTPClient       string
 	DB               string
 	Listen           string
+	ListenGiven      bool // --listen was given (a flag, STAMPEDE_LISTEN or the config file)
 	Insecure         bool
 	JSON             string
+	CSV              string // Locust's --csv PREFIX
+	CSVFullHistory   bool
+	OnlySummary      bool
 	ExitCodeOnError  int
 	Label            string
 	HeartbeatTimeout time.Duration
@@ -131,6 +135,21 @@ func (g givenInt) Set(s string) error {
 	return nil
 }
 
+// givenString is a string flag that remembers being given.
+type givenString struct {
+	v     *string
+	given *bool
+}
+
+func (g givenString) String() string {
+	if g.v == nil {
+		return ""
+	}
+	return *g.v
+}
+func (g givenString) Type() string       { return "string" }
+func (g givenString) Set(s string) error { *g.v, *g.given = s, true; return nil }
+
 // runTime reads Locust-style durations: 90s, 20m, 1h30m, or plain seconds.
 type runTime struct{ d *time.Duration }
 
@@ -189,9 +208,12 @@ func registerFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", cfg.LocalWorkers, "in-process workers; default 1 when no remote worker is expected, else 0")
 	fs.StringVar(&cfg.HTTPClient, "http-client", cfg.HTTPClient, "HTTP client of local workers' users: fasthttp (default) or nethttp (HTTP/2)")
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "bbolt file that stores every run")
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address workers connect to (gRPC)")
+	fs.Var(givenString{&cfg.Listen, &cfg.ListenGiven}, "listen", "address workers connect to (gRPC); a headless run with local workers only and no --listen takes a free loopback port")
 	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "allow --listen beyond loopback without authentication")
 	fs.StringVar(&cfg.JSON, "json", cfg.JSON, "write a machine-readable summary of the run to this file")
+	fs.StringVar(&cfg.CSV, "csv", cfg.CSV, "headless: write Locust's CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv and _exceptions.csv at the end")
+	fs.BoolVar(&cfg.CSVFullHistory, "csv-full-history", cfg.CSVFullHistory, "with --csv: every endpoint's row in _stats_history.csv, not only the Aggregated one")
+	fs.BoolVar(&cfg.OnlySummary, "only-summary", cfg.OnlySummary, "headless: print no progress lines, only the final summary")
 	fs.IntVar(&cfg.ExitCodeOnError, "exit-code-on-error", cfg.ExitCodeOnError, "exit code when the run had any failed request")
 	fs.StringVar(&cfg.Label, "label", cfg.Label, "label stored with the run")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "a worker silent this long is lost and its users move to the others")
@@ -286,6 +308,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DB == "" {
 		errs = append(errs, errors.New("--db must name a file"))
+	}
+	if c.CSVFullHistory && c.CSV == "" {
+		errs = append(errs, errors.New("--csv-full-history goes with --csv PREFIX"))
 	}
 	if c.HeartbeatTimeout <= 0 || c.StopWait <= 0 {
 		errs = append(errs, errors.New("--heartbeat-timeout and --stop-wait must be > 0"))
@@ -387,6 +412,16 @@ func (c *Config) localWorkers() int {
 		return 0
 	}
 	return 1
+}
+
+// listen is the address workers connect to: a free loopback port for a headless
+// run whose workers are all in-process and no --listen was given, so two such runs
+// can run side by side.
+func (c *Config) listen() string {
+	if c.Headless && !c.ListenGiven && c.LocustListen == "" && c.localWorkers() > 0 && c.ExpectWorkers <= c.localWorkers() {
+		return "127.0.0.1:0"
+	}
+	return c.Listen
 }
 
 // expectWorkers is how many workers the run waits for.

@@ -15,7 +15,7 @@ var flagGroups = []cli.Group{
 			"http-client", "timings", "server-time-header", "max-body", "insecure-target-tls"}},
 	{Name: "output", Title: "Output: what is stored, written and judged",
 		Example: "master --headless ... --threshold 'p95<300ms' --junit thresholds.xml --html report.html --json summary.json",
-		Flags: []string{"db", "label", "json", "html", "junit", "threshold", "baseline", "exit-code-on-error",
+		Flags: []string{"db", "label", "json", "csv", "csv-full-history", "only-summary", "html", "junit", "threshold", "baseline", "exit-code-on-error",
 			"log-level", "config"}},
 	{Name: "cluster", Title: "Cluster: workers, in-process and remote",
 		Example: "master --headless --expect-workers 4 --listen 0.0.0.0:5557 ...  (with security flags)",

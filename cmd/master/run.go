@@ -78,7 +78,7 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		fmt.Fprintf(stdout, "run %s was left running by a master that stopped: marked interrupted\n", id)
 	}
 
-	lis, err := net.Listen("tcp", cfg.Listen)
+	lis, err := net.Listen("tcp", cfg.listen())
 	if err != nil {
 		m.close()
 		return nil, exitFailure, fmt.Errorf("listen for workers: %w", err)
@@ -223,7 +223,11 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	}
 	defer m.close()
 	fmt.Fprintf(stdout, "master listening for workers on %s; waiting for %d\n", m.addr, cfg.expectWorkers())
-	rc, err := m.runConfig(cfg, m.scenario, stdout)
+	var progress io.Writer = stdout
+	if cfg.OnlySummary {
+		progress = nil
+	}
+	rc, err := m.runConfig(cfg, m.scenario, progress)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -247,6 +251,12 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		if err := writeJSONFile(cfg.JSON, sum); err != nil {
 			return exitFailure, err
 		}
+	}
+	if cfg.CSV != "" {
+		if err := writeCSVFiles(m.db, r.ID, cfg.CSV, cfg.CSVFullHistory); err != nil {
+			return exitFailure, err
+		}
+		fmt.Fprintf(stdout, "CSV files written to %s_*.csv\n", cfg.CSV)
 	}
 	if cfg.HTML != "" {
 		if err := writeReportFile(m.db, r.ID, cfg.HTML); err != nil {

@@ -16,21 +16,23 @@ import (
 
 // Row is one endpoint's figures, as printed and as written to JSON.
 type Row struct {
-	Method       string  `json:"method"`
-	Name         string  `json:"name"`
-	Requests     uint64  `json:"requests"`
-	Failures     uint64  `json:"failures"`
-	MedianMs     float64 `json:"median_ms"`
-	P90Ms        float64 `json:"p90_ms"`
-	P95Ms        float64 `json:"p95_ms"`
-	P99Ms        float64 `json:"p99_ms"`
-	P999Ms       float64 `json:"p99_9_ms"`
-	MinMs        float64 `json:"min_ms"`
-	MaxMs        float64 `json:"max_ms"`
-	AvgMs        float64 `json:"avg_ms"`
-	AvgSizeBytes float64 `json:"avg_size_bytes"`
-	RPS          float64 `json:"rps"`
-	FailuresPerS float64 `json:"failures_per_s"`
+	Method   string  `json:"method"`
+	Name     string  `json:"name"`
+	Requests uint64  `json:"requests"`
+	Failures uint64  `json:"failures"`
+	MedianMs float64 `json:"median_ms"`
+	P90Ms    float64 `json:"p90_ms"`
+	P95Ms    float64 `json:"p95_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	P999Ms   float64 `json:"p99_9_ms"`
+	// The rest of Locust's percentiles, for its CSV columns (not in the JSON).
+	P66Ms, P75Ms, P80Ms, P98Ms, P9999Ms float64 `json:"-"`
+	MinMs                               float64 `json:"min_ms"`
+	MaxMs                               float64 `json:"max_ms"`
+	AvgMs                               float64 `json:"avg_ms"`
+	AvgSizeBytes                        float64 `json:"avg_size_bytes"`
+	RPS                                 float64 `json:"rps"`
+	FailuresPerS                        float64 `json:"failures_per_s"`
 	// Live only: over the last few seconds.
 	CurrentRPS      float64 `json:"current_rps,omitempty"`
 	CurrentFailPerS float64 `json:"current_fail_per_s,omitempty"`
@@ -162,10 +164,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // RowOf computes an endpoint's row over a run of the given duration.
 func RowOf(ep aggregate.Endpoint, s *aggregate.Stats, duration time.Duration) Row {
+	ps := s.Latency.Percentiles(50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99)
 	r := Row{Method: ep.Method, Name: ep.Name, Requests: s.Requests, Failures: s.Failures,
-		MedianMs: ms(s.Latency.Percentile(50)), P90Ms: ms(s.Latency.Percentile(90)),
-		P95Ms: ms(s.Latency.Percentile(95)), P99Ms: ms(s.Latency.Percentile(99)),
-		P999Ms: ms(s.Latency.Percentile(99.9)), MinMs: ms(s.Latency.Min()), MaxMs: ms(s.Latency.Max()),
+		MedianMs: ms(ps[0]), P66Ms: ms(ps[1]), P75Ms: ms(ps[2]), P80Ms: ms(ps[3]), P90Ms: ms(ps[4]),
+		P95Ms: ms(ps[5]), P98Ms: ms(ps[6]), P99Ms: ms(ps[7]), P999Ms: ms(ps[8]), P9999Ms: ms(ps[9]),
+		MinMs: ms(s.Latency.Min()), MaxMs: ms(s.Latency.Max()),
 		AvgMs: ms(s.Mean()), AvgSizeBytes: s.AvgBytes(),
 		Service: percentilesOf(s.Service), Corrected: percentilesOf(s.Corrected)}
 	if secs := duration.Seconds(); secs > 0 {
