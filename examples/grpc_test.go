@@ -21,17 +21,12 @@ import (
 // startEcho serves the in-repository gRPC target on a loopback port.
 func startEcho(t *testing.T, reflection bool) (*service.Server, string) {
 	t.Helper()
-	s, err := service.New(service.Options{Reflection: reflection})
+	s, addr, err := service.Start(service.Options{Reflection: reflection}, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve(l) }()
 	t.Cleanup(s.Stop)
-	return s, l.Addr().String()
+	return s, addr
 }
 
 // runScript runs users of each class of the script once, as a dry run does, against

@@ -273,6 +273,10 @@ func TestUsageErrors(t *testing.T) {
 		{master, []string{"check"}, "master check: want 1 argument"},
 		{master, []string{"--headless", "-u", "-5", "-H", "http://127.0.0.1:1/"}, "master: --users must be"},
 		{master, []string{"version", "extra"}, "master version: unknown command"},
+		{master, []string{"--headless", "-H", "grpc://127.0.0.1:1", "-t", "1s"}, "master: --host \"grpc://127.0.0.1:1\": a grpc:// host needs --script"},
+		{master, []string{"--headless", "-H", "http://127.0.0.1:1", "--grpc-method", "a.B/C"}, "master: --grpc-method needs --host grpc://host:port"},
+		{master, []string{"--headless", "-H", "grpc://127.0.0.1:1", "--grpc-method", "stampede.echo.v1.Echo/Shout", "--listen", "127.0.0.1:0",
+			"--proto", "../../examples/grpc/service/echo.proto"}, "master: grpc-quick.star:9:24: invoke: gRPC service stampede.echo.v1.Echo has no method Shout"},
 		{worker, []string{"--master", "nohostport"}, "worker: --master"},
 		{worker, []string{"stray"}, "worker: unknown command \"stray\""},
 	}

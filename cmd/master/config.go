@@ -37,6 +37,8 @@ type Config struct {
 	Method           string
 	Headers          headerList
 	Body             string
+	GRPCMethod       string // grpcquick.go
+	Proto            string
 	Wait             string
 	Demo             bool
 	Script           string
@@ -194,8 +196,10 @@ func registerFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.VarP(runTime{&cfg.RunTime}, "run-time", "t", "stop after this long (90s, 20m, 1h30m); default: until Ctrl-C")
 	fs.StringVarP(&cfg.Host, "host", "H", cfg.Host, "target: without a scenario, the URL every user requests (path and query included); with --demo, the base URL")
 	fs.StringVar(&cfg.Method, "method", cfg.Method, "HTTP method of the plain user")
-	fs.Var(&cfg.Headers, "header", "request header of the plain user, \"Name: value\" (repeatable)")
-	fs.StringVar(&cfg.Body, "body", cfg.Body, "request body of the plain user; @FILE reads a file")
+	fs.Var(&cfg.Headers, "header", "request header of the plain user, \"Name: value\" (repeatable; gRPC metadata with --grpc-method)")
+	fs.StringVar(&cfg.Body, "body", cfg.Body, "request body of the plain user (with --grpc-method, the message as JSON); @FILE reads a file")
+	fs.StringVar(&cfg.GRPCMethod, "grpc-method", cfg.GRPCMethod, "plain gRPC user: call package.Service/Method of --host grpc://host:port over and over (--body, --header as metadata)")
+	fs.StringVar(&cfg.Proto, "proto", cfg.Proto, "with --grpc-method: the .proto file (its directory's .proto files ship too) or .protoset, for servers without reflection")
 	fs.StringVar(&cfg.Wait, "wait", cfg.Wait, "wait between a user's requests: none, 1s, 1s..3s, pacing:2s, throughput:5")
 	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "run the demo: a built-in target on loopback (unless --host is given) and its user classes")
 	fs.StringVarP(&cfg.Script, "script", "f", cfg.Script, "Starlark behaviour script; the files beside it ship with it as its bundle")
@@ -283,11 +287,12 @@ func (c *Config) Validate() error {
 	if c.DryRun < 0 || c.DryRun > 1000 {
 		errs = append(errs, fmt.Errorf("--dry-run must be 0..1000, got %d", c.DryRun))
 	}
-	if c.Host != "" {
-		if err := checkHost(c.Host); err != nil {
+	if c.Host != "" && c.GRPCMethod == "" {
+		if err := checkHost(c.Host, c.Script != ""); err != nil {
 			errs = append(errs, fmt.Errorf("--host %w", err))
 		}
 	}
+	errs = append(errs, c.validateGRPC()...)
 	if _, err := userbehavior.ParseWait(c.Wait); err != nil {
 		errs = append(errs, fmt.Errorf("--wait: %w", err))
 	}
@@ -355,13 +360,22 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkHost accepts an absolute http(s) URL.
-func checkHost(h string) error {
+// checkHost accepts an absolute http(s) URL; for a script, also grpc(s)://host:port
+// and ws(s)://host[:port] (what u.grpc.connect() and u.ws.connect() default to).
+func checkHost(h string, script bool) error {
 	u, err := url.Parse(h)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL such as http://127.0.0.1:8080/path", h)
+	if err == nil && u.Host != "" {
+		switch u.Scheme {
+		case "http", "https":
+			return nil
+		case "grpc", "grpcs", "ws", "wss":
+			if script {
+				return nil
+			}
+			return fmt.Errorf("%q: a %s:// host needs --script (or, for grpc://, --grpc-method)", h, u.Scheme)
+		}
 	}
-	return nil
+	return fmt.Errorf("%q is not an http(s) URL such as http://127.0.0.1:8080/path", h)
 }
 
 // loopback reports whether a listen address stays on this machine.

@@ -94,7 +94,7 @@ func (c *webControl) StartRun(ctx context.Context, req web.StartRequest) error {
 	}
 	sc := c.m.scenario
 	if req.Host != "" {
-		if err := checkHost(req.Host); err != nil {
+		if err := checkHost(req.Host, sc.Script != nil); err != nil {
 			return fmt.Errorf("%w: %v", web.ErrBadRequest, err)
 		}
 		sc.Host = req.Host

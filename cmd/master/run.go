@@ -303,6 +303,9 @@ func (c *Config) scenario() (userbehavior.Scenario, error) {
 	if c.Demo {
 		return userbehavior.Scenario{Host: c.Host, Builtin: demo.Name, HTTP: opts}, nil
 	}
+	if c.GRPCMethod != "" {
+		return c.grpcScenario(opts)
+	}
 	if c.Script != "" {
 		sc, err := scriptScenario(c.Script, c.Host, c.Vars, c.Tags, c.ExcludeTags)
 		sc.HTTP = opts
@@ -328,7 +331,10 @@ func (c *Config) scenario() (userbehavior.Scenario, error) {
 func (c *Config) settings(s userbehavior.Scenario) map[string]any {
 	m := map[string]any{"users": c.Users, "spawn_rate": c.SpawnRate, "run_time": c.RunTime.String(),
 		"host": s.Host, "expect_workers": c.expectWorkers(), "master_version": version}
-	if s.Quick != nil {
+	if c.GRPCMethod != "" {
+		m["scenario"] = "plain gRPC"
+		m["method"], m["proto"], m["wait"] = c.GRPCMethod, c.Proto, c.Wait
+	} else if s.Quick != nil {
 		m["scenario"] = "plain HTTP"
 		m["method"], m["url"], m["wait"] = s.Quick.Method, s.Quick.URL, s.Quick.Wait.String()
 	} else if s.Script != nil {

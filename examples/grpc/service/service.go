@@ -84,6 +84,21 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Start builds a server, listens on addr ("127.0.0.1:0" for any free port) and
+// serves in the background until Stop; it returns the address it listens on.
+func Start(opts Options, addr string) (*Server, string, error) {
+	s, err := New(opts)
+	if err != nil {
+		return nil, "", err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	go func() { _ = s.Serve(l) }()
+	return s, l.Addr().String(), nil
+}
+
 // Serve serves on l until Stop.
 func (s *Server) Serve(l net.Listener) error { return s.srv.Serve(l) }
 
