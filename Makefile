@@ -45,6 +45,7 @@ test: web ## go vet, the race-enabled suite (its 10 slowest tests listed), the e
 	@# allocation counts (the race detector makes sync.Pool drop items at random).
 	$(GO) test -count=1 -run 'TestOpenModelLatency' ./pkg/controller/
 	$(GO) test -count=1 -run 'TestWriteLiveStreams' ./web/
+	$(GO) test -count=1 -run 'TestModelServing' ./cmd/master/
 	FUZZTIME=3s GO=$(GO) ./scripts/fuzz.sh
 	$(MAKE) bench-smoke
 	@echo; echo "race suite:"; cat $(BIN)/test-summary.txt

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
+	"github.com/stampede-load/stampede/pkg/demo/llm"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 	"github.com/stampede-load/stampede/pkg/userbehavior/script"
 )
@@ -52,7 +53,15 @@ func TestExamples(t *testing.T) {
 		{"streaming", completions(), map[string]int{"Chat": 3}, map[aggregate.Endpoint]row{
 			ep("POST", "/v1/completions"): {3, 0},
 			ep("TTFC", "/v1/completions"): {3, 0},
-			ep("ITL", "/v1/completions"):  {3 * 16, 0}, // 16 tokens and [DONE]: 16 gaps
+			ep("ICL", "/v1/completions"):  {3 * 16, 0}, // 16 tokens and [DONE]: 16 gaps
+		}},
+		{"llm", llm.New(llm.Config{}).Handler(), map[string]int{"Chat": 3}, map[aggregate.Endpoint]row{
+			ep("POST", "chat"):       {3, 0},
+			ep("TTFT", "chat"):       {3, 0},
+			ep("ITL", "chat"):        {3 * 31, 0}, // 32 tokens, one a chunk: 31 after the first
+			ep("POST", "completion"): {3, 0},
+			ep("TTFT", "completion"): {3, 0},
+			ep("ITL", "completion"):  {3 * 15, 0},
 		}},
 	}
 	for _, tt := range tests {

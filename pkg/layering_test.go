@@ -51,6 +51,7 @@ var layers = map[string]layer{
 	"pkg/cluster":   {3, []string{"proto", "pkg/aggregate", "pkg/scheduler", "pkg/userbehavior", "pkg/telemetry"}},
 	"pkg/report":    {3, []string{"pkg/aggregate", "pkg/aggregate/threshold", "pkg/store", "pkg/telemetry"}},
 	"pkg/demo":      {3, []string{"pkg/userbehavior", "pkg/aggregate"}},
+	"pkg/demo/llm":  {3, nil},
 	"pkg/scenarios": {3, []string{"pkg/userbehavior", "pkg/userbehavior/script", "pkg/demo", "pkg/aggregate"}},
 	// 4: the master's run, the worker's loop, Locust workers, the dashboard.
 	"pkg/controller": {4, []string{"pkg/cluster", "proto", "pkg/aggregate", "pkg/aggregate/threshold", "pkg/userbehavior",

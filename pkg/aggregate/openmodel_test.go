@@ -76,7 +76,7 @@ func TestRecorderOpenModelAndPace(t *testing.T) {
 func TestTotalLeavesOutTimingRows(t *testing.T) {
 	s := NewSnapshot(time.Unix(0, 0))
 	s.Endpoints[Endpoint{Method: "GET", Name: "/x"}] = &Stats{Requests: 3, Latency: histogramOf(time.Millisecond, time.Millisecond, time.Millisecond)}
-	for _, k := range []string{"TTFB", "SERVER", "CONNECT", "TLS", "TTFC", "ITL"} {
+	for _, k := range []string{"TTFB", "SERVER", "CONNECT", "TLS", "TTFC", "ICL", "TTFT", "ITL"} {
 		s.Endpoints[Endpoint{Method: k, Name: "/x"}] = &Stats{Requests: 3, Latency: histogramOf(time.Second, time.Second, time.Second)}
 	}
 	s.Endpoints[Endpoint{Method: "MODEL", Name: "compute"}] = &Stats{Requests: 1, Latency: histogramOf(time.Millisecond)}

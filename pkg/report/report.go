@@ -153,6 +153,7 @@ type Summary struct {
 	Errors      []ErrorRow     `json:"errors"`
 	Exceptions  []ExceptionRow `json:"exceptions"`
 	Counters    []CounterRow   `json:"counters"`
+	Tokens      *TokenSummary  `json:"tokens,omitempty"` // model requests (u.llm) only
 	Slowest     []SlowRow      `json:"slowest"`
 	FailureRate float64        `json:"failure_rate"`
 	// Thresholds and their verdicts; Passed is false when one failed.
@@ -272,8 +273,11 @@ func WriteTable(w io.Writer, snap *aggregate.Snapshot, duration time.Duration) e
 		for _, c := range cs {
 			fmt.Fprintf(tw, "%s\t%d\n", c.Name, c.Value)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
+	writeTokens(w, Tokens(snap, duration))
 	return nil
 }
 
@@ -312,7 +316,7 @@ func NewSummary(runID, status, reason string, started, ended time.Time, users, p
 	rows, total := Rows(snap, d)
 	s := Summary{RunID: runID, Status: status, Reason: reason, StartedAt: started, EndedAt: ended,
 		DurationS: d.Seconds(), Users: users, PeakUsers: peak, Total: total, Endpoints: rows, Errors: Errors(snap),
-		Exceptions: Exceptions(snap), Counters: Counters(snap), Slowest: Slowest(snap), Passed: true}
+		Exceptions: Exceptions(snap), Counters: Counters(snap), Tokens: Tokens(snap, d), Slowest: Slowest(snap), Passed: true}
 	if rows == nil {
 		s.Endpoints = []Row{}
 	}

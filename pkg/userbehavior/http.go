@@ -48,12 +48,14 @@ type Request struct {
 	LazyHeader bool
 	// OnChunk, when set, receives the body as it arrives instead of Body: each read
 	// chunk, or with SSE each event's data. Time to first chunk is recorded under
-	// method "TTFC" and every gap between chunks under "ITL", both with the request's
+	// method "TTFC" and every gap between chunks under "ICL", both with the request's
 	// name. An error from OnChunk ends the read and fails the request. The chunk is
 	// only valid during the call.
 	OnChunk func(chunk []byte) error
 	// SSE parses the body as server-sent events (OnChunk gets each event's data).
 	SSE bool
+
+	noChunkRows bool // Generate records rows of its own (TTFT, ITL) instead
 }
 
 // Response is what a task gets back. Err is set when the request was recorded as a
@@ -229,7 +231,7 @@ func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 	resp.end = end
 	resp.rec = c.rec
 	c.recordTimings(name, resp)
-	if req.OnChunk != nil {
+	if req.OnChunk != nil && !req.noChunkRows {
 		c.recordChunks(name, start, resp)
 	}
 	if !req.Deferred {
@@ -284,13 +286,15 @@ func (c *HTTPClient) recordTimings(name string, resp *Response) {
 	}
 }
 
-// recordChunks records time to first chunk and the gaps between chunks.
+// recordChunks records time to first chunk (TTFC) and the gaps between chunks (ICL,
+// inter-chunk latency: a chunk may carry several tokens; model requests record
+// per-token ITL through Generate).
 func (c *HTTPClient) recordChunks(name string, start time.Time, resp *Response) {
 	prev := start
 	method := "TTFC"
 	for _, at := range resp.chunkTimes {
 		c.rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: method, Name: name}, Latency: at.Sub(prev)}, at)
-		prev, method = at, "ITL"
+		prev, method = at, "ICL"
 	}
 }
 

@@ -108,14 +108,27 @@
 // check returns cond as a bool; with no response pending it records a failed row
 // (kind CHECK, named by the message). Checks are not counted when they pass.
 //
+// # Model servers
+//
+// u.llm.chat(messages, model=, max_tokens=, stream=True, extra=, name=, timeout=,
+// path=, headers=, expect=, slo=) and u.llm.completion(prompt, ...) call an
+// OpenAI-compatible server at the run's host. Besides the request (its whole time),
+// a streamed answer records TTFT (time to the first chunk with content) and ITL (one
+// sample per output token after the first chunk) under the request's name, and every
+// answer counts tokens_in and tokens_out; with slo= ({"ttft": "500ms", "itl.p99":
+// "60ms", "e2e": "10s", "tps": 20}) a request that succeeded and met every objective
+// counts as goodput. The result has the response's attributes and text, tokens_in,
+// tokens_out, ttft, tps, finish_reason, counted and met_slo. See
+// docs/model-serving.md.
+//
 // # Streaming
 //
 // u.http.stream(method, url, sse=False, ...) takes the arguments of request.
 // Iterating it sends the request and yields the body as it arrives: each chunk read,
 // or with sse=True the data of each server-sent event. Besides the request, time to
-// first chunk is recorded as kind TTFC and every gap between chunks as kind ITL,
-// under the request's name: time to first token and inter-token latency for model
-// servers. After the loop, s.response is the response; leaving the loop early (break)
+// first chunk is recorded as kind TTFC and every gap between chunks as kind ICL
+// (inter-chunk latency), under the request's name. A chunk may carry several tokens:
+// for a model server's time to first token and per-token latency use u.llm. After the loop, s.response is the response; leaving the loop early (break)
 // closes the stream and still counts as a success when the status was accepted.
 //
 //	s = u.http.stream("POST", "/v1/completions", json={"prompt": "hi"}, sse=True)

@@ -376,7 +376,7 @@ A = user(tasks=[chat, early])
 	want := map[aggregate.Endpoint]row{
 		ep("GET", "chat"):   {1, 0, nil},
 		ep("TTFC", "chat"):  {1, 0, nil},
-		ep("ITL", "chat"):   {3, 0, nil},
+		ep("ICL", "chat"):   {3, 0, nil},
 		ep("GET", "early"):  {1, 0, nil},
 		ep("TTFC", "early"): {1, 0, nil},
 	}

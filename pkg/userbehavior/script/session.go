@@ -200,7 +200,7 @@ type pendingCall interface {
 	commit()
 }
 
-// userValue is the u given to every task: u.id, u.vars, u.http, u.class_name
+// userValue is the u given to every task: u.id, u.vars, u.http, u.llm, u.class_name
 // ("class" is a reserved word of Starlark), and where it runs: u.worker_index,
 // u.worker_count, u.run_id and u.user_count (its worker's users now).
 type userValue struct {
@@ -214,7 +214,7 @@ func (v *userValue) Freeze()               {} // per user; never shared
 func (v *userValue) Truth() starlark.Bool  { return true }
 func (v *userValue) Hash() (uint32, error) { return uint32(v.s.u.ID), nil }
 func (v *userValue) AttrNames() []string {
-	return []string{"class_name", "grpc", "http", "id", "run_id", "user_count", "vars", "worker_count", "worker_index"}
+	return []string{"class_name", "grpc", "http", "id", "llm", "run_id", "user_count", "vars", "worker_count", "worker_index"}
 }
 
 func (v *userValue) Attr(name string) (starlark.Value, error) {
@@ -223,6 +223,8 @@ func (v *userValue) Attr(name string) (starlark.Value, error) {
 		return userHTTP, nil
 	case "grpc":
 		return userGRPC, nil
+	case "llm":
+		return userLLM, nil
 	case "id":
 		return starlark.MakeInt(v.s.u.ID), nil
 	case "vars":
