@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -163,18 +162,4 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	slices.Sort(s)
 	i := int(math.Ceil(q*float64(len(s)))) - 1
 	return s[min(max(i, 0), len(s)-1)]
-}
-
-func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("%s: %v", filepath.Base(cmd.Path), err)
-		}
-	case <-time.After(limit):
-		t.Fatalf("%s did not exit within %v", filepath.Base(cmd.Path), limit)
-	}
 }
