@@ -35,6 +35,7 @@ dashboard: build ## serve the dashboard on http://127.0.0.1:8089 with the demo t
 test: web ## go vet, the race-enabled suite (its 10 slowest tests listed), the end-to-end and fault tests (5 chaos kills each), every fuzz target for 3 s
 	./scripts/ensure-debian.sh chromium iproute2
 	./scripts/ensure-debian.sh python3-locust # real Locust workers for pkg/locust's end-to-end test
+	./scripts/ensure-debian.sh prometheus # a real Prometheus for the remote-write test (cmd/master)
 	$(GO) vet ./...
 	@# -json | testreport: go test's plain output (a failing test in full), then the 10 slowest
 	@# tests and a count, printed again at the very end so the suite's growth stays visible.

@@ -53,9 +53,10 @@ var layers = map[string]layer{
 	"pkg/demo":      {3, []string{"pkg/userbehavior", "pkg/aggregate"}},
 	"pkg/demo/llm":  {3, nil},
 	"pkg/scenarios": {3, []string{"pkg/userbehavior", "pkg/userbehavior/script", "pkg/demo", "pkg/aggregate"}},
+	"pkg/export":    {3, []string{"pkg/aggregate", "pkg/aggregate/threshold", "pkg/report", "pkg/store", "pkg/telemetry"}},
 	// 4: the master's run, the worker's loop, Locust workers, the dashboard.
 	"pkg/controller": {4, []string{"pkg/cluster", "proto", "pkg/aggregate", "pkg/aggregate/threshold", "pkg/userbehavior",
-		"pkg/scheduler", "pkg/store", "pkg/report", "pkg/telemetry"}},
+		"pkg/scheduler", "pkg/store", "pkg/report", "pkg/telemetry", "pkg/export"}},
 	"pkg/agent":  {4, []string{"pkg/cluster", "proto", "pkg/aggregate", "pkg/userbehavior", "pkg/scheduler", "pkg/telemetry"}},
 	"pkg/locust": {4, []string{"pkg/cluster", "proto", "pkg/aggregate", "pkg/scheduler", "pkg/userbehavior", "pkg/telemetry"}},
 	"web":        {4, []string{"pkg/aggregate", "pkg/aggregate/threshold", "pkg/store", "pkg/report", "pkg/telemetry"}},

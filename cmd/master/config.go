@@ -78,8 +78,9 @@ type Config struct {
 	MinWorkers       int
 	SaturationCPU    float64
 	SchedLagLimit    time.Duration
-	Load             loadFlags // load shape, open model, thresholds, baseline, JUnit
-	HTTP             httpFlags // the run's HTTP measurement settings
+	Load             loadFlags   // load shape, open model, thresholds, baseline, JUnit
+	HTTP             httpFlags   // the run's HTTP measurement settings
+	Export           exportFlags // remote-write (export.go)
 	PprofListen      string
 	LocustListen     string // locust.go
 	LocustInsecure   bool
@@ -239,6 +240,7 @@ func registerFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.DurationVar(&cfg.WebCacheTTL, "web-cache-ttl", cfg.WebCacheTTL, "how long the dashboard keeps a decoded stored run")
 	cfg.Load.register(fs)
 	cfg.HTTP.register(fs)
+	cfg.Export.register(fs)
 	registerPprof(fs, &cfg.PprofListen)
 	fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "file of \"name = value\" lines, read before STAMPEDE_* variables and flags")
 	locustFlags(fs, cfg)
@@ -350,6 +352,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--web-cache-runs must be >= 1 and --web-cache-ttl > 0"))
 	}
 	errs = append(errs, c.Load.validate(c)...)
+	errs = append(errs, c.Export.validate()...)
 	if _, err := c.HTTP.options(); err != nil {
 		errs = append(errs, err)
 	}

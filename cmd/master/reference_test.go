@@ -27,8 +27,9 @@ func TestCLIReference(t *testing.T) {
 var flagToken = regexp.MustCompile("(?:^|[\\s`(\"'\\[])--([a-z][a-z0-9-]*[a-z0-9])")
 
 // foreignFlags are flags of other programs the docs show: locust, kubectl, docker,
-// stress-ng. Add one here only for another program's command line.
-var foreignFlags = []string{"master-host", "master-port", "from-file", "from-literal", "replicas", "target", "cpu"}
+// stress-ng, prometheus. Add one here only for another program's command line.
+var foreignFlags = []string{"master-host", "master-port", "from-file", "from-literal", "replicas", "target", "cpu",
+	"storage", "web", "enable-feature"} // prometheus --storage.tsdb.path, --web.listen-address, ... (docs/export.md)
 
 // TestDocsNameRealFlags: every --flag the README and docs/*.md mention exists in
 // the generated reference (the command trees), or is another program's.

@@ -24,6 +24,7 @@ import (
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/controller"
 	"github.com/stampede-load/stampede/pkg/demo"
+	"github.com/stampede-load/stampede/pkg/export"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scenarios"
 	"github.com/stampede-load/stampede/pkg/scheduler"
@@ -42,6 +43,7 @@ type master struct {
 	addr     string
 	g        *errgroup.Group
 	gctx     context.Context
+	export   *export.Exporter // nil without --remote-write
 	cleanup  []func()
 }
 
@@ -183,8 +185,17 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		m.close()
 		return nil, exitFailure, err
 	}
-	m.ctl = controller.New(cl, m.db, controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,
-		SaturationCPU: cfg.SaturationCPU, SchedLagLimit: cfg.SchedLagLimit})
+	copts := controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,
+		SaturationCPU: cfg.SaturationCPU, SchedLagLimit: cfg.SchedLagLimit}
+	if m.export, err = cfg.Export.exporter(log); err != nil {
+		m.close()
+		return nil, exitUsage, err
+	}
+	if m.export != nil {
+		copts.Export = m.export
+		m.cleanup = append(m.cleanup, func() { flushExport(m.export, io.Discard) })
+	}
+	m.ctl = controller.New(cl, m.db, copts)
 	return m, exitOK, nil
 }
 
@@ -236,6 +247,7 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	if err != nil {
 		return exitFailure, err
 	}
+	flushExport(m.export, stdout) // the run's last interval reaches the receivers before the report
 	r := res.Run
 	fmt.Fprintf(stdout, "\nrun %s %s after %s, stored in %s\n", r.ID, r.Status, res.Duration.Round(100*time.Millisecond), cfg.DB)
 	if r.Reason != "" {

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"cmp"
+	"iter"
 	"math"
 	"slices"
 	"time"
@@ -463,26 +464,9 @@ func (h *Histogram) countOrZero() int64 {
 // classic Prometheus histogram. A bucket straddling a bound counts for the next one.
 func (h *Histogram) CountsAtOrBelow(bounds []time.Duration) []uint64 {
 	delta := make([]uint64, len(bounds)+1)
-	add := func(idx int, c int64) {
-		v := duration(highestAt(idx))
+	for v, c := range h.Buckets() {
 		k, _ := slices.BinarySearch(bounds, v) // first bound >= v
 		delta[k] += uint64(c)
-	}
-	if h.pages == nil {
-		for _, b := range h.sparse {
-			add(int(b.idx), int64(b.count))
-		}
-	} else {
-		for pn, p := range h.pages {
-			if p == nil {
-				continue
-			}
-			for j, c := range p {
-				if c != 0 {
-					add(pn<<pageBits+j, c)
-				}
-			}
-		}
 	}
 	out := make([]uint64, len(bounds))
 	var run uint64
@@ -491,4 +475,34 @@ func (h *Histogram) CountsAtOrBelow(bounds []time.Duration) []uint64 {
 		out[k] = run
 	}
 	return out
+}
+
+// Buckets yields every populated bucket in ascending order: the highest latency
+// the bucket holds (the value Percentile reports for it) and its count. For
+// exporters that re-bucket the exact counts (Prometheus native histograms).
+// Read-only: safe beside other readers while nothing mutates h.
+func (h *Histogram) Buckets() iter.Seq2[time.Duration, int64] {
+	return func(yield func(time.Duration, int64) bool) {
+		if h == nil {
+			return
+		}
+		if h.pages == nil {
+			for _, b := range h.sparse {
+				if !yield(duration(highestAt(int(b.idx))), int64(b.count)) {
+					return
+				}
+			}
+			return
+		}
+		for pn, p := range h.pages {
+			if p == nil {
+				continue
+			}
+			for j, c := range p {
+				if c != 0 && !yield(duration(highestAt(pn<<pageBits+j)), c) {
+					return
+				}
+			}
+		}
+	}
 }

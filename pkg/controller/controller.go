@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stampede-load/stampede/pkg/export"
 	"io"
 	"log/slog"
 	"sync"
@@ -134,6 +135,15 @@ type Options struct {
 	// LivePoints bounds the points the live view keeps per series (the run's, and
 	// each host's telemetry); default report.MaxLivePoints.
 	LivePoints int
+	// Export, when set, is handed every closed interval of a run (remote-write):
+	// on the loop's goroutine, so it must return at once.
+	Export IntervalSink
+}
+
+// IntervalSink receives the closed intervals of the live run. The snapshot it is
+// given is read-only from then on.
+type IntervalSink interface {
+	Interval(export.Interval)
 }
 
 // Controller runs load tests over the workers of a Cluster. Serve runs its loop;

@@ -12,6 +12,7 @@ import (
 	"github.com/stampede-load/stampede/pkg/aggregate"
 	"github.com/stampede-load/stampede/pkg/aggregate/threshold"
 	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/export"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/scheduler"
 	"github.com/stampede-load/stampede/pkg/store"
@@ -724,6 +725,27 @@ func (r *run) closeInterval(now time.Time) {
 	r.interval = aggregate.NewSnapshot(now)
 	r.ivStart, r.ivReports = now, 0
 	r.checkThresholds(now)
+	r.export(stored)
+}
+
+// export hands the closed interval to the Options' Export sink, if any.
+func (r *run) export(iv store.Interval) {
+	sink := r.c().opts.Export
+	if sink == nil {
+		return
+	}
+	var hosts []export.Host
+	add := func(ws map[string]*worker, role string) {
+		for _, id := range slices.Sorted(maps.Keys(ws)) {
+			if t := ws[id].tele; t != nil {
+				hosts = append(hosts, export.Host{ID: id, Role: role, Point: report.HostPointOf(iv.At.Sub(r.started).Seconds(), t)})
+			}
+		}
+	}
+	add(r.s.workers, cluster.RoleWorker)
+	add(r.s.agents, cluster.RoleAgent)
+	sink.Interval(export.Interval{RunID: r.id, Label: r.cfg.Label, Started: r.started, At: iv.At, Snapshot: iv.Snapshot, Users: iv.Users,
+		Workers: iv.Workers, Hosts: hosts, Thresholds: slices.Clone(r.verdicts), Final: r.storing})
 }
 
 // thresholdInput is what thresholds are evaluated on at now.
