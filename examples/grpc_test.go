@@ -72,6 +72,7 @@ func runProgram(t *testing.T, p *script.Program, host string, users int) *aggreg
 func TestGRPCExamples(t *testing.T) {
 	const users = 4
 	say, health := "/stampede.echo.v1.Echo/Say", "/grpc.health.v1.Health/Check"
+	count, chat := "/stampede.echo.v1.Echo/Count", "/stampede.echo.v1.Echo/Chat"
 	t.Run("reflection", func(t *testing.T) {
 		srv, addr := startEcho(t, true)
 		snap := runScript(t, filepath.Join("grpc", "reflection", "main.star"), "grpc://"+addr, users)
@@ -79,8 +80,25 @@ func TestGRPCExamples(t *testing.T) {
 			ep("GRPC", say):                        {uint64(srv.Calls(say, codes.OK)), 0},
 			ep("GRPC", "Say (NOT_FOUND expected)"): {uint64(srv.Calls(say, codes.NotFound)), 0},
 			ep("GRPC", health):                     {uint64(srv.Calls(health, codes.OK)), 0},
+			ep("GRPC", count):                      {uint64(srv.Calls(count, codes.OK)), 0},
+			ep("GRPC", chat):                       {uint64(srv.Calls(chat, codes.OK)), 0},
 		}
 		checkRows(t, snap, want, users)
+		// Stream rows: one TTFM per call, one MSG per message after the first, as
+		// many messages as the server sent.
+		for _, m := range []string{count, chat} {
+			sent := uint64(srv.Messages(m, true))
+			ttfm, msg := snap.Endpoints[ep("TTFM", m)], snap.Endpoints[ep("MSG", m)]
+			if ttfm.Requests != users || ttfm.Requests+msg.Requests != sent || msg.Failures+ttfm.Failures != 0 {
+				t.Errorf("%s: TTFM %+v, MSG %+v; the server sent %d messages to %d users", m, ttfm, msg, sent, users)
+			}
+		}
+		if got := srv.Messages(chat, false); got != 3*users {
+			t.Errorf("the server got %d chat messages, want %d", got, 3*users)
+		}
+		if total := snap.Total(); total.Requests != 5*users {
+			t.Errorf("aggregated: %d calls, want %d (TTFM and MSG rows are not calls)", total.Requests, 5*users)
+		}
 	})
 	t.Run("proto", func(t *testing.T) {
 		srv, addr := startEcho(t, false)
@@ -108,8 +126,14 @@ func checkRows(t *testing.T, snap *aggregate.Snapshot, want map[aggregate.Endpoi
 			t.Errorf("%v: %d calls, %d failures; the server counted %+v (errors: %v)", k, st.Requests, st.Failures, w, snap.Errors)
 		}
 	}
-	if len(snap.Endpoints) != len(want) {
-		t.Errorf("rows %v, want %d", snap.Endpoints, len(want))
+	calls := 0
+	for k := range snap.Endpoints {
+		if k.Method == "GRPC" {
+			calls++
+		}
+	}
+	if calls != len(want) {
+		t.Errorf("rows %v, want %d GRPC rows", snap.Endpoints, len(want))
 	}
 }
 
@@ -258,5 +282,101 @@ func checkErrors(t *testing.T, snap *aggregate.Snapshot, want map[string]uint64)
 	}
 	if len(got) != len(want) {
 		t.Errorf("errors %v, want %v", got, want)
+	}
+}
+
+// eventually polls cond until it holds, for counts a real server updates after a
+// call's client has moved on (a cancelled stream's handler ends a moment later).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestGRPCStreamFailures: a stream the server ends mid-way, a recv that times out
+// (the client resets the stream), and a stream the script leaves early, each
+// counted once, as the server counted them.
+func TestGRPCStreamFailures(t *testing.T) {
+	const users = 3
+	count := "/stampede.echo.v1.Echo/Count"
+	srv, addr := startEcho(t, true)
+	snap := runInline(t, `
+def aborted(u):
+    s = u.grpc.connect().stream("stampede.echo.v1.Echo/Count", {"n": 5, "abort_after": 2}, name="aborted")
+    got = 0
+    for _ in range(10):
+        if s.recv(timeout=5) == None:
+            break
+        got += 1
+    check(got == 2 and s.status == "UNAVAILABLE", "got %d, %s" % (got, s.status))
+U = user(tasks=[aborted])
+
+def stalled(u):
+    s = u.grpc.connect().stream("stampede.echo.v1.Echo/Count", {"n": 3, "interval_ms": 60000}, name="stalled")
+    check(s.recv(timeout=5) != None, "no first reply")
+    check(s.recv(timeout=0.05) == None and s.status == "DEADLINE_EXCEEDED", "second reply: %s" % s.status)
+V = user(tasks=[stalled])
+
+def left(u):
+    s = u.grpc.connect().stream("stampede.echo.v1.Echo/Count", {"n": 1000, "interval_ms": 10}, name="left")
+    s.recv(timeout=5)
+    s.recv(timeout=5)
+    s.close()
+    check(s.ok, "leaving a stream early is no failure")
+W = user(tasks=[left])
+`, false, "grpc://"+addr, users)
+	if len(snap.Exceptions) > 0 {
+		t.Fatalf("exceptions %v", snap.Exceptions)
+	}
+	for name, want := range map[string]row{"aborted": {users, users}, "stalled": {users, users}, "left": {users, 0}} {
+		if st := snap.Endpoints[ep("GRPC", name)]; st.Requests != want.Requests || st.Failures != want.Failures {
+			t.Errorf("%s: %+v, want %+v", name, st, want)
+		}
+		if st := snap.Endpoints[ep("TTFM", name)]; st.Requests != users {
+			t.Errorf("%s: TTFM %+v, want %d", name, st, users)
+		}
+	}
+	checkErrors(t, snap, map[string]uint64{
+		"UNAVAILABLE: stream aborted after 2 replies":             users,
+		"DEADLINE_EXCEEDED: recv timeout: no message within 50ms": users,
+	})
+	// The server saw every stream end: aborted by itself, reset by the client.
+	eventually(t, "the server to count every stream", func() bool {
+		return srv.Calls(count, codes.Unavailable) == users && srv.Calls(count, codes.Canceled) == 2*users
+	})
+	if sent, got := srv.Messages(count, true), snap.Endpoints[ep("TTFM", "aborted")].Requests+snap.Endpoints[ep("MSG", "aborted")].Requests+
+		snap.Endpoints[ep("TTFM", "stalled")].Requests+snap.Endpoints[ep("TTFM", "left")].Requests+snap.Endpoints[ep("MSG", "left")].Requests; got > uint64(sent) {
+		t.Errorf("%d messages recorded, the server sent %d", got, sent)
+	}
+}
+
+// TestGRPCGoAway: a server that ends connections after a maximum age (GOAWAY) loses
+// no call: grpc-go moves new calls to a fresh connection, and every call is counted
+// once, as the server counted it.
+func TestGRPCGoAway(t *testing.T) {
+	srv, addr, err := service.Start(service.Options{Reflection: true, MaxConnectionAge: 20 * time.Millisecond}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	snap := runInline(t, `
+def t(u):
+    c = u.grpc.connect()
+    for i in range(200):
+        c.invoke("stampede.echo.v1.Echo/Say", {"text": "x", "delay_ms": 1})
+U = user(tasks=[t])
+`, false, "grpc://"+addr, 2)
+	say := "/stampede.echo.v1.Echo/Say"
+	st := snap.Endpoints[ep("GRPC", say)]
+	if st.Requests != 400 || st.Failures != 0 || uint64(srv.Calls(say, codes.OK)) != st.Requests {
+		t.Errorf("%+v; the server served %d (errors %v)", st, srv.Calls(say, codes.OK), snap.Errors)
+	}
+	if srv.Connections() < 3 {
+		t.Errorf("%d connections: the server's GOAWAY did not move calls to new ones", srv.Connections())
 	}
 }

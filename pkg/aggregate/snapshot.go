@@ -98,9 +98,11 @@ func errorKeyIn(k ErrorKey, moved map[Endpoint]Endpoint) ErrorKey {
 // TimingKinds are the methods of rows that time a part of a request already counted
 // under its own row (connect, TLS handshake, time to first byte, the server's own
 // time, time to first chunk, inter-chunk latency, a model's time to first token and
-// inter-token latency). Total leaves them out, so the
-// aggregated figures count each request once.
-var TimingKinds = map[string]bool{"CONNECT": true, "TLS": true, "TTFB": true, "SERVER": true, "TTFC": true, "ICL": true, "TTFT": true, "ITL": true}
+// inter-token latency, a gRPC stream's time to first message and gaps between
+// messages). Total leaves them out, so the aggregated figures count each request
+// once.
+var TimingKinds = map[string]bool{"CONNECT": true, "TLS": true, "TTFB": true, "SERVER": true, "TTFC": true, "ICL": true, "TTFT": true, "ITL": true,
+	"TTFM": true, "MSG": true}
 
 // Total returns a new Stats merging all endpoints but the TimingKinds rows.
 func (s *Snapshot) Total() *Stats {

@@ -187,17 +187,6 @@ func (r *GRPCResult) Commit() {
 	r.rec.Record(r.sample, r.end)
 }
 
-// ReplyJSON is the reply as protojson (field names as in the .proto, defaults
-// included), or nil when there is none.
-func (r *GRPCResult) ReplyJSON() ([]byte, error) {
-	if r.Reply == nil {
-		return nil, nil
-	}
-	return replyJSON.Marshal(r.Reply)
-}
-
-var replyJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
-
 // Invoke makes a unary call and records it under "GRPC" and its name. It returns an
 // error, recording nothing, for what is the caller's mistake: a method the server
 // does not have, a message that does not fit the method's type.

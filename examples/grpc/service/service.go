@@ -26,9 +26,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	rpbalpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -45,6 +47,9 @@ const ServiceName = "stampede.echo.v1.Echo"
 type Options struct {
 	// Reflection serves grpc.reflection.v1 and v1alpha.
 	Reflection bool
+	// MaxConnectionAge, when > 0, ends every connection after about that long with
+	// a GOAWAY (calls in flight finish; new ones go to a new connection).
+	MaxConnectionAge time.Duration
 }
 
 // Server is a running gRPC target. Its methods are safe for concurrent use.
@@ -54,6 +59,7 @@ type Server struct {
 	echo  protoreflect.ServiceDescriptor
 
 	served atomic.Int64 // Say calls answered OK
+	conns  atomic.Int64 // connections accepted
 	counts sync.Map     // "method code" -> *atomic.Int64
 	msgs   sync.Map     // "method sent|received" -> *atomic.Int64
 }
@@ -72,8 +78,14 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{files: files, echo: out[0].Services().ByName("Echo")}
-	s.srv = grpc.NewServer(grpc.UnaryInterceptor(s.countUnary), grpc.StreamInterceptor(s.countStream),
-		grpc.MaxRecvMsgSize(64<<20)) // requests beyond the client's 10 MiB body cap, for its test
+	so := []grpc.ServerOption{grpc.UnaryInterceptor(s.countUnary), grpc.StreamInterceptor(s.countStream),
+		grpc.MaxRecvMsgSize(64 << 20), // requests beyond the client's 10 MiB body cap, for its test
+		grpc.StatsHandler(&connCounter{n: &s.conns})}
+	if opts.MaxConnectionAge > 0 {
+		so = append(so, grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionAge: opts.MaxConnectionAge, MaxConnectionAgeGrace: 10 * time.Second}))
+	}
+	s.srv = grpc.NewServer(so...)
 	s.srv.RegisterService(s.serviceDesc(), s)
 	healthpb.RegisterHealthServer(s.srv, health.NewServer())
 	if opts.Reflection {
@@ -113,6 +125,23 @@ func (s *Server) Calls(fullMethod string, code codes.Code) int64 {
 		return v.(*atomic.Int64).Load()
 	}
 	return 0
+}
+
+// Connections is how many connections the server accepted.
+func (s *Server) Connections() int64 { return s.conns.Load() }
+
+// connCounter counts connections as gRPC's stats handler sees them begin.
+type connCounter struct{ n *atomic.Int64 }
+
+func (c *connCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (c *connCounter) HandleRPC(context.Context, stats.RPCStats)                       {}
+func (c *connCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (c *connCounter) HandleConn(_ context.Context, st stats.ConnStats) {
+	if _, ok := st.(*stats.ConnBegin); ok {
+		c.n.Add(1)
+	}
 }
 
 // Messages is how many stream messages of fullMethod the server sent (sent true)

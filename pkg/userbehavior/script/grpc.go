@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	starjson "go.starlark.net/lib/json"
 	"go.starlark.net/starlark"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
@@ -69,6 +72,7 @@ type grpcConnValue struct {
 
 var grpcConnMethods = map[string]*starlark.Builtin{
 	"invoke": starlark.NewBuiltin("invoke", grpcInvoke),
+	"stream": starlark.NewBuiltin("stream", grpcStreamCall),
 	"close": starlark.NewBuiltin("close", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if err := starlark.UnpackPositionalArgs("close", args, kwargs, 0); err != nil {
 			return nil, err
@@ -85,7 +89,7 @@ func (c *grpcConnValue) Truth() starlark.Bool { return true }
 func (c *grpcConnValue) Hash() (uint32, error) {
 	return 0, errors.New("unhashable type: grpc_connection")
 }
-func (c *grpcConnValue) AttrNames() []string { return []string{"close", "invoke"} }
+func (c *grpcConnValue) AttrNames() []string { return []string{"close", "invoke", "stream"} }
 
 func (c *grpcConnValue) Attr(name string) (starlark.Value, error) {
 	if b, ok := grpcConnMethods[name]; ok {
@@ -273,12 +277,20 @@ func (r *grpcResultValue) Attr(name string) (starlark.Value, error) {
 
 // replyValue is a reply as a dict (None when the call failed).
 func replyValue(r *userbehavior.GRPCResult) (starlark.Value, error) {
-	js, err := r.ReplyJSON()
-	if err != nil || js == nil {
+	if r.Reply == nil {
+		return starlark.None, nil
+	}
+	js, err := replyJSONOf(r.Reply)
+	if err != nil {
 		return starlark.None, err
 	}
 	return starlark.Call(&starlark.Thread{}, starjson.Module.Members["decode"], starlark.Tuple{starlark.String(js)}, nil)
 }
+
+// replyJSONOf is a reply as protojson, with the .proto field names and defaults.
+func replyJSONOf(m proto.Message) ([]byte, error) { return replyJSON.Marshal(m) }
+
+var replyJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
 func metadataDict(md metadata.MD) *starlark.Dict {
 	d := starlark.NewDict(len(md))
@@ -312,4 +324,124 @@ var grpcResultMethods = map[string]*starlark.Builtin{
 		r.r.Succeed()
 		return starlark.None, nil
 	}),
+}
+
+// c.stream(method, message=None, metadata=None, timeout=None, name=None, expect=None)
+// opens a streaming call; it ends, at the latest, with the task.
+func grpcStreamCall(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	c := b.Receiver().(*grpcConnValue)
+	_, s := running(thread)
+	if s == nil {
+		return nil, errors.New("stream: calls may only be made while a user runs a task")
+	}
+	var a grpcCallArgs
+	if err := a.unpack("stream", args, kwargs); err != nil {
+		return nil, err
+	}
+	call, err := a.call(thread)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %v", a.method, err)
+	}
+	s.commit()
+	st, err := c.c.Stream(s.ctx, call)
+	if err != nil {
+		return nil, fmt.Errorf("stream: %v", err)
+	}
+	v := &grpcStreamValue{st: st}
+	s.streams = append(s.streams, v)
+	return v, nil
+}
+
+// grpcStreamValue is an open stream: send, recv, close_send, close.
+type grpcStreamValue struct {
+	st *userbehavior.GRPCStream
+}
+
+var grpcStreamMethods = map[string]*starlark.Builtin{
+	"send": starlark.NewBuiltin("send", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var msg starlark.Value
+		if err := starlark.UnpackPositionalArgs("send", args, kwargs, 1, &msg); err != nil {
+			return nil, err
+		}
+		js, err := messageJSON(thread, msg)
+		if err != nil {
+			return nil, fmt.Errorf("send: %v", err)
+		}
+		if err := b.Receiver().(*grpcStreamValue).st.Send(js); err != nil {
+			return nil, fmt.Errorf("send: %v", err)
+		}
+		return starlark.None, nil
+	}),
+	"recv": starlark.NewBuiltin("recv", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var timeout starlark.Value = starlark.None
+		if err := starlark.UnpackArgs("recv", args, kwargs, "timeout?", &timeout); err != nil {
+			return nil, err
+		}
+		var d time.Duration
+		if timeout != starlark.None {
+			var err error
+			if d, err = toDuration(timeout); err != nil {
+				return nil, fmt.Errorf("recv: timeout: %v", err)
+			}
+		}
+		msg := b.Receiver().(*grpcStreamValue).st.Recv(d)
+		if msg == nil {
+			return starlark.None, nil
+		}
+		js, err := replyJSONOf(msg)
+		if err != nil {
+			return nil, fmt.Errorf("recv: %v", err)
+		}
+		return starlark.Call(thread, starjson.Module.Members["decode"], starlark.Tuple{starlark.String(js)}, nil)
+	}),
+	"close_send": starlark.NewBuiltin("close_send", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackPositionalArgs("close_send", args, kwargs, 0); err != nil {
+			return nil, err
+		}
+		b.Receiver().(*grpcStreamValue).st.CloseSend()
+		return starlark.None, nil
+	}),
+	"close": starlark.NewBuiltin("close", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackPositionalArgs("close", args, kwargs, 0); err != nil {
+			return nil, err
+		}
+		b.Receiver().(*grpcStreamValue).st.Close()
+		return starlark.None, nil
+	}),
+}
+
+func (v *grpcStreamValue) String() string       { return "<grpc stream>" }
+func (v *grpcStreamValue) Type() string         { return "grpc_stream" }
+func (v *grpcStreamValue) Freeze()              {}
+func (v *grpcStreamValue) Truth() starlark.Bool { return true }
+func (v *grpcStreamValue) Hash() (uint32, error) {
+	return 0, errors.New("unhashable type: grpc_stream")
+}
+func (v *grpcStreamValue) AttrNames() []string {
+	return []string{"close", "close_send", "error", "messages", "ok", "recv", "send", "status"}
+}
+
+// Attr: the methods, messages received so far, and once the stream ended its
+// status, ok and error (None before).
+func (v *grpcStreamValue) Attr(name string) (starlark.Value, error) {
+	if b, ok := grpcStreamMethods[name]; ok {
+		return b.BindReceiver(v), nil
+	}
+	res := v.st.Result()
+	switch name {
+	case "messages":
+		return starlark.MakeInt(v.st.Messages()), nil
+	case "status", "ok", "error":
+		if res == nil {
+			return starlark.None, nil
+		}
+		switch name {
+		case "status":
+			return starlark.String(userbehavior.GRPCCodeName(res.Code)), nil
+		case "ok":
+			return starlark.Bool(res.OK()), nil
+		}
+		return errorValue(res.Err), nil
+	}
+	return nil, nil
 }

@@ -27,8 +27,9 @@ type session struct {
 	// have no other way to reach it. It never outlives the call.
 	ctx context.Context
 
-	pending pendingCall   // last response, recorded when the next request starts or the call ends
-	timers  []*timerValue // started and not stopped in this call
+	pending pendingCall        // last response, recorded when the next request starts or the call ends
+	timers  []*timerValue      // started and not stopped in this call
+	streams []*grpcStreamValue // gRPC streams opened in this call: ended with it
 
 	args [1]starlark.Value // (user,): the arguments of every call
 }
@@ -170,6 +171,16 @@ func (s *session) stopReason(ctx context.Context) string {
 // stopped (as failures).
 func (s *session) finish(err error) {
 	s.commit()
+	for _, st := range s.streams {
+		st.st.Close()
+	}
+	clear(s.streams)
+	s.streams = s.streams[:0]
+	for _, st := range s.streams {
+		st.st.Close()
+	}
+	clear(s.streams)
+	s.streams = s.streams[:0]
 	if len(s.timers) == 0 {
 		return
 	}
