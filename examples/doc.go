@@ -9,6 +9,11 @@
 //   - grpc/reflection, grpc/proto: gRPC users of the in-repository Echo service
 //     (grpc/service, run by grpc/server), its types found by server reflection or
 //     read from the .proto beside the script.
+//   - locust/...: ten of Locust's own examples (Debian's python3-locust ships the
+//     originals), each ported and saying what changed: quickstart (locustfile.py),
+//     basic, browse_docs_sequence, dynamic_user_credentials, test_data_management,
+//     custom_shape (stages.py), stop_on_threshold, multiple_hosts, worker_index,
+//     semaphore_wait. docs/locust.md puts Locust's concepts beside Stampede's.
 //
 // Run one with `master --script examples/shop/main.star --host http://...`. The tests
 // of this package run every example against an in-process target that speaks its

@@ -357,6 +357,14 @@ func TestCheck(t *testing.T) {
 			t.Errorf("check %s: %q lacks %q", py, r.stderr, want)
 		}
 	}
+	// The ports of Locust's examples pass, with no hint.
+	ports, _ := filepath.Glob(filepath.Join("..", "..", "examples", "locust", "*", "main.star"))
+	if len(ports) != 10 {
+		t.Errorf("%d ports of Locust's examples, want 10", len(ports))
+	}
+	for _, port := range ports {
+		runCLI(t, master, "check", port).want(t, 0, "")
+	}
 	broken := filepath.Join(dir, "broken.star")
 	os.WriteFile(broken, []byte("def browse(user)\n    user.get(\"/\")\n\nShop = user(tasks=[browse])\n"), 0o644)
 	runCLI(t, master, "check", broken).want(t, 1,
