@@ -21,7 +21,7 @@ var commonScripts = []string{"html.js", "format.js", "stats.js", "tables.js", "c
 
 // dashboardScripts are the live dashboard's scripts, in the order they load.
 var dashboardScripts = append(commonScripts[:len(commonScripts):len(commonScripts)],
-	"dash.js", "live.js", "runs.js", "compare.js", "app.js")
+	"dash.js", "live.js", "runs.js", "compare.js", "ratio.js", "app.js")
 
 // reportScripts are what the HTML report inlines, in order.
 var reportScripts = append(commonScripts[:len(commonScripts):len(commonScripts)], "report.js")

@@ -16,6 +16,9 @@ type Defaults struct {
 	SpawnRate float64       `json:"spawn_rate"`
 	Host      string        `json:"host,omitempty"`
 	RunTime   time.Duration `json:"-"`
+	// Classes are the script's user classes with their weights and their tasks'
+	// weights, for the ratio view (GET /api/ratio).
+	Classes []report.UserClass `json:"-"`
 }
 
 // withFallbacks is d with the form's own defaults where d says nothing.
@@ -44,6 +47,13 @@ func (s *Server) defaults(w http.ResponseWriter, r *http.Request) {
 		Defaults
 		RunTime string `json:"run_time,omitempty"`
 	}{d, d.runTime()})
+}
+
+// ratio serves Locust's "Current ratio" (GET /api/ratio): the share of users per
+// class and of tasks per class, as the script's weights configure them and as the
+// live run's workers report their users.
+func (s *Server) ratio(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, report.RatioOf(s.cfg.Defaults.Classes, s.current()))
 }
 
 // forgotten hides the live view's run once it is deleted: the master keeps its

@@ -94,6 +94,7 @@ func (s *Server) routes() {
 	m.Handle("GET /vendor/", http.StripPrefix("/vendor/", http.FileServerFS(sub(vendorFS, "vendor"))))
 	m.HandleFunc("GET /api/live", s.live)
 	m.HandleFunc("GET /api/defaults", s.defaults)
+	m.HandleFunc("GET /api/ratio", s.ratio)
 	m.HandleFunc("GET /api/runs/{id}/events", s.events)
 	m.HandleFunc("GET /api/runs/{id}/endpoint", s.endpointSeries)
 	m.HandleFunc("GET /api/stream", s.stream)

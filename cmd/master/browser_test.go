@@ -141,6 +141,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		shot("running"),
 	))
 	canvases := eval(`document.querySelectorAll("#charts canvas").length`)
+	// The ratio tab: the plain user's one class runs every user the header counts.
+	fail("see the ratio", chromedp.Do(bctx,
+		chromedp.Click("#tab-ratio"),
+		wait(`(r => !!r && r.dataset.name === "http" && r.cells[2].textContent === "100.0%" &&
+			r.cells[4].textContent === document.querySelector("#users").dataset.current)(document.querySelector("#ratio-classes tr.ratio-class"))`),
+	))
 	fail("edit the users, stop, run again, compare", chromedp.Do(bctx,
 		chromedp.Click("#btn-edit"),
 		chromedp.WaitVisible("#form-edit"),
@@ -218,6 +224,23 @@ func TestDashboardInBrowser(t *testing.T) {
 // xssLabel is a run label made of markup that would run a script if a view
 // built HTML from it unescaped.
 const xssLabel = `<b id="xss">second</b><img src=x onerror="window.xssRan=true">`
+
+// fetchJSON GETs url and decodes its JSON into v; anything but 200 fails the test.
+func fetchJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
 
 // syncWriter collects the master's output from several goroutines.
 type syncWriter struct {

@@ -14,8 +14,24 @@ import (
 	"github.com/stampede-load/stampede/pkg/controller"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/store"
+	"github.com/stampede-load/stampede/pkg/userbehavior"
 	"github.com/stampede-load/stampede/web"
 )
+
+// userClasses are the compiled script's classes as the ratio view shows them:
+// their weights and their tasks' weights.
+func userClasses(classes []*userbehavior.Class) []report.UserClass {
+	out := make([]report.UserClass, 0, len(classes))
+	for _, c := range classes {
+		u := report.UserClass{Name: c.Name, Weight: c.Weight, FixedCount: c.FixedCount, Sequential: c.Sequential,
+			Tasks: make([]report.TaskWeight, 0, len(c.Tasks))}
+		for _, t := range c.Tasks {
+			u.Tasks = append(u.Tasks, report.TaskWeight{Name: t.Name, Weight: t.Weight})
+		}
+		out = append(out, u)
+	}
+	return out
+}
 
 // dashboard serves the web UI until ctx ends; runs start from the browser.
 func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (int, error) {
@@ -36,7 +52,8 @@ func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writ
 	}()
 	srv, err := web.NewServer(web.Config{Control: &webControl{Controller: m.ctl, m: m, cfg: cfg}, DB: m.db, Logger: log,
 		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL,
-		Defaults: web.Defaults{Users: cfg.Users, SpawnRate: cfg.SpawnRate, Host: m.scenario.Host, RunTime: cfg.RunTime}})
+		Defaults: web.Defaults{Users: cfg.Users, SpawnRate: cfg.SpawnRate, Host: m.scenario.Host, RunTime: cfg.RunTime,
+			Classes: userClasses(m.classes)}})
 	if err != nil {
 		return exitFailure, err
 	}

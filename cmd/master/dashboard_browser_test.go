@@ -63,18 +63,7 @@ func TestDashboardTellsTheTruth(t *testing.T) {
 	})
 	getJSON := func(path string, v any) {
 		t.Helper()
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b, _ := io.ReadAll(resp.Body)
-			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
-		}
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
+		fetchJSON(t, base+path, v)
 	}
 
 	artefacts := filepath.Join("testdata", "output")

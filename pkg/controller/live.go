@@ -151,6 +151,7 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	l.ElapsedS = end.Sub(r.started).Seconds()
 	if !r.over() {
 		l.Users = r.users()
+		l.ClassUsers, l.ClassTargets = r.classUsers()
 	}
 	cum := r.running // closed intervals and the open one: a report shows at once
 	if r.over() {

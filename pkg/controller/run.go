@@ -618,6 +618,23 @@ func (r *run) users() int {
 	return n
 }
 
+// classUsers returns the users per class: those running, as the run's workers
+// last reported them, and those the plan gives each class.
+func (r *run) classUsers() (running, planned map[string]int) {
+	running, planned = map[string]int{}, map[string]int{}
+	for id, t := range r.targets {
+		for c, n := range t {
+			planned[c] += n
+		}
+		if w, ok := r.s.workers[id]; ok {
+			for c, n := range w.users {
+				running[c] += n
+			}
+		}
+	}
+	return running, planned
+}
+
 // storeFailed puts the first storage failure of a run on the run itself (warnings,
 // terminal), so an incomplete stored series never goes unnoticed.
 func (r *run) storeFailed(what string, err error) {

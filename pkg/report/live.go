@@ -59,6 +59,10 @@ type Live struct {
 	// Spawning: the run is running and its users are still ramping towards
 	// TargetUsers (Locust's "spawning"). State stays StateRunning meanwhile.
 	Spawning bool `json:"spawning,omitempty"`
+	// ClassUsers are the users running per user class, as the workers last
+	// reported them; ClassTargets the users the run's plan gives each class.
+	ClassUsers   map[string]int `json:"class_users,omitempty"`
+	ClassTargets map[string]int `json:"class_targets,omitempty"`
 }
 
 // WorkerRow is one connected worker.

@@ -27,6 +27,7 @@
       $('panel-' + t).hidden = !on;
     }
     D.renderLivePanels();
+    if (tab === 'ratio') D.refreshRatio(true);
     if (tab === 'charts' && app.charts) {
       app.charts.resize();
       app.hostCharts.resize();

@@ -15,7 +15,7 @@
   const CSRF = csrfMeta ? csrfMeta.getAttribute('content') || '' : '';
 
   const ACTIVE_STATES = new Set(['running', 'spawning', 'ramping']);
-  const TABS = ['stats', 'charts', 'failures', 'exceptions', 'slowest', 'workers', 'runs', 'compare'];
+  const TABS = ['stats', 'charts', 'failures', 'exceptions', 'slowest', 'workers', 'ratio', 'runs', 'compare'];
 
   const app = {
     live: null, // last Live object (without series)

@@ -32,6 +32,7 @@
     }
     else if (app.tab === 'exceptions') S.renderExceptionsTable($('exceptions-table'), live.exceptions || []);
     else if (app.tab === 'slowest') S.renderSlowestTable($('slowest-table'), live.slowest);
+    else if (app.tab === 'ratio') D.refreshRatio(false);
     else if (app.tab === 'workers') {
       S.renderWorkersTable($('workers-table'), live.workers);
       const ag = live.agents || [];
