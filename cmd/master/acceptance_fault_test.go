@@ -130,7 +130,7 @@ func TestAcceptancePartitionAndKill(t *testing.T) {
 	var kinds []string
 	for _, e := range events {
 		if e.Worker == "cut" || e.Worker == "killed" {
-			kinds = append(kinds, e.Worker+":"+e.Kind)
+			kinds = append(kinds, e.Worker+":"+string(e.Kind))
 		}
 		if e.Worker == "killed" && e.Kind == "worker_lost" {
 			mm := lostAfter.FindStringSubmatch(e.Detail)

@@ -342,7 +342,7 @@ func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 		t.Errorf("stored %d requests, target served %d", got, served)
 	}
 	events, _ := s.Events(run.ID)
-	kinds := map[string]bool{}
+	kinds := map[store.EventKind]bool{}
 	for _, e := range events {
 		if e.Worker == "p2" {
 			kinds[e.Kind] = true

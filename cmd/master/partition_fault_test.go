@@ -168,7 +168,7 @@ func TestPartitionWorkerNetns(t *testing.T) {
 	var kinds []string
 	for _, e := range events {
 		if e.Worker == "cut" {
-			kinds = append(kinds, e.Kind)
+			kinds = append(kinds, string(e.Kind))
 		}
 	}
 	if got := strings.Join(kinds, " "); !strings.Contains(got, "worker_joined worker_lost worker_joined") {

@@ -98,7 +98,7 @@ func TestScalingDuringARun(t *testing.T) {
 	events, _ := s.Events(run.ID)
 	kinds := map[string]string{}
 	for _, e := range events {
-		kinds[e.Worker] += e.Kind + " "
+		kinds[e.Worker] += string(e.Kind) + " "
 	}
 	if !strings.Contains(kinds["w4"], "worker_draining") || !strings.Contains(kinds["w3"], "worker_lost") {
 		t.Errorf("events per worker: %v", kinds)

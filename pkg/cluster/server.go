@@ -70,7 +70,8 @@ func (c *workerConn) heartbeat() *pb.MasterMessage {
 	return msg
 }
 
-// ErrUnknownWorker is returned by Send for a worker that is not connected.
+// ErrUnknownWorker is returned by a Member's Send (Server, Merged, locust.Server) for a
+// worker that is not connected.
 var ErrUnknownWorker = errors.New("worker not connected")
 
 // NewServer returns a Server; register it with RegisterOn.

@@ -228,8 +228,7 @@ func (c *Controller) Start(ctx context.Context, cfg Config) (<-chan struct{}, er
 	if cfg.Users > MaxUsers {
 		return nil, fmt.Errorf("%d users: at most %d per run", cfg.Users, MaxUsers)
 	}
-	if _, err := scheduler.Distribute(scheduler.Request{Classes: cfg.Classes, Users: cfg.Users, SpawnRate: cfg.SpawnRate},
-		[]string{"check"}, nil); err != nil {
+	if err := (scheduler.Request{Classes: cfg.Classes, Users: cfg.Users, SpawnRate: cfg.SpawnRate}).Validate(); err != nil {
 		return nil, err
 	}
 	var done <-chan struct{}
@@ -280,8 +279,7 @@ func (c *Controller) Edit(ctx context.Context, users int, spawnRate float64) err
 	if users > MaxUsers {
 		return fmt.Errorf("%d users: at most %d per run", users, MaxUsers)
 	}
-	if _, err := scheduler.Distribute(scheduler.Request{Classes: []scheduler.Class{{Name: "x", Weight: 1}}, Users: users, SpawnRate: spawnRate},
-		[]string{"check"}, nil); err != nil {
+	if err := scheduler.ValidateLoad(users, spawnRate); err != nil {
 		return err
 	}
 	return c.do(ctx, func(s *state) error {

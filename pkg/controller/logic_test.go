@@ -262,7 +262,7 @@ func TestSecondRunHasNoFalseEvents(t *testing.T) {
 		for _, run := range []controller.Result{first, second} {
 			var kinds []string
 			for _, e := range rig.events(run.Run.ID) {
-				kinds = append(kinds, e.Kind)
+				kinds = append(kinds, string(e.Kind))
 			}
 			if slices.Contains(kinds, "report_missing") {
 				t.Errorf("run %s: report_missing in %v", run.Run.ID, kinds)
@@ -297,8 +297,8 @@ func TestSaturationWarningAndRecovery(t *testing.T) {
 		res := rig.outcome(done)
 		var kinds []string
 		for _, e := range rig.events(res.Run.ID) {
-			if strings.HasPrefix(e.Kind, "generator_") {
-				kinds = append(kinds, e.Kind)
+			if strings.HasPrefix(string(e.Kind), "generator_") {
+				kinds = append(kinds, string(e.Kind))
 			}
 		}
 		if !slices.Equal(kinds, []string{"generator_saturated", "generator_recovered"}) {

@@ -121,7 +121,7 @@ func (r *run) begin() {
 	}
 	r.c().log.Info("run started", "run_id", r.id, "users", r.cfg.Users, "spawn_rate", r.cfg.SpawnRate, "workers", len(r.s.workers))
 	for _, w := range r.s.sortedWorkers() {
-		r.event(now, "worker_joined", w.info.ID, w.info.Hostname)
+		r.event(now, store.EventWorkerJoined, w.info.ID, w.info.Hostname)
 	}
 	if r.cfg.RunTime > 0 {
 		r.runEnd = time.After(r.cfg.RunTime)
@@ -191,7 +191,7 @@ func (r *run) joined(w *worker, at time.Time) {
 	if !r.began() {
 		return
 	}
-	r.event(at, "worker_joined", w.info.ID, w.info.Hostname)
+	r.event(at, store.EventWorkerJoined, w.info.ID, w.info.Hostname)
 	if r.stopping {
 		return // it never ran this run's users; nothing to wait for
 	}
@@ -217,7 +217,7 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	r.missingReports(at, id, key)
 	delete(r.lastSeq, key)
 	if w.draining {
-		r.event(at, "worker_left", id, "drained")
+		r.event(at, store.EventWorkerLeft, id, "drained")
 		return // its users moved when it started draining
 	}
 	detail := reason
@@ -227,7 +227,7 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 		detail = fmt.Sprintf("%s; its measurements after %s (its last report) are missing unless it reconnects",
 			reason, end.UTC().Format(time.RFC3339Nano))
 	}
-	r.event(at, "worker_lost", id, detail)
+	r.event(at, store.EventWorkerLost, id, detail)
 	r.printf("WARNING: worker %s lost: %s\n", id, detail)
 	if min := r.c().opts.MinWorkers; min > 0 && !r.stopping && r.liveWorkers() < min {
 		r.fail(fmt.Errorf("aborted: %d workers left, fewer than --min-workers %d", r.liveWorkers(), min))
@@ -248,7 +248,7 @@ func (r *run) drain(w *worker, at time.Time, reason string) {
 		return
 	}
 	id := w.info.ID
-	r.event(at, "worker_draining", id, reason)
+	r.event(at, store.EventWorkerDraining, id, reason)
 	lost, ok := r.targets[id]
 	if !ok {
 		return
@@ -287,16 +287,16 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 	id := w.info.ID
 	if rep.Seq != 0 && !r.fresh(seqKey(id, rep.Origin), rep.Seq) {
 		r.c().log.Warn("duplicate report ignored", "run_id", r.id, "worker_id", id, "seq", rep.Seq)
-		r.event(at, "report_duplicate", id, fmt.Sprintf("report %d arrived again: not counted twice", rep.Seq))
+		r.event(at, store.EventReportRepeated, id, fmt.Sprintf("report %d arrived again: not counted twice", rep.Seq))
 		return
 	}
 	if rep.Fatal != "" {
-		r.event(at, "worker_failed", id, rep.Fatal)
+		r.event(at, store.EventWorkerFailed, id, rep.Fatal)
 		r.fail(fmt.Errorf("worker %s cannot run the scenario: %s", id, rep.Fatal))
 		return
 	}
 	if w.info.Kind != "" && r.firstTime("statistics_rounded\x00"+id) {
-		r.warn(at, "statistics_rounded", id, fmt.Sprintf("a %s worker: its response times are %s (percentiles at its bucket resolution)",
+		r.warn(at, store.EventStatisticsRounded, id, fmt.Sprintf("a %s worker: its response times are %s (percentiles at its bucket resolution)",
 			w.info.Kind, report.RoundedNote))
 	}
 	_, counted := r.targets[id]
@@ -367,7 +367,7 @@ func (r *run) fresh(id string, seq uint64) bool {
 // sent: data lost, but not silently.
 func (r *run) missingReports(at time.Time, id, key string) {
 	if len(r.gaps[key]) > 0 {
-		r.event(at, "report_missing", id, fmt.Sprintf("reports %v never arrived", slices.Sorted(maps.Keys(r.gaps[key]))))
+		r.event(at, store.EventReportMissing, id, fmt.Sprintf("reports %v never arrived", slices.Sorted(maps.Keys(r.gaps[key]))))
 	}
 	delete(r.gaps, key)
 }
@@ -385,7 +385,7 @@ func (r *run) replan(lost map[string]map[string]int) error {
 			// Locust and boomer workers run closed-model users only: a share of the
 			// iterations sent to one would never run. They sit this run out.
 			if r.firstTime("open_model_skipped\x00" + id) {
-				r.warn(time.Now(), "open_model_skipped", id, fmt.Sprintf("a %s worker cannot run open-model iterations: it gets none", w.info.Kind))
+				r.warn(time.Now(), store.EventOpenModelSkipped, id, fmt.Sprintf("a %s worker cannot run open-model iterations: it gets none", w.info.Kind))
 			}
 			continue
 		}
@@ -463,7 +463,7 @@ func (r *run) edit(users int, rate float64) error {
 	if !r.began() {
 		return nil
 	}
-	r.event(time.Now(), "edited", "", fmt.Sprintf("users %d, spawn rate %g/s", users, rate))
+	r.event(time.Now(), store.EventEdited, "", fmt.Sprintf("users %d, spawn rate %g/s", users, rate))
 	return r.replan(nil)
 }
 
@@ -477,7 +477,7 @@ func (r *run) reset() {
 	r.total = aggregate.NewSnapshot(now)
 	r.running = aggregate.NewSnapshot(now)
 	r.window = nil
-	r.event(now, "stats_reset", "", "statistics restart here: the run's totals, rates and percentiles cover what follows")
+	r.event(now, store.EventStatsReset, "", "statistics restart here: the run's totals, rates and percentiles cover what follows")
 }
 
 // requestStop ends the run: workers stop their users and send final reports.
@@ -649,7 +649,7 @@ func (r *run) storeFailed(what string, err error) {
 
 // warn records a warning on the run: an event, a line in the progress output and
 // in the live view.
-func (r *run) warn(at time.Time, kind, workerID, detail string) {
+func (r *run) warn(at time.Time, kind store.EventKind, workerID, detail string) {
 	msg := fmt.Sprintf("worker %s: %s", workerID, detail)
 	r.warnings = append(r.warnings, msg)
 	r.event(at, kind, workerID, detail)
@@ -789,7 +789,7 @@ func (r *run) checkThresholds(now time.Time) {
 		if v.Abort {
 			r.aborted = true
 			reason := fmt.Sprintf("threshold %s failed (observed %s): aborted", v.Threshold, v.ObservedText)
-			r.event(now, "threshold_abort", "", reason)
+			r.event(now, store.EventThresholdAbort, "", reason)
 			r.printf("ABORT: %s\n", reason)
 			r.requestStop(reason)
 			return
@@ -807,7 +807,7 @@ func (r *run) summary(now time.Time) store.Summary {
 	return s
 }
 
-func (r *run) event(at time.Time, kind, workerID, detail string) {
+func (r *run) event(at time.Time, kind store.EventKind, workerID, detail string) {
 	if err := r.c().db.AppendEvent(r.id, store.Event{At: at, Kind: kind, Worker: workerID, Detail: detail}); err != nil {
 		r.c().log.Error("store event", "run_id", r.id, "err", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/store"
 	"github.com/stampede-load/stampede/pkg/telemetry"
 )
 
@@ -229,7 +230,7 @@ func (s *state) checkSaturation(w *worker, at time.Time, active bool) {
 		// Only after this run said it was saturated: a worker that was hot before
 		// the run began has nothing to recover from in it.
 		delete(r.saturatedIDs, w.info.ID)
-		r.event(at, "generator_recovered", w.info.ID, fmt.Sprintf("CPU %.0f%%", cpu))
+		r.event(at, store.EventGeneratorRecovered, w.info.ID, fmt.Sprintf("CPU %.0f%%", cpu))
 	}
 	if w.hot == o.SaturationSamples || w.lagging == o.SaturationSamples {
 		if r.saturatedIDs == nil {
@@ -238,11 +239,11 @@ func (s *state) checkSaturation(w *worker, at time.Time, active bool) {
 		r.saturatedIDs[w.info.ID] = true
 	}
 	if w.hot == o.SaturationSamples {
-		r.warn(at, "generator_saturated", w.info.ID, fmt.Sprintf("CPU at %.0f%% for %d s (limit %.0f%%): its latency figures are not trustworthy",
+		r.warn(at, store.EventGeneratorSaturated, w.info.ID, fmt.Sprintf("CPU at %.0f%% for %d s (limit %.0f%%): its latency figures are not trustworthy",
 			cpu, o.SaturationSamples, o.SaturationCPU))
 	}
 	if w.lagging == o.SaturationSamples {
-		r.warn(at, "generator_lagging", w.info.ID, fmt.Sprintf("user goroutines waited %v to run (p99, limit %v): its latency figures are inflated",
+		r.warn(at, store.EventGeneratorLagging, w.info.ID, fmt.Sprintf("user goroutines waited %v to run (p99, limit %v): its latency figures are inflated",
 			t.Process.SchedLatencyP99.Round(time.Millisecond), o.SchedLagLimit))
 	}
 }

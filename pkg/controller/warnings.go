@@ -7,6 +7,7 @@ import (
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
 	"github.com/stampede-load/stampede/pkg/cluster"
+	"github.com/stampede-load/stampede/pkg/store"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
@@ -19,7 +20,7 @@ func (r *run) noteCap(at time.Time, s *aggregate.Snapshot) {
 	if !s.Capped() || !r.firstTime("endpoints_capped") {
 		return
 	}
-	r.warnRun(at, "endpoints_capped", fmt.Sprintf("endpoint names capped at %d: group dynamic URLs with name=... (the requests past the cap count under %q rows)",
+	r.warnRun(at, store.EventEndpointsCapped, fmt.Sprintf("endpoint names capped at %d: group dynamic URLs with name=... (the requests past the cap count under %q rows)",
 		aggregate.MaxEndpoints, aggregate.OtherEndpoints))
 }
 
@@ -30,13 +31,13 @@ func (r *run) noteLateReplan(at time.Time, s *aggregate.Snapshot) {
 	if n == 0 || !r.firstTime("replan_late") {
 		return
 	}
-	r.warnRun(at, "open_model_replan_late", fmt.Sprintf("a re-plan reached a worker after iterations it re-assigned were issued: "+
+	r.warnRun(at, store.EventOpenModelReplanLate, fmt.Sprintf("a re-plan reached a worker after iterations it re-assigned were issued: "+
 		"%d iterations may have run twice or not at all (counter %s; a worker's link to the master is slow)", n, aggregate.LateReplanCounter))
 }
 
 // warnRun raises a warning about the whole run: in the live view, the run's
 // events, the log and the terminal.
-func (r *run) warnRun(at time.Time, kind, msg string) {
+func (r *run) warnRun(at time.Time, kind store.EventKind, msg string) {
 	r.warnings = append(r.warnings, msg)
 	r.event(at, kind, "", msg)
 	r.c().log.Warn("run warning", "run_id", r.id, "kind", kind, "detail", msg)
@@ -58,7 +59,7 @@ func (r *run) noteLimits(w *worker, at time.Time, rep *cluster.Report) {
 	slices.Sort(msgs)
 	for _, msg := range msgs {
 		if len(r.notices) < maxNotices && r.firstTime("users_capped\x00"+w.info.ID+"\x00"+msg) {
-			r.warn(at, "users_capped", w.info.ID, msg)
+			r.warn(at, store.EventUsersCapped, w.info.ID, msg)
 		}
 	}
 }

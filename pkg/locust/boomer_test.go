@@ -116,7 +116,7 @@ func TestSilentBoomerWorkerIsLostAndRejoins(t *testing.T) {
 	}
 	var kinds []string
 	for _, e := range events {
-		kinds = append(kinds, e.Kind)
+		kinds = append(kinds, string(e.Kind))
 	}
 	if !slices.Contains(kinds, "worker_lost") || len(slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return k != "worker_joined" })) != 2 {
 		t.Errorf("stored events %v: want the worker joined, lost, joined again", kinds)

@@ -603,16 +603,13 @@ func splitUsers(total int, sent map[string]int) map[string]int {
 	return out
 }
 
-// ErrUnknownWorker is returned by Send for a worker that is not connected.
-var ErrUnknownWorker = errors.New("locust worker not connected")
-
 // Send carries out a command for one worker. It never blocks on the network.
 func (s *Server) Send(workerID string, cmd cluster.Command) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w, ok := s.workers[workerID]
 	if !ok || !w.joined {
-		return fmt.Errorf("%w: %s", ErrUnknownWorker, workerID)
+		return fmt.Errorf("%w: locust worker %s", cluster.ErrUnknownWorker, workerID)
 	}
 	switch cmd.Kind {
 	case cluster.CommandStart:

@@ -31,11 +31,11 @@ type RunSummary struct {
 
 // EventRow is one thing that happened during a run.
 type EventRow struct {
-	At     time.Time `json:"at"`
-	T      float64   `json:"t"` // seconds since the run began
-	Kind   string    `json:"kind"`
-	Worker string    `json:"worker,omitempty"`
-	Detail string    `json:"detail,omitempty"`
+	At     time.Time       `json:"at"`
+	T      float64         `json:"t"` // seconds since the run began
+	Kind   store.EventKind `json:"kind"`
+	Worker string          `json:"worker,omitempty"`
+	Detail string          `json:"detail,omitempty"`
 }
 
 // RunView is a stored run ready to show: summary, tables, series and events.
@@ -132,10 +132,10 @@ func View(d *store.RunData) (*RunView, error) {
 	for _, e := range d.Events {
 		t := e.At.Sub(r.StartedAt).Seconds()
 		v.Events = append(v.Events, EventRow{At: e.At, T: t, Kind: e.Kind, Worker: e.Worker, Detail: e.Detail})
-		switch e.Kind {
-		case "generator_saturated", "generator_lagging", "users_capped", "statistics_rounded", "open_model_skipped":
+		switch {
+		case e.Kind.WorkerWarning():
 			v.Warnings = append(v.Warnings, "worker "+e.Worker+": "+e.Detail)
-		case "endpoints_capped", "threshold_abort":
+		case e.Kind.RunWarning():
 			v.Warnings = append(v.Warnings, e.Detail)
 		}
 	}
@@ -154,12 +154,12 @@ func markSaturated(series []Point, events []EventRow) {
 	hot := map[string]float64{} // worker -> since
 	var spans [][2]float64
 	for _, e := range events {
-		switch e.Kind {
-		case "generator_saturated", "generator_lagging":
+		switch {
+		case e.Kind.Saturating():
 			if _, ok := hot[e.Worker]; !ok {
 				hot[e.Worker] = e.T
 			}
-		case "generator_recovered", "worker_lost":
+		case e.Kind.Recovering():
 			if since, ok := hot[e.Worker]; ok {
 				spans = append(spans, [2]float64{since, e.T})
 				delete(hot, e.Worker)

@@ -40,8 +40,8 @@ func SplitClasses(classes []Class, users int) ([]int, error) {
 	if len(classes) == 0 {
 		errs = append(errs, invalidf("no user classes"))
 	}
-	if users < 0 {
-		errs = append(errs, invalidf("users %d: must be >= 0", users))
+	if err := checkUsers(users); err != nil {
+		errs = append(errs, err)
 	}
 	first := make(map[string]int, len(classes))
 	for i, c := range classes {

@@ -43,6 +43,33 @@ func (p Plan) Assignment() Assignment {
 	return a
 }
 
+// Validate reports, all at once, what Distribute would refuse in req whatever the
+// workers: its classes and user count (as SplitClasses) and its spawn rate.
+func (req Request) Validate() error {
+	_, err := SplitClasses(req.Classes, req.Users)
+	return errors.Join(err, checkSpawnRate(req.SpawnRate))
+}
+
+// ValidateLoad reports, all at once, what planning refuses in a user count and a
+// spawn rate alone: an edit of a run whose classes were validated when it began.
+func ValidateLoad(users int, spawnRate float64) error {
+	return errors.Join(checkUsers(users), checkSpawnRate(spawnRate))
+}
+
+func checkSpawnRate(r float64) error {
+	if math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 {
+		return invalidf("spawn rate %v: must be a finite number > 0", r)
+	}
+	return nil
+}
+
+func checkUsers(users int) error {
+	if users < 0 {
+		return invalidf("users %d: must be >= 0", users)
+	}
+	return nil
+}
+
 // Distribute assigns the request to workers. workers: ids of live workers (any order; planning
 // sorts them so the result does not depend on order). current: what each worker runs now (may be nil,
 // may name workers not in the list — e.g. a lost worker — whose users must be re-homed).
@@ -58,8 +85,8 @@ func Distribute(req Request, workers []string, current Assignment) (Plan, error)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if math.IsNaN(req.SpawnRate) || math.IsInf(req.SpawnRate, 0) || req.SpawnRate <= 0 {
-		errs = append(errs, invalidf("spawn rate %v: must be a finite number > 0", req.SpawnRate))
+	if err := checkSpawnRate(req.SpawnRate); err != nil {
+		errs = append(errs, err)
 	}
 	ids := slices.Sorted(slices.Values(workers))
 	if len(ids) == 0 {

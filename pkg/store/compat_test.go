@@ -163,7 +163,7 @@ func TestStoreWrittenByPreviousMain(t *testing.T) {
 			}
 			var gotKinds []string
 			for _, e := range events {
-				gotKinds = append(gotKinds, e.Kind)
+				gotKinds = append(gotKinds, string(e.Kind))
 			}
 			if !slices.Equal(gotKinds, kinds) {
 				t.Errorf("event kinds = %v, the old binary showed %v", gotKinds, kinds)

@@ -182,7 +182,7 @@ type eventRecord struct {
 }
 
 func encodeEvent(e Event) ([]byte, error) {
-	return marshalJSON(eventRecord{V: eventRecordVersion, At: e.At.UTC(), Kind: e.Kind, Worker: e.Worker, Detail: e.Detail})
+	return marshalJSON(eventRecord{V: eventRecordVersion, At: e.At.UTC(), Kind: string(e.Kind), Worker: e.Worker, Detail: e.Detail})
 }
 
 // decodeEvent decodes the event record stored under key. It never panics.
@@ -206,7 +206,7 @@ func decodeEvent(key, val []byte) (Event, error) {
 	if problem != "" {
 		return Event{}, fmt.Errorf("%w: event %d: %s", ErrCorrupt, binary.BigEndian.Uint64(key), problem)
 	}
-	return Event{At: rec.At, Kind: rec.Kind, Worker: rec.Worker, Detail: rec.Detail}, nil
+	return Event{At: rec.At, Kind: EventKind(rec.Kind), Worker: rec.Worker, Detail: rec.Detail}, nil
 }
 
 // intervalHeader is an interval record without its snapshot.

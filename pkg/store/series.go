@@ -12,11 +12,11 @@ import (
 	"github.com/stampede-load/stampede/pkg/aggregate"
 )
 
-// Event is something that happened during a run, such as "worker_joined" or
-// "worker_lost".
+// Event is something that happened during a run, such as EventWorkerJoined or
+// EventWorkerLost.
 type Event struct {
 	At     time.Time
-	Kind   string
+	Kind   EventKind
 	Worker string
 	Detail string
 }
