@@ -57,7 +57,8 @@ func TestModelServing(t *testing.T) {
 	summary := filepath.Join(dir, "summary.json")
 	m := start(t, master, "--headless", "-f", script, "-H", base, "-u", "10", "-r", "100", "-t", "20s",
 		"--expect-workers", "2", "--expect-workers-max-wait", "60s", "--local-workers", "0", "--listen", addr,
-		"--db", filepath.Join(dir, "runs.db"), "--json", summary)
+		"--db", filepath.Join(dir, "runs.db"), "--json", summary,
+		"--threshold", "ttft.p50{name=chat}<400ms", "--threshold", "goodput_ratio>=50%", "--threshold", "tokens_out{name=chat}==4800")
 	start(t, worker, "--master", addr, "--id", "w1", "--log-level", "error")
 	start(t, worker, "--master", addr, "--id", "w2", "--log-level", "error")
 	waitExit(t, m, 120*time.Second)
@@ -69,6 +70,9 @@ func TestModelServing(t *testing.T) {
 	var sum report.Summary
 	if err := json.Unmarshal(raw, &sum); err != nil {
 		t.Fatal(err)
+	}
+	if !sum.Passed || len(sum.Thresholds) != 3 {
+		t.Errorf("thresholds %+v: want 3, all passed", sum.Thresholds)
 	}
 	log := srv.Log()
 	var in, out, good uint64

@@ -14,6 +14,16 @@
 //	failures requests  counts                                     failures==0  requests>=1000
 //	rps                requests / elapsed seconds                 rps>200  rps{name=/login}>10
 //
+// Without a method filter a request metric covers the requests themselves: rows that time a
+// part of a request (TTFB, CONNECT, TLS, SERVER, TTFC, ICL, TTFT, ITL) count only when the
+// filter names their method, as the Aggregated row leaves them out.
+//
+// Model requests (u.llm): ttft.<stat> and itl.<stat>, stat one of pNN, avg, med, min, max, are
+// that figure of the TTFT or ITL rows (ttft.p95{name=chat}<500ms is p95{name=chat,method=TTFT});
+// tokens_in, tokens_out (counts) and output_tokens_per_s (a rate), over the run or one row with
+// {name=...}; goodput (requests that met their slo= per second) and goodput_ratio (a
+// percentage of the requests judged), over the run.
+//
 // Run metrics (no filter): users (users running), dropped (iterations dropped because no user
 // was free): users>=50, dropped==0.
 //

@@ -228,6 +228,9 @@ func (t Threshold) observe(in Input, sp spec) (v float64, host string, err strin
 	case sp.request:
 		v, err := t.observeRequests(in)
 		return v, "", err
+	case sp.tokens:
+		v, err := t.observeTokens(in)
+		return v, "", err
 	case t.Metric == "users":
 		return float64(in.Users), "", ""
 	case t.Metric == "dropped":
@@ -241,7 +244,10 @@ func (t Threshold) observeRequests(in Input) (float64, string) {
 	matched := false
 	if in.Snapshot != nil {
 		for ep, s := range in.Snapshot.Endpoints {
-			if (t.Filter.Name == "" || ep.Name == t.Filter.Name) && (t.Filter.Method == "" || ep.Method == t.Filter.Method) {
+			// Without a method, the requests themselves: the rows that time a part of
+			// one (TTFB, TTFT, ITL ...) are chosen by name, as in the Aggregated row.
+			method := t.Filter.Method == "" && !aggregate.TimingKinds[ep.Method] || ep.Method == t.Filter.Method
+			if (t.Filter.Name == "" || ep.Name == t.Filter.Name) && method {
 				st.Merge(s)
 				matched = true
 			}
@@ -288,6 +294,51 @@ func (t Threshold) observeRequests(in Input) (float64, string) {
 		d = h.Percentile(t.Percentile)
 	}
 	return float64(d), ""
+}
+
+// Counters of model requests (pkg/userbehavior's Generate names them; per row name
+// as NAME:row).
+const (
+	counterTokensIn    = "tokens_in"
+	counterTokensOut   = "tokens_out"
+	counterGoodput     = "goodput"
+	counterSLORequests = "slo_requests"
+)
+
+func (t Threshold) observeTokens(in Input) (float64, string) {
+	var c map[string]uint64
+	if in.Snapshot != nil {
+		c = in.Snapshot.Counters
+	}
+	count := func(name string) (uint64, bool) {
+		if t.Filter.Name != "" {
+			name += ":" + t.Filter.Name
+		}
+		n, ok := c[name]
+		return n, ok
+	}
+	switch t.Metric {
+	case "tokens_in", "tokens_out":
+		n, _ := count(t.Metric)
+		return float64(n), ""
+	case "output_tokens_per_s":
+		if in.Elapsed <= 0 {
+			return 0, "no time has elapsed"
+		}
+		n, _ := count(counterTokensOut)
+		return float64(n) / in.Elapsed.Seconds(), ""
+	}
+	good, judged := c[counterGoodput], c[counterSLORequests]
+	if judged == 0 {
+		return 0, "no request had an slo="
+	}
+	if t.Metric == "goodput_ratio" {
+		return float64(good) / float64(judged), ""
+	}
+	if in.Elapsed <= 0 {
+		return 0, "no time has elapsed"
+	}
+	return float64(good) / in.Elapsed.Seconds(), ""
 }
 
 func (t Threshold) observeTelemetry(tel Telemetry, sp spec) (float64, string, string) {

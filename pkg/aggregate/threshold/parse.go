@@ -42,6 +42,17 @@ var requestMetrics = map[string]kind{
 // runMetrics take no filter.
 var runMetrics = map[string]kind{"users": kindCount, "dropped": kindCount}
 
+// tokenMetrics are measured from the counters of model requests (u.llm); they take a
+// {name=...} filter (a row's own counters), no method.
+var tokenMetrics = map[string]kind{
+	"tokens_in": kindCount, "tokens_out": kindCount, "output_tokens_per_s": kindRate,
+	"goodput": kindRate, "goodput_ratio": kindFraction,
+}
+
+// timingRows are the model rows a metric may be written on: ttft.p95 is p95 of the
+// TTFT rows, itl.avg the mean of the ITL rows.
+var timingRows = map[string]string{"ttft": "TTFT", "itl": "ITL"}
+
 // funcs reduce a telemetry series to one value.
 var funcs = map[string]bool{"avg": true, "min": true, "max": true, "last": true}
 
@@ -49,6 +60,7 @@ var funcs = map[string]bool{"avg": true, "min": true, "max": true, "last": true}
 type spec struct {
 	kind      kind
 	request   bool    // a request metric: takes a filter
+	tokens    bool    // a token metric: takes a name filter
 	telemetry bool    // a telemetry series
 	slope     bool    // the slope of a telemetry series
 	scale     float64 // telemetry: from the source's values to the canonical unit
@@ -66,6 +78,9 @@ func (t Threshold) spec() spec {
 	}
 	if k, ok := requestMetrics[t.Metric]; ok {
 		return spec{kind: k, request: true}
+	}
+	if k, ok := tokenMetrics[t.Metric]; ok {
+		return spec{kind: k, tokens: true}
 	}
 	return spec{kind: runMetrics[t.Metric]}
 }
@@ -207,11 +222,23 @@ func (p *parser) threshold() (Threshold, error) {
 	}
 	p.skipSpace()
 	if p.pos < len(p.src) && p.src[p.pos] == '{' {
-		if !sp.request {
+		if !sp.request && !sp.tokens {
 			return t, p.fail(p.pos, "%s takes no {filter}; filters apply to request metrics such as p95 and error_rate", t.Metric)
 		}
+		method, at := t.Filter.Method, p.pos
+		t.Filter.Method = ""
 		if err := p.filter(&t); err != nil {
 			return t, err
+		}
+		switch {
+		case strings.HasPrefix(t.Metric, "goodput"):
+			return t, p.fail(at, "%s is judged over the whole run: it takes no {filter}", t.Metric)
+		case sp.tokens && t.Filter.Method != "":
+			return t, p.fail(at, "%s is counted per name: filter it with {name=...} only", t.Metric)
+		case method != "" && t.Filter.Method != "":
+			return t, p.fail(at, "%s already selects the %s rows: filter it with {name=...} only", name, method)
+		case method != "":
+			t.Filter.Method = method
 		}
 		p.skipSpace()
 	}
@@ -260,6 +287,20 @@ func (p *parser) metric(t *Threshold, name string, at int) error {
 		t.Metric = name
 		return nil
 	}
+	if _, ok := tokenMetrics[name]; ok {
+		t.Metric = name
+		return nil
+	}
+	if row, stat, ok := strings.Cut(name, "."); ok && timingRows[row] != "" {
+		if err := p.metric(t, stat, at+len(row)+1); err != nil || t.Percentile == 0 && requestMetrics[t.Metric] != kindDuration {
+			return p.fail(at, "%s: want %s.pNN, %s.avg, .med, .min or .max, such as %s.p95", name, row, row, row)
+		}
+		t.Filter.Method = timingRows[row]
+		return nil
+	}
+	if timingRows[name] != "" {
+		return p.fail(at, "%s: say which figure, such as %s.p95 or %s.avg", name, name, name)
+	}
 	role, rest, _ := strings.Cut(name, ".")
 	if role != "agent" && role != "worker" {
 		if _, ok := seriesKinds[strings.TrimSuffix(name, slopeSuffix)]; ok {
@@ -268,7 +309,7 @@ func (p *parser) metric(t *Threshold, name string, at int) error {
 		if strings.Contains(name, ".") {
 			return p.fail(at, "unknown telemetry role %q in %s (want agent.<host>.<series> or worker.<host>.<series>)", role, name)
 		}
-		return p.fail(at, "unknown metric %q (want pNN, avg, med, min, max, error_rate, failures, requests, rps, users, dropped, or agent|worker.<host>.<series>)", name)
+		return p.fail(at, "unknown metric %q (want pNN, avg, med, min, max, error_rate, failures, requests, rps, users, dropped, ttft.pNN, itl.pNN, tokens_in, tokens_out, output_tokens_per_s, goodput, goodput_ratio, or agent|worker.<host>.<series>)", name)
 	}
 	host, series, _ := strings.Cut(rest, ".")
 	if host == "" || series == "" {

@@ -123,7 +123,7 @@ func TestParseErrors(t *testing.T) {
 		{"agent.api.mem_slope<1MiB/h", `column 22: agent.api.mem_slope is a slope and needs a unit per time, such as 1MiB/min (want /s or /min)`},
 		{"agent.api.mem_slope<1ms/min", `column 22: unit mismatch: agent.api.mem_slope is a memory size, "ms" is a latency (want B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)`},
 		// unknown metric
-		{"foo<1", `column 1: unknown metric "foo" (want pNN, avg, med, min, max, error_rate, failures, requests, rps, users, dropped, or agent|worker.<host>.<series>)`},
+		{"foo<1", `column 1: unknown metric "foo" (want pNN, avg, med, min, max, error_rate, failures, requests, rps, users, dropped, ttft.pNN, itl.pNN, tokens_in, tokens_out, output_tokens_per_s, goodput, goodput_ratio, or agent|worker.<host>.<series>)`},
 		{"cpu<1%", `column 1: unknown metric "cpu": telemetry is written <role>.<host>.<series>, such as agent.*.cpu`},
 		{"host.api.cpu<1%", `column 1: unknown telemetry role "host" in host.api.cpu (want agent.<host>.<series> or worker.<host>.<series>)`},
 		{"agent.api<1%", `column 1: telemetry "agent.api": want agent.<host>.<series>, with * for every host, such as agent.*.cpu`},
