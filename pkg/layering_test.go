@@ -64,11 +64,12 @@ var layers = map[string]layer{
 	"pkg/locust/internal/boomerworker": {4, nil},
 	// 5: commands and their shared packages, scripts, and the tests of the whole
 	// repository. A row ending in /... holds every package under it.
-	"cmd/...":      {top, nil},
-	"scripts/...":  {top, nil},
-	"deploy/k8s":   {top, nil},
-	"examples/...": {top, nil},
-	"pkg":          {top, nil}, // this test
+	"cmd/...":        {top, nil},
+	"scripts/...":    {top, nil},
+	"deploy/k8s":     {top, nil},
+	"deploy/grafana": {top, nil},
+	"examples/...":   {top, nil},
+	"pkg":            {top, nil}, // this test
 }
 
 // edge is the one package that may import the generated protobuf package directly:
