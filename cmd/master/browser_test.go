@@ -216,6 +216,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), `id="report-data"`) {
 		t.Errorf("report download: %d, %d bytes", resp.StatusCode, len(page))
 	}
+	// The report is self-contained: opened from a file, with no server, it draws
+	// its tables and charts, and the run's label of markup is text in it.
+	file := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(file, page, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fail("open the report from a file", chromedp.Do(bctx,
+		chromedp.Navigate("file://"+file),
+		wait(`document.querySelectorAll("#stats-table tr.row").length === 1 && document.querySelectorAll("#charts canvas").length >= 3 &&
+			document.querySelectorAll("#events-table tr.event-row").length > 0`),
+		wait(fmt.Sprintf(`document.querySelector("h1").textContent.includes(%q) && document.querySelector("#xss") === null && window.xssRan !== true`, xssLabel)),
+		shot("report"),
+	))
 	if served.Load() == 0 {
 		t.Error("the target saw no request")
 	}
