@@ -140,8 +140,9 @@ func (l *loadFlags) stages(c *Config) (scheduler.Stages, error) {
 	return nil, nil
 }
 
-// apply puts the shape and the thresholds into the controller's configuration.
-func (l *loadFlags) apply(c *Config, rc *controller.Config, db *store.DB) error {
+// apply puts the shape and the thresholds into the controller's configuration; prog
+// is the run's script as the master compiled it (nil when the scenario is not one).
+func (l *loadFlags) apply(c *Config, rc *controller.Config, db *store.DB, prog *script.Program) error {
 	st, err := l.stages(c)
 	if err != nil {
 		return err
@@ -161,13 +162,8 @@ func (l *loadFlags) apply(c *Config, rc *controller.Config, db *store.DB) error 
 		rc.Stages = st
 	}
 	exprs := []string(l.Thresholds)
-	if sc := rc.Scenario.Script; sc != nil {
+	if prog != nil {
 		// The script's own thresholds and shape(), read on the master.
-		prog, err := script.Compile(script.Bundle{Main: sc.Main, Files: sc.Files},
-			script.Options{Vars: sc.Vars, Tags: sc.Tags, ExcludeTags: sc.ExcludeTags})
-		if err != nil {
-			return err
-		}
 		exprs = append(exprs, prog.Thresholds()...)
 		if prog.HasShape() && st == nil && !l.open() {
 			rc.Shape = prog.Shape
@@ -194,24 +190,13 @@ func (l *loadFlags) apply(c *Config, rc *controller.Config, db *store.DB) error 
 var errShapeFlags = errors.New("the script's shape() sets the users and ends the run: leave out -u/--users and -t/--run-time (or give --stages, --shape or --rate, which replace shape())")
 
 // refuseWithShape returns errShapeFlags when the script's shape() would drive the
-// run (no --stages, --shape or open model) and -u or -t was given too.
-func (l *loadFlags) refuseWithShape(c *Config) error {
-	if c.Script == "" || (!c.UsersGiven && c.RunTime == 0) || l.Stages != "" || l.Shape != "" || l.open() {
+// run (no --stages, --shape or open model) and -u or -t was given too; prog is the
+// compiled script (nil when there is none).
+func (l *loadFlags) refuseWithShape(c *Config, prog *script.Program) error {
+	if prog == nil || !prog.HasShape() || (!c.UsersGiven && c.RunTime == 0) || l.Stages != "" || l.Shape != "" || l.open() {
 		return nil
 	}
-	b, err := script.LoadDir(c.Script)
-	if err != nil {
-		return err
-	}
-	vars, _ := c.vars()
-	prog, err := script.Compile(b, script.Options{Vars: vars, Tags: c.Tags, ExcludeTags: c.ExcludeTags})
-	if err != nil {
-		return err
-	}
-	if prog.HasShape() {
-		return errShapeFlags
-	}
-	return nil
+	return errShapeFlags
 }
 
 // loadBaseline reads the stored run thresholds compare with: an id, or

@@ -31,6 +31,7 @@ import (
 	"github.com/stampede-load/stampede/pkg/store"
 	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
+	"github.com/stampede-load/stampede/pkg/userbehavior/script"
 )
 
 // master is what both modes share: the store, the workers' gRPC listener, local
@@ -40,6 +41,7 @@ type master struct {
 	ctl      *controller.Controller
 	scenario userbehavior.Scenario
 	classes  []*userbehavior.Class
+	program  *script.Program // the scenario's script, compiled once here (nil when not a script)
 	addr     string
 	g        *errgroup.Group
 	gctx     context.Context
@@ -65,8 +67,17 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 	// without --host gets the plain user's URL from its start form.
 	if q := m.scenario.Quick; q != nil && q.URL == "" && !cfg.Headless {
 		m.classes = []*userbehavior.Class{{Name: userbehavior.QuickClassName, Weight: 1}}
-	} else if m.classes, err = scenarios.Resolve(m.scenario, scenarios.Placement{Index: 0, Count: 1}); err != nil {
-		return nil, exitUsage, err
+	} else {
+		res, err := scenarios.Load(m.scenario, scenarios.Placement{Index: 0, Count: 1})
+		if err != nil {
+			return nil, exitUsage, err
+		}
+		m.classes, m.program = res.Classes, res.Program
+	}
+	if cfg.Headless {
+		if err := cfg.Load.refuseWithShape(&cfg, m.program); err != nil {
+			return nil, exitUsage, err
+		}
 	}
 	if m.classes, err = cfg.locustClasses(m.classes); err != nil {
 		return nil, exitUsage, err
@@ -208,7 +219,7 @@ func (m *master) runConfig(cfg Config, scenario userbehavior.Scenario, progress 
 		RunTime: cfg.RunTime, ExpectWorkers: cfg.expectWorkers(), ExpectWait: cfg.ExpectWorkersMax,
 		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings, Progress: progress,
 	}
-	err := cfg.Load.apply(&cfg, &rc, m.db)
+	err := cfg.Load.apply(&cfg, &rc, m.db, m.program)
 	return rc, err
 }
 
@@ -224,9 +235,6 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 			return exitUsage, err
 		}
 		return dryRun(ctx, scenario, classes, cfg.DryRun, stdout)
-	}
-	if err := cfg.Load.refuseWithShape(&cfg); err != nil {
-		return exitUsage, err
 	}
 	m, code, err := bringUp(ctx, cfg, log, stdout)
 	if err != nil {

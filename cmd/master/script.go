@@ -40,17 +40,17 @@ func checkScript(path string, vars, tags, exclude []string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	classes, err := scenarios.Resolve(sc, scenarios.Placement{Index: 0, Count: 1})
+	res, err := scenarios.Load(sc, scenarios.Placement{Index: 0, Count: 1})
 	if err != nil {
 		return err
 	}
+	classes := res.Classes
 	fmt.Fprintf(stdout, "%s: ok, %d user classes\n", path, len(classes))
 	for _, c := range classes {
 		fmt.Fprintf(stdout, "  %s\n", describeClass(c))
 	}
 	noteOrder(stdout, classes)
-	if prog, err := script.Compile(script.Bundle{Main: sc.Script.Main, Files: sc.Script.Files},
-		script.Options{Vars: sc.Script.Vars}); err == nil && prog.HasShape() {
+	if res.Program.HasShape() {
 		fmt.Fprintln(stdout, "shape(): the script sets the users and ends the run: a headless run refuses -u and -t beside it")
 	}
 	return nil

@@ -3,7 +3,7 @@
 // bundle. Both binaries resolve through it, so master-side validation and workers
 // agree on what a scenario means.
 //
-// Concurrency: Resolve is safe for concurrent use.
+// Concurrency: Resolve and Load are safe for concurrent use.
 package scenarios
 
 import (
@@ -23,15 +23,31 @@ type Placement struct {
 
 // Resolve returns the scenario's user classes for a worker at placement p.
 func Resolve(sc userbehavior.Scenario, p Placement) ([]*userbehavior.Class, error) {
+	r, err := Load(sc, p)
+	return r.Classes, err
+}
+
+// Resolved is a scenario compiled for a worker at a placement.
+type Resolved struct {
+	Classes []*userbehavior.Class
+	// Program is the compiled script (its thresholds and shape() too), or nil when
+	// the scenario is not a script.
+	Program *script.Program
+}
+
+// Load compiles the scenario once for a worker at placement p: its classes and, for
+// a script, the program the master also reads thresholds and shape() from.
+func Load(sc userbehavior.Scenario, p Placement) (Resolved, error) {
 	if s := sc.Script; s != nil {
 		prog, err := script.Compile(script.Bundle{Main: s.Main, Files: s.Files}, script.Options{
 			Vars: s.Vars, Tags: s.Tags, ExcludeTags: s.ExcludeTags,
 			Slice: script.Slice{Index: p.Index, Count: p.Count},
 		})
 		if err != nil {
-			return nil, err
+			return Resolved{}, err
 		}
-		return prog.Classes(), nil
+		return Resolved{Classes: prog.Classes(), Program: prog}, nil
 	}
-	return sc.Classes(Builtins)
+	classes, err := sc.Classes(Builtins)
+	return Resolved{Classes: classes}, err
 }
