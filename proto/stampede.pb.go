@@ -1065,9 +1065,12 @@ type ScriptBundle struct {
 	Main  string            `protobuf:"bytes,1,opt,name=main,proto3" json:"main,omitempty"`
 	Files map[string][]byte `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Values the script reads with env(NAME, default), from the master's --var.
-	Vars          map[string]string `protobuf:"bytes,3,rep,name=vars,proto3" json:"vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Tags          []string          `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
-	ExcludeTags   []string          `protobuf:"bytes,5,rep,name=exclude_tags,json=excludeTags,proto3" json:"exclude_tags,omitempty"`
+	Vars        map[string]string `protobuf:"bytes,3,rep,name=vars,proto3" json:"vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Tags        []string          `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	ExcludeTags []string          `protobuf:"bytes,5,rep,name=exclude_tags,json=excludeTags,proto3" json:"exclude_tags,omitempty"`
+	// What the script's setup(ctx) returned for this run, as JSON (at most 1 MiB):
+	// every user reads it as u.setup. Sent in every Start, so a late worker has it too.
+	SetupData     []byte `protobuf:"bytes,6,opt,name=setup_data,json=setupData,proto3" json:"setup_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1133,6 +1136,13 @@ func (x *ScriptBundle) GetTags() []string {
 func (x *ScriptBundle) GetExcludeTags() []string {
 	if x != nil {
 		return x.ExcludeTags
+	}
+	return nil
+}
+
+func (x *ScriptBundle) GetSetupData() []byte {
+	if x != nil {
+		return x.SetupData
 	}
 	return nil
 }
@@ -1662,13 +1672,15 @@ const file_stampede_proto_rawDesc = "" +
 	"\atimings\x18\x01 \x01(\bR\atimings\x12,\n" +
 	"\x12server_time_header\x18\x02 \x01(\tR\x10serverTimeHeader\x12\x19\n" +
 	"\bmax_body\x18\x03 \x01(\x03R\amaxBody\x120\n" +
-	"\x14insecure_skip_verify\x18\x04 \x01(\bR\x12insecureSkipVerify\"\xc1\x02\n" +
+	"\x14insecure_skip_verify\x18\x04 \x01(\bR\x12insecureSkipVerify\"\xe0\x02\n" +
 	"\fScriptBundle\x12\x12\n" +
 	"\x04main\x18\x01 \x01(\tR\x04main\x12:\n" +
 	"\x05files\x18\x02 \x03(\v2$.stampede.v1.ScriptBundle.FilesEntryR\x05files\x127\n" +
 	"\x04vars\x18\x03 \x03(\v2#.stampede.v1.ScriptBundle.VarsEntryR\x04vars\x12\x12\n" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12!\n" +
-	"\fexclude_tags\x18\x05 \x03(\tR\vexcludeTags\x1a8\n" +
+	"\fexclude_tags\x18\x05 \x03(\tR\vexcludeTags\x12\x1d\n" +
+	"\n" +
+	"setup_data\x18\x06 \x01(\fR\tsetupData\x1a8\n" +
 	"\n" +
 	"FilesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/stampede-load/stampede/pkg/controller"
@@ -50,7 +51,16 @@ func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writ
 		stopLoop()
 		<-loopDone
 	}()
-	srv, err := web.NewServer(web.Config{Control: &webControl{Controller: m.ctl, m: m, cfg: cfg}, DB: m.db, Logger: log,
+	wc := &webControl{Controller: m.ctl, m: m, cfg: cfg, log: log}
+	defer func() { // a run's teardown finishes before the master goes, within its limit
+		waited := make(chan struct{})
+		go func() { wc.teardowns.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(teardownLimit + 5*time.Second):
+		}
+	}()
+	srv, err := web.NewServer(web.Config{Control: wc, DB: m.db, Logger: log,
 		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL,
 		Defaults: web.Defaults{Users: cfg.Users, SpawnRate: cfg.SpawnRate, Host: m.scenario.Host, RunTime: cfg.RunTime,
 			Classes: userClasses(m.classes)}})
@@ -99,8 +109,10 @@ func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writ
 // webControl lets the dashboard start runs with the master's flags as defaults.
 type webControl struct {
 	*controller.Controller
-	m   *master
-	cfg Config
+	m         *master
+	cfg       Config
+	log       *slog.Logger
+	teardowns sync.WaitGroup // a run's teardown, running after the run
 }
 
 func (c *webControl) StartRun(ctx context.Context, req web.StartRequest) error {
@@ -125,16 +137,52 @@ func (c *webControl) StartRun(ctx context.Context, req web.StartRequest) error {
 		return fmt.Errorf("%w: give the host (the URL every user requests)", web.ErrBadRequest)
 	}
 	cfg.Host = sc.Host
+	if l := c.Live(); l.State == report.StateRunning || l.State == report.StateStopping {
+		return controller.ErrRunActive // before setup runs for a run that cannot start
+	}
+	hk, err := newHooks(sc)
+	if err != nil {
+		return fmt.Errorf("%w: %v", web.ErrBadRequest, err)
+	}
+	if hk != nil {
+		if sc, err = hk.setup(ctx, io.Discard); err != nil {
+			// No user started: the run is stored as failed with the traceback, and the
+			// form shows the error.
+			var he *hookError
+			errors.As(err, &he)
+			storeSetupFailure(c.m.db, cfg.Label, he)
+			msg := he.Error()
+			if he.traceback != "" {
+				msg += "\n" + he.traceback
+			}
+			return fmt.Errorf("%w: %s", web.ErrBadRequest, msg)
+		}
+	}
 	rc, err := c.m.runConfig(cfg, sc, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %v", web.ErrBadRequest, err)
 	}
-	_, err = c.Start(ctx, rc)
+	done, err := c.Start(ctx, rc)
 	if errors.Is(err, controller.ErrRunActive) {
 		return err
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", web.ErrBadRequest, err)
+	}
+	if hk != nil {
+		c.teardowns.Add(1)
+		go func() { // owned by c.teardowns, which dashboard waits for
+			defer c.teardowns.Done()
+			<-done
+			if err := hk.teardown(context.Background(), io.Discard); err != nil {
+				c.log.Error("teardown failed", "err", err)
+				if res, oerr := c.Outcome(done); oerr == nil {
+					var he *hookError
+					errors.As(err, &he)
+					c.m.db.AppendEvent(res.Run.ID, store.Event{At: time.Now(), Kind: "teardown_failed", Detail: he.Error() + "\n" + he.traceback})
+				}
+			}
+		}()
 	}
 	return nil
 }

@@ -230,11 +230,30 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		if err != nil {
 			return exitUsage, err
 		}
+		hk, err := newHooks(scenario)
+		if err != nil {
+			return exitUsage, err
+		}
+		if hk != nil { // the dry run's users read u.setup too, and teardown cleans up after them
+			if scenario, err = hk.setup(ctx, stdout); err != nil {
+				printHookError(stdout, err)
+				return exitFailure, err
+			}
+		}
 		classes, err := scenarios.Resolve(scenario, scenarios.Placement{Index: 0, Count: 1})
 		if err != nil {
 			return exitUsage, err
 		}
-		return dryRun(ctx, scenario, classes, cfg.DryRun, stdout)
+		code, err := dryRun(ctx, scenario, classes, cfg.DryRun, stdout)
+		if hk != nil {
+			if terr := hk.teardown(ctx, stdout); terr != nil {
+				printHookError(stdout, terr)
+				if code == exitOK && err == nil {
+					return exitFailure, terr
+				}
+			}
+		}
+		return code, err
 	}
 	m, code, err := bringUp(ctx, cfg, log, stdout)
 	if err != nil {
@@ -246,12 +265,43 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	if cfg.OnlySummary {
 		progress = nil
 	}
-	rc, err := m.runConfig(cfg, m.scenario, progress)
+	hk, err := newHooks(m.scenario)
+	if err != nil {
+		return exitUsage, err
+	}
+	scenario := m.scenario
+	if hk != nil {
+		if scenario, err = hk.setup(ctx, stdout); err != nil {
+			// No user has started: the run is stored as failed, with the traceback.
+			printHookError(stdout, err)
+			if id, serr := storeSetupFailure(m.db, cfg.Label, err.(*hookError)); serr == nil {
+				fmt.Fprintf(stdout, "run %s failed in setup, stored in %s\n", id, cfg.DB)
+			}
+			return exitFailure, err
+		}
+	}
+	rc, err := m.runConfig(cfg, scenario, progress)
 	if err != nil {
 		return exitUsage, err
 	}
 	rc.QuitWorkers = true
 	res, err := m.ctl.Run(ctx, rc)
+	var teardownErr error
+	if hk != nil {
+		// Once, after the last user stopped: also when the run failed or was stopped.
+		if teardownErr = hk.teardown(ctx, stdout); teardownErr != nil {
+			printHookError(stdout, teardownErr)
+			if err == nil {
+				var he *hookError
+				errors.As(teardownErr, &he)
+				detail := he.Error()
+				if he.traceback != "" {
+					detail += "\n" + he.traceback
+				}
+				m.db.AppendEvent(res.Run.ID, store.Event{At: time.Now(), Kind: "teardown_failed", Detail: detail})
+			}
+		}
+	}
 	if err != nil {
 		return exitFailure, err
 	}
@@ -287,6 +337,9 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	code, err = cfg.Load.verdict(stdout, res)
 	if err != nil {
 		return code, err
+	}
+	if teardownErr != nil && code == exitOK {
+		return exitFailure, teardownErr
 	}
 	if ctx.Err() != nil {
 		// Stopped by a signal (Ctrl-C, or a CI job's timeout): what was measured is

@@ -202,7 +202,7 @@ func scenarioToPB(s userbehavior.Scenario) (*pb.Scenario, error) {
 		out.Kind = &pb.Scenario_Builtin{Builtin: s.Builtin}
 	case s.Script != nil:
 		out.Kind = &pb.Scenario_Script{Script: &pb.ScriptBundle{Main: s.Script.Main, Files: s.Script.Files,
-			Vars: s.Script.Vars, Tags: s.Script.Tags, ExcludeTags: s.Script.ExcludeTags}}
+			Vars: s.Script.Vars, Tags: s.Script.Tags, ExcludeTags: s.Script.ExcludeTags, SetupData: s.Script.SetupData}}
 	default:
 		return nil, errors.New("scenario has nothing to run")
 	}
@@ -246,7 +246,8 @@ func scenarioFromPB(s *pb.Scenario) (userbehavior.Scenario, error) {
 		if b.Main == "" || b.Files[b.Main] == nil {
 			return userbehavior.Scenario{}, fmt.Errorf("script bundle without its main file %q", b.Main)
 		}
-		out.Script = &userbehavior.ScriptSpec{Main: b.Main, Files: b.Files, Vars: b.Vars, Tags: b.Tags, ExcludeTags: b.ExcludeTags}
+		out.Script = &userbehavior.ScriptSpec{Main: b.Main, Files: b.Files, Vars: b.Vars, Tags: b.Tags, ExcludeTags: b.ExcludeTags,
+			SetupData: b.SetupData}
 	default:
 		return userbehavior.Scenario{}, errors.New("scenario has nothing to run")
 	}

@@ -40,7 +40,7 @@ type Resolved struct {
 func Load(sc userbehavior.Scenario, p Placement) (Resolved, error) {
 	if s := sc.Script; s != nil {
 		prog, err := script.Compile(script.Bundle{Main: s.Main, Files: s.Files}, script.Options{
-			Vars: s.Vars, Tags: s.Tags, ExcludeTags: s.ExcludeTags,
+			Vars: s.Vars, Tags: s.Tags, ExcludeTags: s.ExcludeTags, SetupData: s.SetupData,
 			Slice: script.Slice{Index: p.Index, Count: p.Count},
 		})
 		if err != nil {

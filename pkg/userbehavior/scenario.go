@@ -48,6 +48,7 @@ type ScriptSpec struct {
 	Vars        map[string]string // env(NAME, default)
 	Tags        []string
 	ExcludeTags []string
+	SetupData   []byte // what the script's setup(ctx) returned for this run, as JSON: u.setup
 }
 
 // Builtins maps a built-in scenario name to the function that makes its classes.

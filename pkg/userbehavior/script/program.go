@@ -28,6 +28,9 @@ type Options struct {
 	Slice       Slice
 	StepBudget  uint64        // Starlark execution steps per task call; 0: DefaultStepBudget
 	TaskTimeout time.Duration // wall time per task call; 0: none beyond request timeouts
+	// SetupData is what the script's setup(ctx) returned for this run, as JSON: every
+	// user reads it, decoded and frozen, as u.setup (None when empty).
+	SetupData []byte
 }
 
 // DefaultStepBudget is the Starlark execution steps a task call (and the top level of
@@ -57,6 +60,9 @@ type Program struct {
 	shape       *starlark.Function   // the main module's shape(elapsed), or nil
 	protos      *protoregistry.Files // the bundle's .proto files and protosets; nil: none
 	files       map[string][]byte    // the bundle's files (a gRPC CA)
+	setupFn     *starlark.Function   // the main module's setup(ctx), or nil
+	teardownFn  *starlark.Function   // the main module's teardown(ctx, data), or nil
+	setupData   starlark.Value       // u.setup: Options.SetupData decoded and frozen
 }
 
 // Classes returns the user classes in name order, ready for a userbehavior.Runner.
@@ -98,6 +104,7 @@ func Compile(b Bundle, opts Options) (*Program, error) {
 	if err == nil {
 		c.buildClasses(globals)
 		c.runSettings(globals)
+		c.lifecycle(globals)
 	}
 	if err := c.problems.errors(); err != nil {
 		return nil, err

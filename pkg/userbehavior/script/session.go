@@ -133,8 +133,14 @@ func (p *Program) taskFunc(fn *starlark.Function) func(context.Context, *userbeh
 // call runs fn(user) on a thread of the pool within the step budget and the task
 // timeout; ctx ending cancels the thread (see poll).
 func (s *session) call(ctx context.Context, fn starlark.Callable) error {
+	_, err := s.callWith(ctx, fn, s.args[:])
+	return err
+}
+
+// callWith is call with other arguments, returning what fn returned.
+func (s *session) callWith(ctx context.Context, fn starlark.Callable, args starlark.Tuple) (starlark.Value, error) {
 	if s.ctx != nil {
-		return errors.New("script call while another runs on the same user")
+		return nil, errors.New("script call while another runs on the same user")
 	}
 	if t := s.p.opts.TaskTimeout; t > 0 {
 		var cancel context.CancelFunc
@@ -148,15 +154,15 @@ func (s *session) call(ctx context.Context, fn starlark.Callable) error {
 	t.limit = steps + s.p.budget
 	th.SetMaxExecutionSteps(min(steps+pollSteps, t.limit))
 	t.s, s.ctx = s, ctx
-	_, err := starlark.Call(th, fn, s.args[:], nil)
+	v, err := starlark.Call(th, fn, args, nil)
 	t.s, s.ctx = nil, nil
 	t.req = userbehavior.Request{} // holds nothing of the user between calls
 	s.p.threads.Put(t)
 	s.finish(err)
 	if err != nil {
-		return taskError(err)
+		return nil, taskError(err)
 	}
-	return nil
+	return v, nil
 }
 
 // stopReason says why ctx, the context of a script call, ended.
@@ -225,7 +231,7 @@ func (v *userValue) Freeze()               {} // per user; never shared
 func (v *userValue) Truth() starlark.Bool  { return true }
 func (v *userValue) Hash() (uint32, error) { return uint32(v.s.u.ID), nil }
 func (v *userValue) AttrNames() []string {
-	return []string{"class_name", "grpc", "http", "id", "llm", "run_id", "user_count", "vars", "worker_count", "worker_index"}
+	return []string{"class_name", "grpc", "http", "id", "llm", "run_id", "setup", "user_count", "vars", "worker_count", "worker_index"}
 }
 
 func (v *userValue) Attr(name string) (starlark.Value, error) {
@@ -253,6 +259,8 @@ func (v *userValue) Attr(name string) (starlark.Value, error) {
 		return starlark.String(v.s.u.Run().ID), nil
 	case "user_count":
 		return starlark.MakeInt(v.s.u.WorkerUsers()), nil
+	case "setup":
+		return v.s.p.setupData, nil
 	}
 	return nil, nil
 }
