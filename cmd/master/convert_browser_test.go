@@ -247,15 +247,21 @@ func (r *harRecorder) event(ev any) {
 	}
 }
 
+// done tells when the last page's requests have all finished. A request of an
+// earlier page that the navigation cut short (a stylesheet) may never get an event.
 func (r *harRecorder) done() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.pages) == 0 {
+		return false
+	}
+	last := r.pages[len(r.pages)-1].ID
 	for _, e := range r.entries {
-		if !e.finished {
+		if e.entry.PageRef == last && !e.finished {
 			return false
 		}
 	}
-	return len(r.entries) > 0
+	return true
 }
 
 // har asks the browser for the response bodies and returns the recording.
