@@ -179,7 +179,7 @@ func (c *webControl) StartRun(ctx context.Context, req web.StartRequest) error {
 				if res, oerr := c.Outcome(done); oerr == nil {
 					var he *hookError
 					errors.As(err, &he)
-					c.m.db.AppendEvent(res.Run.ID, store.Event{At: time.Now(), Kind: "teardown_failed", Detail: he.Error() + "\n" + he.traceback})
+					c.m.db.AppendEvent(res.Run.ID, store.Event{At: time.Now(), Kind: store.EventTeardownFailed, Detail: he.Error() + "\n" + he.traceback})
 				}
 			}
 		}()

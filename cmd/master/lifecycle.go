@@ -143,7 +143,7 @@ func storeSetupFailure(db *store.DB, label string, err *hookError) (string, erro
 	if err.traceback != "" {
 		detail += "\n" + err.traceback
 	}
-	if e := db.AppendEvent(id, store.Event{At: now, Kind: "setup_failed", Detail: detail}); e != nil {
+	if e := db.AppendEvent(id, store.Event{At: now, Kind: store.EventSetupFailed, Detail: detail}); e != nil {
 		return id, e
 	}
 	return id, db.FinishRun(id, store.StatusFailed, err.Error(), time.Now(), store.Summary{}, aggregate.NewSnapshot(now))

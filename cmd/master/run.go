@@ -298,7 +298,7 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 				if he.traceback != "" {
 					detail += "\n" + he.traceback
 				}
-				m.db.AppendEvent(res.Run.ID, store.Event{At: time.Now(), Kind: "teardown_failed", Detail: detail})
+				m.db.AppendEvent(res.Run.ID, store.Event{At: time.Now(), Kind: store.EventTeardownFailed, Detail: detail})
 			}
 		}
 	}

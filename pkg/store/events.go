@@ -28,6 +28,8 @@ const (
 	// Warnings about the whole run.
 	EventEndpointsCapped     EventKind = "endpoints_capped"
 	EventOpenModelReplanLate EventKind = "open_model_replan_late"
+	EventSetupFailed         EventKind = "setup_failed"    // the script's setup raised: no user started (Detail: message and traceback)
+	EventTeardownFailed      EventKind = "teardown_failed" // the script's teardown raised (Detail: message and traceback)
 )
 
 // WorkerWarning reports whether an event of kind k warns that one worker's figures
@@ -43,7 +45,7 @@ func (k EventKind) WorkerWarning() bool {
 // RunWarning reports whether a stored run lists an event of kind k among its
 // warnings as its detail alone.
 func (k EventKind) RunWarning() bool {
-	return k == EventEndpointsCapped || k == EventThresholdAbort
+	return k == EventEndpointsCapped || k == EventThresholdAbort || k == EventSetupFailed || k == EventTeardownFailed
 }
 
 // Saturating reports whether an event of kind k starts a spell in which its worker's
