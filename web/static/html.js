@@ -63,5 +63,6 @@
     el.innerHTML = '';
   }
 
-  Object.assign(S, { esc, html, setHTML, clear, SafeHTML });
+  // Neither esc nor SafeHTML is exported: markup is made by html`...` alone.
+  Object.assign(S, { html, setHTML, clear });
 })(typeof window !== 'undefined' ? window : globalThis);
