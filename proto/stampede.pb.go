@@ -1458,7 +1458,10 @@ type Report struct {
 	// canonical encoding (aggregate.Snapshot.MarshalBinary), the same bytes the store
 	// keeps; the master decodes and checks it with aggregate.DecodeSnapshot. Empty
 	// when there is none (a fatal report).
-	Snapshot      []byte `protobuf:"bytes,15,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Snapshot []byte `protobuf:"bytes,15,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// Set when a user's script called stop_run(reason): the master stops the run
+	// with this reason. Sent again in later reports; the first one counts.
+	StopRun       string `protobuf:"bytes,16,opt,name=stop_run,json=stopRun,proto3" json:"stop_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1547,6 +1550,13 @@ func (x *Report) GetSnapshot() []byte {
 		return x.Snapshot
 	}
 	return nil
+}
+
+func (x *Report) GetStopRun() string {
+	if x != nil {
+		return x.StopRun
+	}
+	return ""
 }
 
 // Telemetry is one sample of a worker's or agent's host and process, in its one
@@ -1708,7 +1718,7 @@ const file_stampede_proto_rawDesc = "" +
 	"\x04Stop\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x1e\n" +
 	"\x04Quit\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xa0\x03\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xbb\x03\n" +
 	"\x06Report\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12!\n" +
@@ -1717,7 +1727,8 @@ const file_stampede_proto_rawDesc = "" +
 	"\x05final\x18\t \x01(\bR\x05final\x12\x14\n" +
 	"\x05fatal\x18\f \x01(\tR\x05fatal\x12\x16\n" +
 	"\x06origin\x18\x0e \x01(\tR\x06origin\x12\x1a\n" +
-	"\bsnapshot\x18\x0f \x01(\fR\bsnapshot\x1a8\n" +
+	"\bsnapshot\x18\x0f \x01(\fR\bsnapshot\x12\x19\n" +
+	"\bstop_run\x18\x10 \x01(\tR\astopRun\x1a8\n" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

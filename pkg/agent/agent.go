@@ -196,6 +196,7 @@ type activeRun struct {
 	pacer       *pacer             // closed model: moves the users toward the plan
 	open        *openRun           // open model (arrival rate), instead of pacer
 	stopping    bool
+	stopRun     atomic.Pointer[string] // a user's stop_run(reason), the first; sent with every later report
 }
 
 // openRun is an open-model run's pool of users and the loop that feeds it.
@@ -440,14 +441,17 @@ func (ss *session) start(ctx context.Context, c cluster.Command) error {
 				Snapshot: aggregate.NewSnapshot(time.Now()), Users: map[string]int{}}})
 		}
 		col := aggregate.NewCollector(time.Now())
+		run := &activeRun{id: c.RunID, collector: col}
 		runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: c.Scenario.Host, Collector: col,
 			HTTP: c.Scenario.HTTP.Apply(ss.cfg.HTTP), MaxMemory: ss.cfg.MaxMemory,
-			Run: userbehavior.RunInfo{ID: c.RunID, WorkerIndex: c.WorkerIndex, WorkerCount: c.WorkerCount}})
+			Run:     userbehavior.RunInfo{ID: c.RunID, WorkerIndex: c.WorkerIndex, WorkerCount: c.WorkerCount},
+			StopRun: func(reason string) { run.stopRun.CompareAndSwap(nil, &reason) }})
 		if err != nil {
 			return fmt.Errorf("run %s: %w", c.RunID, err)
 		}
 		uctx, cancel := context.WithCancel(ctx) // users end with the run, or with the agent
-		ss.run = &activeRun{id: c.RunID, collector: col, runner: runner, cancelUsers: cancel}
+		run.runner, run.cancelUsers = runner, cancel
+		ss.run = run
 		ss.log.Info("run started", "run_id", c.RunID, "open_model", c.Arrival != nil)
 		ss.run.planVersion = c.PlanVersion
 		if c.Arrival != nil {
@@ -612,6 +616,9 @@ func (ss *session) report(final bool) error {
 	ss.seq++
 	rep := cluster.Report{RunID: r.id, Origin: ss.origin, Seq: ss.seq, PlanVersion: r.planVersion, Final: final,
 		Snapshot: r.collector.Swap(time.Now()), Users: r.counts()}
+	if reason := r.stopRun.Load(); reason != nil {
+		rep.StopRun = *reason
+	}
 	if err := ss.send(rep); err != nil {
 		return fmt.Errorf("report to master: %w", err) // kept unacknowledged: the next session sends it again
 	}

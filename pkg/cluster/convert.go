@@ -264,6 +264,9 @@ func seconds(s float64) time.Duration {
 // MaxOriginLen bounds a report's origin (a worker session's id).
 const MaxOriginLen = 64
 
+// MaxStopReasonLen bounds the reason of a script's stop_run(reason) in a report.
+const MaxStopReasonLen = 1024
+
 // MaxRateStages bounds the stages of an arrival plan; MaxRate its rate (iterations
 // per second, cluster-wide).
 const (
@@ -322,7 +325,7 @@ func arrivalFromPB(a *pb.Arrival) (*Arrival, error) {
 
 func reportToPB(r Report) (*pb.Report, error) {
 	out := &pb.Report{RunId: r.RunID, Origin: r.Origin, Seq: r.Seq, PlanVersion: r.PlanVersion, Final: r.Final, Fatal: r.Fatal,
-		Users: make(map[string]int32, len(r.Users))}
+		StopRun: r.StopRun, Users: make(map[string]int32, len(r.Users))}
 	for k, v := range r.Users {
 		out.Users[k] = int32(v)
 	}
@@ -348,6 +351,9 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 	if len(r.Users) > MaxClasses {
 		return nil, fmt.Errorf("report too large: %d classes", len(r.Users))
 	}
+	if len(r.StopRun) > MaxStopReasonLen {
+		return nil, fmt.Errorf("report: stop_run reason of %d bytes (at most %d)", len(r.StopRun), MaxStopReasonLen)
+	}
 	snap := aggregate.NewSnapshot(time.Time{})
 	if len(r.Snapshot) > 0 {
 		var err error
@@ -363,5 +369,5 @@ func reportFromPB(r *pb.Report) (*Report, error) {
 		users[k] = int(v)
 	}
 	return &Report{RunID: r.RunId, Origin: r.Origin, Seq: r.Seq, PlanVersion: r.PlanVersion, Snapshot: snap, Users: users,
-		Final: r.Final, Fatal: r.Fatal}, nil
+		Final: r.Final, Fatal: r.Fatal, StopRun: r.StopRun}, nil
 }

@@ -92,6 +92,7 @@ type Report struct {
 	Users       map[string]int
 	Final       bool
 	Fatal       string // the worker cannot run the scenario: why
+	StopRun     string // a user's script asked to stop the run: why (stop_run(reason))
 }
 
 // EventKind tells what happened to a worker.

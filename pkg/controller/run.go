@@ -295,6 +295,12 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		r.fail(fmt.Errorf("worker %s cannot run the scenario: %s", id, rep.Fatal))
 		return
 	}
+	if rep.StopRun != "" && r.firstTime("stop_run") {
+		reason := fmt.Sprintf("stop_run(%q) by a user on worker %s", rep.StopRun, id)
+		r.event(at, "stop_run", id, rep.StopRun)
+		r.printf("STOP: %s\n", reason)
+		r.requestStop(reason)
+	}
 	if w.info.Kind != "" && r.firstTime("statistics_rounded\x00"+id) {
 		r.warn(at, store.EventStatisticsRounded, id, fmt.Sprintf("a %s worker: its response times are %s (percentiles at its bucket resolution)",
 			w.info.Kind, report.RoundedNote))

@@ -136,6 +136,17 @@ func (u *User) Run() RunInfo {
 	return u.r.info
 }
 
+// StopRun asks to stop the whole run, saying why (Locust's runner.quit()); the
+// worker tells the master, which stops every worker. It reports false where nobody
+// is listening (a user outside a run, a dry run).
+func (u *User) StopRun(reason string) bool {
+	if u.r == nil || u.r.stopRun == nil {
+		return false
+	}
+	u.r.stopRun(reason)
+	return true
+}
+
 // WorkerUsers is how many users the user's worker runs now, the user included (as
 // Locust's runner.user_count on a worker).
 func (u *User) WorkerUsers() int {

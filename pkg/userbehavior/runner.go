@@ -35,6 +35,9 @@ type RunnerConfig struct {
 	// Run is where the users run: the run's id and this worker's place among the
 	// run's workers (User.Run).
 	Run RunInfo
+	// StopRun, when set, is told when a user asks to stop the whole run
+	// (User.StopRun); it must not block.
+	StopRun func(reason string)
 }
 
 // RunInfo is where a worker's users run: the run and this worker's 0-based index
@@ -55,6 +58,7 @@ type Runner struct {
 	shared    *userShared // what users share for gRPC and WebSocket
 	timeout   time.Duration
 	info      RunInfo
+	stopRun   func(reason string)
 
 	mu      sync.Mutex
 	running map[string][]*handle // not retired, per class, oldest first
@@ -124,6 +128,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		collector: cfg.Collector,
 		timeout:   cfg.Timeout,
 		info:      cfg.Run,
+		stopRun:   cfg.StopRun,
 		running:   make(map[string][]*handle),
 		live:      make(map[*handle]struct{}),
 		groups:    make(map[any]*ctxGroup),

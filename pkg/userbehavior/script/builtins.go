@@ -24,6 +24,7 @@ func (p *Program) builtins() starlark.StringDict {
 		"timer":    starlark.NewBuiltin("timer", timerBuiltin),
 		"count":    starlark.NewBuiltin("count", countBuiltin),
 		"sleep":    starlark.NewBuiltin("sleep", sleepBuiltin),
+		"stop_run": starlark.NewBuiltin("stop_run", stopRunBuiltin),
 		"uuid":     starlark.NewBuiltin("uuid", uuidBuiltin),
 		"fail":     starlark.NewBuiltin("fail", failBuiltin),
 		"env":      starlark.NewBuiltin("env", p.envBuiltin),

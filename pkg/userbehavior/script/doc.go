@@ -169,7 +169,8 @@
 // mode="cycle" goes round the worker's rows (all rows when its slice is empty). Rows are shared and read-only: dict(row) copies.
 //
 // Also: env("NAME", default) reads --var NAME=VALUE (no default: an error when
-// unset); uuid(); sleep(seconds) (ends when the user stops); random.random(),
+// unset); uuid(); sleep(seconds) (ends when the user stops); stop_run(reason) (the
+// master stops the whole run and stores the reason; a dry run counts it); random.random(),
 // randint(a, b), uniform(a, b), choice(seq), shuffle(list), drawn from the user's own
 // generator; json.encode/decode/indent; time.now(), time.parse_duration and the rest
 // of go.starlark.net/lib/time; math. print() output is discarded.

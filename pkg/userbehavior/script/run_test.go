@@ -428,3 +428,51 @@ Probe = user(tasks=[probe])
 		t.Errorf("counters %v, want %v", got, want)
 	}
 }
+
+// TestStopRun: stop_run(reason) tells the runner's StopRun; without one (a dry run)
+// it is counted; an empty reason is an error.
+func TestStopRun(t *testing.T) {
+	p := mustCompile(t, Options{}, "main.star", `
+def quit(u):
+    stop_run("fail ratio over 20%")
+def mute(u):
+    stop_run("")
+A = user(tasks=[quit])
+B = user(tasks=[mute])
+`)
+	var told []string
+	for _, listen := range []bool{true, false} {
+		col := aggregate.NewCollector(time.Now())
+		cfg := userbehavior.RunnerConfig{Classes: p.Classes(), Collector: col}
+		if listen {
+			cfg.StopRun = func(reason string) { told = append(told, reason) }
+		}
+		r, err := userbehavior.NewRunner(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []string{"A", "B"} {
+			if err := r.RunOnce(context.Background(), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snap := col.Swap(time.Now())
+		want := map[string]uint64{}
+		if !listen {
+			want["stop_run: fail ratio over 20%"] = 1
+		}
+		if !maps.Equal(snap.Counters, want) && !(len(want) == 0 && len(snap.Counters) == 0) {
+			t.Errorf("listening %v: counters %v, want %v", listen, snap.Counters, want)
+		}
+		var msgs []string
+		for k := range snap.Exceptions {
+			msgs = append(msgs, k.Message)
+		}
+		if len(msgs) != 1 || !strings.Contains(msgs[0], "stop_run: say why") {
+			t.Errorf("listening %v: exceptions %q, want the empty reason's", listen, msgs)
+		}
+	}
+	if !slices.Equal(told, []string{"fail ratio over 20%"}) {
+		t.Errorf("StopRun told %q", told)
+	}
+}

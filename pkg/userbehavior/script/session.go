@@ -333,6 +333,28 @@ func countBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	return starlark.None, nil
 }
 
+// stop_run(reason): stops the whole run, as Locust's runner.quit(): the worker tells
+// the master, which stops every worker and stores the reason. The user carries on
+// until it is stopped; outside a run (a dry run) the call is counted instead, as
+// the counter "stop_run: REASON".
+func stopRunBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	s, err := sessionFrom(thread, "stop_run")
+	if err != nil {
+		return nil, err
+	}
+	var reason string
+	if err := starlark.UnpackPositionalArgs("stop_run", args, kwargs, 1, &reason); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		return nil, errors.New("stop_run: say why, stop_run(\"error rate over 20%\")")
+	}
+	if !s.u.StopRun(reason) {
+		s.u.Count("stop_run: "+reason, 1)
+	}
+	return starlark.None, nil
+}
+
 // sleep(seconds): pauses the task; ends early, failing the task, when the user stops.
 func sleepBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	s, err := sessionFrom(thread, "sleep")
