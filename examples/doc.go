@@ -14,6 +14,8 @@
 //     basic, browse_docs_sequence, dynamic_user_credentials, test_data_management,
 //     custom_shape (stages.py), stop_on_threshold, multiple_hosts, worker_index,
 //     semaphore_wait. docs/locust.md puts Locust's concepts beside Stampede's.
+//   - websocket: WebSocket users of the in-repository echo/chat target
+//     (websocket/chat, run by websocket/server), sockets kept across tasks.
 //
 // Run one with `master --script examples/shop/main.star --host http://...`. The tests
 // of this package run every example against an in-process target that speaks its

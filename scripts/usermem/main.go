@@ -44,6 +44,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/stampede-load/stampede/pkg/aggregate"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 	"github.com/stampede-load/stampede/pkg/userbehavior/script"
@@ -54,6 +56,15 @@ def home(u):
     u.http.get("/")
 
 Idle = user(tasks=[home], wait=between(1, 2))
+`
+
+// wsSrc is the scripted user with an open WebSocket (class ws): its first task
+// connects, and each task sends a message on the socket and waits for its echo.
+const wsSrc = `
+def echo(u):
+    u.ws.connect("/ws").request("x", timeout=30)
+
+Idle = user(tasks=[echo], wait=between(1, 2))
 `
 
 func main() {
@@ -79,7 +90,7 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("usermem", flag.ContinueOnError)
 	var cfg config
 	var steps string
-	fs.StringVar(&cfg.class, "class", "both", "script, go or both (both: one child process per class and repeat)")
+	fs.StringVar(&cfg.class, "class", "both", "script, go, ws (a scripted user holding an open WebSocket) or both (script and go: one child process per class and repeat)")
 	fs.StringVar(&steps, "users", "1000,5000,10000,20000", "user counts to measure at, ascending")
 	fs.IntVar(&cfg.rate, "rate", 4000, "users spawned per second")
 	fs.IntVar(&cfg.conns, "conns", 256, "connections to the target at most")
@@ -109,16 +120,22 @@ func run(args []string, stdout io.Writer) error {
 	}
 	switch cfg.class {
 	case "both":
-		return parent(cfg, args, stdout)
+		return parent(cfg, args, []string{"script", "go"}, stdout)
+	case "ws":
+		if cfg.target == "" { // the target's sockets must not count in the generator's RSS
+			return parent(cfg, args, []string{"ws"}, stdout)
+		}
+		_, err := measure(cfg, stdout)
+		return err
 	case "script", "go":
 		_, err := measure(cfg, stdout)
 		return err
 	}
-	return fmt.Errorf("-class %q: want script, go or both", cfg.class)
+	return fmt.Errorf("-class %q: want script, go, ws or both", cfg.class)
 }
 
 // parent runs one child per class and repeat, alternating classes, and summarises.
-func parent(cfg config, args []string, stdout io.Writer) error {
+func parent(cfg config, args []string, classes []string, stdout io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -133,7 +150,7 @@ func parent(cfg config, args []string, stdout io.Writer) error {
 	}
 	slopes := map[string][]float64{}
 	for i := range cfg.repeat {
-		for _, class := range []string{"script", "go"} {
+		for _, class := range classes {
 			fmt.Fprintf(stdout, "== class %s, run %d\n", class, i+1)
 			cmd := exec.Command(exe, append(slices.Clone(args), "-class", class)...)
 			var out strings.Builder
@@ -154,7 +171,7 @@ func parent(cfg config, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nRSS slope per idle user, %d..%d users (KiB/user; min / median / max over %d runs)\n",
 		cfg.steps[0], cfg.steps[len(cfg.steps)-1], cfg.repeat)
-	for _, class := range []string{"script", "go"} {
+	for _, class := range classes {
 		s := slopes[class]
 		if len(s) == 0 {
 			continue
@@ -336,7 +353,24 @@ func serve() (url string, stop func(), err error) {
 		return "", nil, err
 	}
 	body := []byte("ok")
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(body) })}
+	var up websocket.Upgrader
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ws" {
+			w.Write(body)
+			return
+		}
+		c, err := up.Upgrade(w, r, nil) // an echo socket, for class ws
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			kind, msg, err := c.ReadMessage()
+			if err != nil || c.WriteMessage(kind, msg) != nil {
+				return
+			}
+		}
+	})}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
@@ -352,7 +386,11 @@ func makeClass(kind string, waitMin, waitMax time.Duration) (*userbehavior.Class
 			}}}}
 		return c, c.Validate()
 	}
-	src := strings.Replace(scriptSrc, "between(1, 2)", fmt.Sprintf("between(%g, %g)", waitMin.Seconds(), waitMax.Seconds()), 1)
+	src := scriptSrc
+	if kind == "ws" {
+		src = wsSrc
+	}
+	src = strings.Replace(src, "between(1, 2)", fmt.Sprintf("between(%g, %g)", waitMin.Seconds(), waitMax.Seconds()), 1)
 	p, err := script.Compile(script.Bundle{Main: "main.star", Files: map[string][]byte{"main.star": []byte(src)}}, script.Options{})
 	if err != nil {
 		return nil, err

@@ -231,7 +231,7 @@ func (v *userValue) Freeze()               {} // per user; never shared
 func (v *userValue) Truth() starlark.Bool  { return true }
 func (v *userValue) Hash() (uint32, error) { return uint32(v.s.u.ID), nil }
 func (v *userValue) AttrNames() []string {
-	return []string{"class_name", "grpc", "http", "id", "llm", "run_id", "setup", "user_count", "vars", "worker_count", "worker_index"}
+	return []string{"class_name", "grpc", "http", "id", "llm", "run_id", "setup", "user_count", "vars", "worker_count", "worker_index", "ws"}
 }
 
 func (v *userValue) Attr(name string) (starlark.Value, error) {
@@ -240,6 +240,8 @@ func (v *userValue) Attr(name string) (starlark.Value, error) {
 		return userHTTP, nil
 	case "grpc":
 		return userGRPC, nil
+	case "ws":
+		return userWS, nil
 	case "llm":
 		return userLLM, nil
 	case "id":
