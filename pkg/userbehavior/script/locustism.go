@@ -160,10 +160,11 @@ func blankStrings(src string) (string, [][2]int) {
 			if i+2 < len(b) && b[i+1] == c && b[i+2] == c {
 				quote = strings.Repeat(quote, 3)
 			}
-			raw := p < i && strings.ContainsAny(string(b[p:i]), "rR")
 			i += len(quote)
 			for ; i < len(b); i++ {
-				if b[i] == '\\' && !raw && i+1 < len(b) {
+				// A backslash keeps the next character in the string, raw strings
+				// included (r'\'' is one string), as in Python and Starlark.
+				if b[i] == '\\' && i+1 < len(b) {
 					b[i] = ' '
 					i++
 					if b[i] == '\n' {
