@@ -148,3 +148,28 @@ Hit = user(tasks={ok: 3, bad: 1}, wait=constant(0.02))
 		}
 	}
 }
+
+// TestDryRunSaysInOrder: --dry-run, like check, says that a tasks list runs in
+// order, unlike Locust's, and runs each task the number of times asked.
+func TestDryRunSaysInOrder(t *testing.T) {
+	var hits atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer target.Close()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "steps.star")
+	os.WriteFile(script, []byte("def a(u):\n    u.http.get(\"/a\")\ndef b(u):\n    u.http.get(\"/b\")\nSteps = user(tasks=sequence(a, b))\n"), 0o644)
+	var stdout, stderr strings.Builder
+	code := run(t.Context(), []string{"--headless", "-f", script, "-H", target.URL, "--dry-run", "2"},
+		func(string) string { return "" }, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{orderNote, "tasks in order: a, b x2"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if hits.Load() != 4 {
+		t.Errorf("the target served %d requests, want 4 (two tasks, twice)", hits.Load())
+	}
+}
