@@ -33,10 +33,9 @@ type run struct {
 
 	version uint64
 	targets map[string]map[string]int // worker -> class -> planned users
-	lastSeq map[string]uint64         // seqKey -> highest report number counted
+	seqs    reportLedger              // which reports of each worker session were counted
 	// lastReportEnd is, per worker, the end of the latest span it reported.
 	lastReportEnd map[string]time.Time
-	gaps          map[string]map[uint64]bool // seqKey -> report numbers skipped, still expected
 	final         map[string]bool
 	interval      *aggregate.Snapshot // merging into the current interval
 	ivStart       time.Time           // when the current interval began (the last one's end)
@@ -105,9 +104,7 @@ func (r *run) begin() {
 		}
 	}
 	r.targets = map[string]map[string]int{}
-	r.lastSeq = map[string]uint64{}
 	r.lastReportEnd = map[string]time.Time{}
-	r.gaps = map[string]map[uint64]bool{}
 	r.final = map[string]bool{}
 	r.expectWait = nil
 	for _, w := range r.s.workers {
@@ -215,7 +212,7 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	// sequence ends here, and what it skipped will not come.
 	key := seqKey(id, "")
 	r.missingReports(at, id, key)
-	delete(r.lastSeq, key)
+	r.seqs.end(key)
 	if w.draining {
 		r.event(at, store.EventWorkerLeft, id, "drained")
 		return // its users moved when it started draining
@@ -285,7 +282,7 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		return
 	}
 	id := w.info.ID
-	if rep.Seq != 0 && !r.fresh(seqKey(id, rep.Origin), rep.Seq) {
+	if rep.Seq != 0 && !r.seqs.fresh(seqKey(id, rep.Origin), rep.Seq) {
 		r.c().log.Warn("duplicate report ignored", "run_id", r.id, "worker_id", id, "seq", rep.Seq)
 		r.event(at, store.EventReportRepeated, id, fmt.Sprintf("report %d arrived again: not counted twice", rep.Seq))
 		return
@@ -330,52 +327,12 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 	}
 }
 
-// maxSeqGaps bounds the report numbers a worker's session may skip and send later.
-const maxSeqGaps = 64
-
-// seqKey names the numbering a report belongs to: its worker and the session that
-// numbered it.
-func seqKey(workerID, origin string) string { return workerID + "\x00" + origin }
-
-// fresh tells whether report seq of a worker's session is one not counted yet, and
-// notes it as counted. A report that comes after a later one (a gap) still counts
-// once; one seen before does not.
-func (r *run) fresh(id string, seq uint64) bool {
-	last, seen := r.lastSeq[id]
-	if !seen {
-		// A session numbers its reports across runs: its first one in this run
-		// starts this run's count; the numbers before it were other runs'.
-		r.lastSeq[id] = seq
-		return true
-	}
-	if seq > last {
-		from := last + 1
-		if seq > maxSeqGaps {
-			from = max(from, seq-maxSeqGaps)
-		}
-		for s := from; s < seq; s++ {
-			if r.gaps[id] == nil {
-				r.gaps[id] = map[uint64]bool{}
-			}
-			r.gaps[id][s] = true
-		}
-		r.lastSeq[id] = seq
-		return true
-	}
-	if r.gaps[id][seq] {
-		delete(r.gaps[id], seq)
-		return true
-	}
-	return false
-}
-
 // missingReports records which report numbers a worker's session skipped and never
 // sent: data lost, but not silently.
 func (r *run) missingReports(at time.Time, id, key string) {
-	if len(r.gaps[key]) > 0 {
-		r.event(at, store.EventReportMissing, id, fmt.Sprintf("reports %v never arrived", slices.Sorted(maps.Keys(r.gaps[key]))))
+	if seqs := r.seqs.missing(key); len(seqs) > 0 {
+		r.event(at, store.EventReportMissing, id, fmt.Sprintf("reports %v never arrived", seqs))
 	}
-	delete(r.gaps, key)
 }
 
 // replan distributes the request over the live workers and sends each its target;
@@ -572,7 +529,7 @@ func (r *run) finish(status store.Status, reason string) {
 func (r *run) store(status store.Status, reason string, cause error) {
 	now := time.Now()
 	r.storing = true // the run is ending: thresholds are judged, they abort nothing
-	for _, key := range slices.Sorted(maps.Keys(r.gaps)) {
+	for _, key := range r.seqs.withGaps() {
 		id, _, _ := strings.Cut(key, "\x00")
 		r.missingReports(now, id, key)
 	}
