@@ -8,7 +8,8 @@ import (
 )
 
 // This file finds what a Locust user writes out of habit (class X(HttpUser), @task,
-// self.client, time.sleep, import, f-strings, **, a global list popped by users) and
+// self.client, time.sleep, import, with/try/raise, f-strings, **, a global list
+// popped by users) and
 // says what to write instead, each at its file:line:col. It reads the source as text,
 // with strings and comments blanked out, because most of these are syntax errors to
 // Starlark and its parser stops at the first: the text still shows every one.
@@ -26,6 +27,7 @@ var (
 	classRe     = regexp.MustCompile(`^\s*(class)\s+(\w+)`)
 	decoratorRe = regexp.MustCompile(`^\s*(@)([\w.]+)`)
 	importRe    = regexp.MustCompile(`^\s*(import|from)\s+[\w.]+`)
+	keywordRe   = regexp.MustCompile(`^\s*(with|try|except|finally|raise)\b`)
 	clientRe    = regexp.MustCompile(`\b(\w+)\.client\b`)
 	envRe       = regexp.MustCompile(`\b(\w+)\.environment\b`)
 	waitRe      = regexp.MustCompile(`\b(\w+)\.wait\(\s*\)`)
@@ -52,9 +54,16 @@ func locustHints(src []byte) []locustHint {
 			globals[m[1]] = true
 		}
 	}
+	// A hook's uses: its name anywhere but as a keyword (on_start=login names
+	// another function).
 	hookUses := map[string]int{}
 	for _, hook := range []string{"on_start", "on_stop"} {
-		hookUses[hook] = len(regexp.MustCompile(`\b`+hook+`\b`).FindAllStringIndex(code, -1))
+		for _, m := range regexp.MustCompile(`\b`+hook+`\b`).FindAllStringIndex(code, -1) {
+			rest := strings.TrimLeft(code[m[1]:], " \t")
+			if !strings.HasPrefix(rest, "=") || strings.HasPrefix(rest, "==") {
+				hookUses[hook]++
+			}
+		}
 	}
 	inDef := false
 	for i, l := range lines {
@@ -81,6 +90,18 @@ func locustHints(src []byte) []locustHint {
 		}
 		if m := importRe.FindStringSubmatchIndex(l); m != nil {
 			add(n, m[2]+1, l[m[2]:m[3]]+`: Starlark has no import: random, time, json and math are built in, and load("lib.star", "name") reads your own files`)
+		}
+		if m := keywordRe.FindStringSubmatchIndex(l); m != nil {
+			var msg string
+			switch kw := l[m[2]:m[3]]; kw {
+			case "with":
+				msg = "with: Starlark has no with: r = u.http.get(...) then r.fail(\"why\") or check(cond, \"why\") decides the verdict (no catch_response needed)"
+			case "raise":
+				msg = "raise: use fail(\"why\"), which fails the task"
+			default:
+				msg = kw + ": Starlark has no try/except: a task that fails is recorded under Exceptions and the user carries on; check(cond, \"why\") fails a response"
+			}
+			add(n, m[2]+1, msg)
 		}
 		for _, m := range clientRe.FindAllStringSubmatchIndex(l, -1) {
 			add(n, m[0]+1, l[m[2]:m[3]]+".client: the user's HTTP client is u.http (u.http.get(\"/path\")), with the user as the task's parameter: def browse(u): ...")

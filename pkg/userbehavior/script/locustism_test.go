@@ -40,6 +40,15 @@ func TestLocustHints(t *testing.T) {
 			[]string{"locustfile.py: " + pyScriptHint}},
 		{"on_start never passed", "main.star", "def on_start(u):\n    pass\n" + tail,
 			[]string{"main.star:1:1: def on_start is never passed to user(): Stampede calls no function by its name; write Name = user(tasks=..., on_start=on_start)"}},
+		{"on_stop defined, another passed", "main.star", "def on_stop(u):\n    pass\ndef bye(u):\n    pass\n" + "def t(u):\n    pass\nA = user(tasks=[t], on_stop=bye)\n",
+			[]string{"main.star:1:1: def on_stop is never passed to user(): Stampede calls no function by its name; write Name = user(tasks=..., on_stop=on_stop)"}},
+		{"with catch_response", "main.star", "def t(u):\n    with u.http.get(\"/\") as r:\n        r.fail(\"x\")\nA = user(tasks=[t])\n",
+			[]string{`main.star:2:5: with: Starlark has no with: r = u.http.get(...) then r.fail("why") or check(cond, "why") decides the verdict (no catch_response needed)`}},
+		{"try and raise", "main.star", "def t(u):\n    try:\n        raise ValueError(\"x\")\n    except ValueError:\n        pass\nA = user(tasks=[t])\n",
+			[]string{
+				`main.star:2:5: try: Starlark has no try/except: a task that fails is recorded under Exceptions and the user carries on; check(cond, "why") fails a response`,
+				`main.star:3:9: raise: use fail("why"), which fails the task`,
+				`main.star:4:5: except: Starlark has no try/except: a task that fails is recorded under Exceptions and the user carries on; check(cond, "why") fails a response`}},
 		{"pop from a global list", "main.star", "CREDS = [(\"a\", \"b\")]\ndef t(u):\n    name, pw = CREDS.pop()\nA = user(tasks=[t])\n",
 			[]string{`main.star:3:16: CREDS.pop(): CREDS is a global list, frozen once the script has loaded, so a user cannot change it: hand rows out with data.csv("rows.csv", mode="unique") (a feeder, items.next()), or keep a user's own state in u.vars`}},
 	}
