@@ -65,7 +65,7 @@ chaos: ## kill -9 the master, then a worker, at random moments of 100 headless r
 BENCH_REPEATS ?= 3
 SOAK_DURATION ?= 30m
 
-bench: build ## one table of every figure (generator vs wrk, memory, master, spawn, store, push), BENCH_REPEATS each; docs/benchmarks.md
+bench: build ## one table of every figure (generator vs wrk, gRPC vs ghz, memory, master, spawn, store, push), BENCH_REPEATS each; docs/benchmarks.md
 	./scripts/ensure-debian.sh wrk nginx
 	$(GO) run ./scripts/bench table -repeats $(BENCH_REPEATS)
 

@@ -84,6 +84,10 @@ type GRPCConn struct {
 	shared *grpcShared
 	rec    *aggregate.Recorder
 	last   *lastMethod // the last call's method: most tasks repeat theirs
+	// lastIn is the last request message built and the JSON it came from: a task
+	// that sends the same message each time (the plain gRPC user) parses it once.
+	lastIn     *dynamicpb.Message
+	lastInJSON string
 }
 
 // DialGRPC opens a connection for u (lazily: the first call connects). It is closed
@@ -207,11 +211,15 @@ func (c *GRPCConn) Invoke(ctx context.Context, call *GRPCCall) (*GRPCResult, err
 	if m.clientStream || m.serverStream {
 		return nil, fmt.Errorf("%s is a streaming method: use stream()", m.path)
 	}
-	in := dynamicpb.NewMessage(m.in)
-	if len(call.JSON) > 0 {
-		if err := protojson.Unmarshal(call.JSON, in); err != nil {
-			return nil, fmt.Errorf("%s: request message %s: %v", m.path, m.in.FullName(), err)
+	in := c.lastIn
+	if in == nil || in.Descriptor() != m.in || string(call.JSON) != c.lastInJSON {
+		in = dynamicpb.NewMessage(m.in)
+		if len(call.JSON) > 0 {
+			if err := protojson.Unmarshal(call.JSON, in); err != nil {
+				return nil, fmt.Errorf("%s: request message %s: %v", m.path, m.in.FullName(), err)
+			}
 		}
+		c.lastIn, c.lastInJSON = in, string(call.JSON) // never changed after: gRPC only reads it
 	}
 	out := dynamicpb.NewMessage(m.out)
 	if md := call.Metadata; len(md) > 0 {

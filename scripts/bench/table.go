@@ -62,7 +62,7 @@ func tableCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&cfg.master.duration, "master-duration", time.Minute, "length of the master capacity run")
 	fs.IntVar(&cfg.spawn.users, "spawn-users", 10000, "users of the spawn run")
 	fs.Float64Var(&cfg.spawn.rate, "spawn-rate", 500, "spawn rate of the spawn run")
-	skip := fs.String("skip", "", "sections to leave out, comma-separated: generator,memory,master,spawn,store,push,merge")
+	skip := fs.String("skip", "", "sections to leave out, comma-separated: generator,grpc,memory,master,spawn,store,push,merge")
 	fs.BoolVar(&cfg.smoke, "smoke", false, "every section at its smallest: checks the table still works")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,6 +93,7 @@ func tableCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	log := os.Stderr // progress; the table goes to stdout
 	rows, err := measureSections(cfg, log, []section{
 		{"generator", func() ([]row, error) { return generatorRows(ctx, cfg, log) }},
+		{"grpc", func() ([]row, error) { return grpcRows(ctx, cfg, tmp, log) }},
 		{"memory", func() ([]row, error) { return memoryRows(ctx, cfg, tmp, log) }},
 		{"merge", func() ([]row, error) { return mergeRows(ctx, cfg, log) }},
 		{"master", func() ([]row, error) { return masterRows(ctx, cfg, log) }},
