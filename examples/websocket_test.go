@@ -48,6 +48,8 @@ func TestWebSocketExample(t *testing.T) {
 	if got := srv.Received(); got != 2*users {
 		t.Errorf("the target got %d messages, we sent %d requests", got, 2*users)
 	}
+	// Each user's sockets closed when it stopped (the target sees the close frames).
+	eventually(t, "the target to see every socket closed", func() bool { return srv.Open() == 0 })
 }
 
 // TestWebSocketFailures: a socket the server closes, one it drops, a message over

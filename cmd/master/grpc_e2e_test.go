@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/stampede-load/stampede/examples/grpc/service"
+	"github.com/stampede-load/stampede/examples/websocket/chat"
 	"github.com/stampede-load/stampede/pkg/report"
 )
 
@@ -99,5 +102,40 @@ func checkGRPCSummary(t *testing.T, s report.Summary, name string, served int64)
 	}
 	if s.Total.Requests != row.Requests || !s.Passed {
 		t.Errorf("total %d, thresholds passed %v (%+v)", s.Total.Requests, s.Passed, s.Thresholds)
+	}
+}
+
+// TestWebSocketScriptTwoWorkers runs examples/websocket over two worker processes:
+// every handshake and every request is counted once, as the target counted them.
+func TestWebSocketScriptTwoWorkers(t *testing.T) {
+	masterBin, workerBin := binaries(t)
+	target := chat.New()
+	ts := httptest.NewServer(target)
+	defer ts.Close()
+	dir := t.TempDir()
+	listen, summary := freePort(t), filepath.Join(dir, "summary.json")
+	m := start(t, masterBin, "--headless", "-f", "../../examples/websocket/main.star", "-H", "ws"+strings.TrimPrefix(ts.URL, "http"),
+		"-u", "6", "-r", "20", "-t", "3s", "--expect-workers", "2", "--local-workers", "0", "--expect-workers-max-wait", "60s",
+		"--listen", listen, "--db", filepath.Join(dir, "runs.db"), "--json", summary, "--exit-code-on-error", "0")
+	start(t, workerBin, "--master", listen, "--id", "w1", "--log-level", "error")
+	start(t, workerBin, "--master", listen, "--id", "w2", "--log-level", "error")
+	waitExit(t, m, 90*time.Second)
+	s := readSummary(t, summary)
+	var connects, requests uint64
+	for _, r := range s.Endpoints {
+		switch {
+		case r.Method == "WS" && strings.HasPrefix(r.Name, "connect "):
+			connects += r.Requests
+		case r.Method == "WS":
+			requests += r.Requests
+		default:
+			t.Errorf("row %s %s", r.Method, r.Name)
+		}
+	}
+	if connects != 12 || connects != uint64(target.Accepted()) {
+		t.Errorf("%d handshakes counted, the target accepted %d, want 12 (6 users, 2 sockets each)", connects, target.Accepted())
+	}
+	if requests == 0 || requests != uint64(target.Received()) {
+		t.Errorf("%d requests counted, the target received %d messages", requests, target.Received())
 	}
 }

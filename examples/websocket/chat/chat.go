@@ -26,6 +26,7 @@ type Server struct {
 	accepted atomic.Int64
 	received atomic.Int64
 	sent     atomic.Int64
+	open     atomic.Int64
 
 	mu    sync.Mutex
 	rooms map[*websocket.Conn]*sync.Mutex // /chat sockets, each with its write lock
@@ -44,6 +45,9 @@ func New() *Server {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// Open is how many sockets are connected now.
+func (s *Server) Open() int64 { return s.open.Load() }
+
 // Accepted, Received and Sent are the sockets accepted and the messages received
 // and sent, as the target counted them.
 func (s *Server) Accepted() int64 { return s.accepted.Load() }
@@ -56,6 +60,8 @@ func (s *Server) echo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.accepted.Add(1)
+	s.open.Add(1)
+	defer s.open.Add(-1)
 	defer c.Close()
 	for {
 		kind, msg, err := c.ReadMessage()
@@ -87,6 +93,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.accepted.Add(1)
+	s.open.Add(1)
+	defer s.open.Add(-1)
 	s.mu.Lock()
 	s.rooms[c] = new(sync.Mutex)
 	s.mu.Unlock()
