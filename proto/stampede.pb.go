@@ -996,6 +996,8 @@ type HTTPOptions struct {
 	ServerTimeHeader   string                 `protobuf:"bytes,2,opt,name=server_time_header,json=serverTimeHeader,proto3" json:"server_time_header,omitempty"`        // e.g. X-Process-Time or X-Process-Time:ms
 	MaxBody            int64                  `protobuf:"varint,3,opt,name=max_body,json=maxBody,proto3" json:"max_body,omitempty"`                                    // body cap in bytes; 0: the worker's default
 	InsecureSkipVerify bool                   `protobuf:"varint,4,opt,name=insecure_skip_verify,json=insecureSkipVerify,proto3" json:"insecure_skip_verify,omitempty"` // accept any TLS certificate from the target
+	TraceContext       bool                   `protobuf:"varint,5,opt,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty"`                     // a W3C traceparent on every request
+	TraceSample        float64                `protobuf:"fixed64,6,opt,name=trace_sample,json=traceSample,proto3" json:"trace_sample,omitempty"`                       // the share of requests whose traceparent says sampled
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1056,6 +1058,20 @@ func (x *HTTPOptions) GetInsecureSkipVerify() bool {
 		return x.InsecureSkipVerify
 	}
 	return false
+}
+
+func (x *HTTPOptions) GetTraceContext() bool {
+	if x != nil {
+		return x.TraceContext
+	}
+	return false
+}
+
+func (x *HTTPOptions) GetTraceSample() float64 {
+	if x != nil {
+		return x.TraceSample
+	}
+	return 0
 }
 
 // ScriptBundle is a Starlark script and the files beside it.
@@ -1677,12 +1693,14 @@ const file_stampede_proto_rawDesc = "" +
 	"\abuiltin\x18\x03 \x01(\tH\x00R\abuiltin\x123\n" +
 	"\x06script\x18\x04 \x01(\v2\x19.stampede.v1.ScriptBundleH\x00R\x06script\x12,\n" +
 	"\x04http\x18\x05 \x01(\v2\x18.stampede.v1.HTTPOptionsR\x04httpB\x06\n" +
-	"\x04kind\"\xa2\x01\n" +
+	"\x04kind\"\xea\x01\n" +
 	"\vHTTPOptions\x12\x18\n" +
 	"\atimings\x18\x01 \x01(\bR\atimings\x12,\n" +
 	"\x12server_time_header\x18\x02 \x01(\tR\x10serverTimeHeader\x12\x19\n" +
 	"\bmax_body\x18\x03 \x01(\x03R\amaxBody\x120\n" +
-	"\x14insecure_skip_verify\x18\x04 \x01(\bR\x12insecureSkipVerify\"\xe0\x02\n" +
+	"\x14insecure_skip_verify\x18\x04 \x01(\bR\x12insecureSkipVerify\x12#\n" +
+	"\rtrace_context\x18\x05 \x01(\bR\ftraceContext\x12!\n" +
+	"\ftrace_sample\x18\x06 \x01(\x01R\vtraceSample\"\xe0\x02\n" +
 	"\fScriptBundle\x12\x12\n" +
 	"\x04main\x18\x01 \x01(\tR\x04main\x12:\n" +
 	"\x05files\x18\x02 \x03(\v2$.stampede.v1.ScriptBundle.FilesEntryR\x05files\x127\n" +

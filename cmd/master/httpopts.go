@@ -17,6 +17,8 @@ type httpFlags struct {
 	ServerTimeHeader string
 	MaxBody          string
 	InsecureTLS      bool
+	TraceContext     bool
+	TraceSample      float64
 }
 
 func (h *httpFlags) register(fs *pflag.FlagSet) {
@@ -24,11 +26,17 @@ func (h *httpFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&h.ServerTimeHeader, "server-time-header", h.ServerTimeHeader, "response header with the target's own time, recorded as SERVER rows: X-Process-Time (seconds), X-Process-Time:ms, ...; Server-Timing is read too")
 	fs.StringVar(&h.MaxBody, "max-body", h.MaxBody, "cap on each response body read: bytes, or with KiB/MiB/GiB; -1: no cap (default 10MiB)")
 	fs.BoolVar(&h.InsecureTLS, "insecure-target-tls", h.InsecureTLS, "accept any TLS certificate from the target (self-signed test environments)")
+	fs.BoolVar(&h.TraceContext, "trace-context", h.TraceContext, "add a W3C traceparent with a fresh trace id to every HTTP request; the slowest requests show theirs (docs/export.md)")
+	fs.Float64Var(&h.TraceSample, "trace-sample", h.TraceSample, "with --trace-context, the share of requests (0..1) whose traceparent says sampled")
 }
 
 // options returns what the flags ask of every worker.
 func (h *httpFlags) options() (userbehavior.HTTPOptions, error) {
-	o := userbehavior.HTTPOptions{Timings: h.Timings, ServerTimeHeader: h.ServerTimeHeader, InsecureSkipVerify: h.InsecureTLS}
+	o := userbehavior.HTTPOptions{Timings: h.Timings, ServerTimeHeader: h.ServerTimeHeader, InsecureSkipVerify: h.InsecureTLS,
+		TraceContext: h.TraceContext, TraceSample: h.TraceSample}
+	if !(h.TraceSample >= 0 && h.TraceSample <= 1) || (h.TraceSample > 0 && !h.TraceContext) {
+		return o, fmt.Errorf("--trace-sample %v: want 0..1, with --trace-context", h.TraceSample)
+	}
 	if h.MaxBody != "" {
 		n, err := parseBytes(h.MaxBody)
 		if err != nil {

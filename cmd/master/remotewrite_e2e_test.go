@@ -34,7 +34,7 @@ func prometheus(t *testing.T) string {
 	}
 	addr := freePort(t)
 	start(t, bin, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr,
-		"--web.enable-remote-write-receiver", "--enable-feature=native-histograms", "--log.level=warn")
+		"--web.enable-remote-write-receiver", "--enable-feature=native-histograms,exemplar-storage", "--log.level=warn")
 	base := "http://" + addr
 	waitFor(t, 60*time.Second, "prometheus ready", func() bool {
 		resp, err := http.Get(base + "/-/ready")

@@ -18,7 +18,7 @@ var ErrMalformed = errors.New("malformed aggregate encoding")
 // takes a new version.
 const (
 	histogramVersion = 1
-	snapshotVersion  = 4 // 2 added counters and exceptions, 3 the slowest requests, 4 service and corrected latency; older ones are still read
+	snapshotVersion  = 5 // 2 added counters and exceptions, 3 the slowest requests, 4 service and corrected latency, 5 the slowest requests' trace ids; older ones are still read
 )
 
 // Snapshot flags.
@@ -58,9 +58,9 @@ const (
 // (the first: skip), below countsLen, and count > 0; the counts sum to at
 // most MaxInt64.
 //
-// Snapshot (MarshalBinary), version 4; versions 1 to 3 are still read:
+// Snapshot (MarshalBinary), version 5; versions 1 to 4 are still read:
 //
-//	byte     version (4)
+//	byte     version (5)
 //	byte     flags: 1 = Start set, 2 = End set
 //	varint   Start, unix nanoseconds (when set)
 //	varint   End, unix nanoseconds (when set)
@@ -77,12 +77,13 @@ const (
 //	         Traceback: string Message, string Traceback, uvarint count
 //	uvarint  number of slowest requests (<= MaxSlowest), slowest first:
 //	         string Method, string Name, string URL, varint Latency (ns),
-//	         varint At (unix nanoseconds, 0 = unset), string Worker, string Err
+//	         varint At (unix nanoseconds, 0 = unset), string Worker, string Err,
+//	         string TraceID (version 5)
 //
 // Older versions lack parts of it: version 1 has no endpoint extras byte and
 // ends after the errors; version 2 adds the counters and exceptions, version 3
 // the slowest requests, version 4 the endpoint extras byte (Stats.Service and
-// Stats.Corrected).
+// Stats.Corrected), version 5 each slow request's TraceID.
 //
 // A string is a uvarint length and the bytes; varint is zigzag (as
 // encoding/binary). Times decode in UTC; only the instant is kept (and only
@@ -278,6 +279,7 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 		dst = binary.AppendVarint(dst, unixNanoOrZero(r.At))
 		dst = appendString(dst, r.Worker)
 		dst = appendString(dst, r.Err)
+		dst = appendString(dst, r.TraceID)
 	}
 	return dst, nil
 }
@@ -463,6 +465,9 @@ func (s *Snapshot) decodeExtras(d *decoder, version byte) error {
 	for i := range count {
 		r := SlowRequest{Endpoint: Endpoint{Method: d.string(), Name: d.string()}, URL: d.string(),
 			Latency: time.Duration(d.varint()), At: timeOrZero(d.varint()), Worker: d.string(), Err: d.string()}
+		if version >= 5 {
+			r.TraceID = d.string()
+		}
 		if d.err != nil {
 			return fmt.Errorf("slow request %d: %w", i, d.err)
 		}

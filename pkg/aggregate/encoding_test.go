@@ -304,8 +304,21 @@ func TestSnapshotEncodingGolden(t *testing.T) {
 	}
 	s.Endpoints[get].Service = histogramOf(3*time.Millisecond, 40*time.Millisecond)
 	s.Endpoints[get].Corrected = histogramOf(9*time.Millisecond, 450*time.Millisecond, 350*time.Millisecond)
+	// Version 4 (no trace ids) is still read.
+	v4, err := os.ReadFile(filepath.Join("testdata", "snapshot-v4.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old, err = hex.DecodeString(strings.TrimSpace(string(v4))); err != nil {
+		t.Fatal(err)
+	}
+	var fromV4 Snapshot
+	if err := fromV4.UnmarshalBinary(old); err != nil || !fromV4.Equal(s) {
+		t.Errorf("version 4 encoding no longer decodes to the same data: %v", err)
+	}
+	s.Slowest[0].TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	got := hex.EncodeToString(mustMarshal(t, s)) + "\n"
-	path := filepath.Join("testdata", "snapshot-v4.hex")
+	path := filepath.Join("testdata", "snapshot-v5.hex")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)

@@ -29,6 +29,9 @@ type Sample struct {
 	// Interval, when positive, is the pace the user meant to keep; the latency is
 	// also recorded with coordinated omission corrected against it (Stats.Corrected).
 	Interval time.Duration
+	// TraceID is the W3C trace id the request carried (all zero: none); kept for
+	// the slowest requests (SlowRequest.TraceID).
+	TraceID [16]byte
 }
 
 // batch is a Recorder's buffer of samples, lent by its Collector.
@@ -167,7 +170,8 @@ func (c *Collector) add(b *batch) {
 			snap.AddError(ErrorKey{Endpoint: key, Message: s.Err}, 1)
 		}
 		if lat > slow {
-			snap.noteSlow(SlowRequest{Endpoint: s.Endpoint, URL: s.URL, Latency: lat, At: b.at[i], Err: s.Err})
+			snap.noteSlow(SlowRequest{Endpoint: s.Endpoint, URL: s.URL, Latency: lat, At: b.at[i], Err: s.Err,
+				TraceID: traceHex(s.TraceID)})
 			slow = snap.slowThreshold()
 		}
 	}

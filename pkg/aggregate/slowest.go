@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"cmp"
+	"encoding/hex"
 	"slices"
 	"time"
 )
@@ -18,6 +19,15 @@ type SlowRequest struct {
 	At      time.Time // when it completed
 	Worker  string    // set by the master when the report arrives
 	Err     string
+	TraceID string // the W3C trace id it carried, 32 hex digits; "" when none
+}
+
+// traceHex is id in hex, "" for the all-zero (absent) id.
+func traceHex(id [16]byte) string {
+	if id == [16]byte{} {
+		return ""
+	}
+	return hex.EncodeToString(id[:])
 }
 
 // noteSlow keeps r among the MaxSlowest slowest of s, which it keeps sorted

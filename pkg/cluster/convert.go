@@ -182,7 +182,7 @@ func scenarioToPB(s userbehavior.Scenario) (*pb.Scenario, error) {
 	out := &pb.Scenario{Host: s.Host}
 	if o := s.HTTP; o != (userbehavior.HTTPOptions{}) {
 		out.Http = &pb.HTTPOptions{Timings: o.Timings, ServerTimeHeader: o.ServerTimeHeader, MaxBody: o.MaxBody,
-			InsecureSkipVerify: o.InsecureSkipVerify}
+			InsecureSkipVerify: o.InsecureSkipVerify, TraceContext: o.TraceContext, TraceSample: o.TraceSample}
 	}
 	switch {
 	case s.Quick != nil:
@@ -216,8 +216,8 @@ func scenarioFromPB(s *pb.Scenario) (userbehavior.Scenario, error) {
 	out := userbehavior.Scenario{Host: s.Host}
 	if o := s.Http; o != nil {
 		out.HTTP = userbehavior.HTTPOptions{Timings: o.Timings, ServerTimeHeader: o.ServerTimeHeader, MaxBody: o.MaxBody,
-			InsecureSkipVerify: o.InsecureSkipVerify}
-		if o.MaxBody < -1 || len(o.ServerTimeHeader) > 256 {
+			InsecureSkipVerify: o.InsecureSkipVerify, TraceContext: o.TraceContext, TraceSample: o.TraceSample}
+		if o.MaxBody < -1 || len(o.ServerTimeHeader) > 256 || !(o.TraceSample >= 0 && o.TraceSample <= 1) {
 			return userbehavior.Scenario{}, fmt.Errorf("start with HTTP options %v", o)
 		}
 	}

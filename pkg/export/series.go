@@ -72,6 +72,9 @@ type Interval struct {
 type endpointSeries struct {
 	latency            native
 	requests, failures uint64
+	// exemplars are the slow requests with a trace id (--trace-context) merged
+	// since the last push: the next push carries them on the latency histogram.
+	exemplars []prompb.Exemplar
 }
 
 // runSeries is a run's cumulative state: what every push writes, at the latest
@@ -134,6 +137,16 @@ func (r *runSeries) add(iv Interval) {
 		r.errors[k] += n
 	}
 	r.dropped += s.Counters[aggregate.DroppedCounter]
+	for _, slow := range s.Slowest {
+		if e := r.endpoints[slow.Endpoint]; e != nil && slow.TraceID != "" && len(e.exemplars) < aggregate.MaxSlowest {
+			at := slow.At
+			if at.IsZero() {
+				at = iv.At
+			}
+			e.exemplars = append(e.exemplars, prompb.Exemplar{Labels: []prompb.Label{{Name: "trace_id", Value: slow.TraceID}},
+				Value: slow.Latency.Seconds(), Timestamp: at.UnixMilli()})
+		}
+	}
 }
 
 // other is the one row endpoints beyond the cap merge into. The merged intervals
@@ -205,6 +218,10 @@ func (r *runSeries) request(tags []prompb.Label) *prompb.WriteRequest {
 			h.Histograms = append(h.Histograms, (&native{}).proto(start))
 		}
 		h.Histograms = append(h.Histograms, e.latency.proto(ts))
+		if len(e.exemplars) > 0 {
+			slices.SortStableFunc(e.exemplars, func(a, b prompb.Exemplar) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
+			h.Exemplars, e.exemplars = e.exemplars, nil
+		}
 		counter(MetricLatency+"_count", float64(e.latency.count), kv...)
 		counter(MetricLatency+"_sum", e.latency.sum, kv...)
 		counter(MetricRequests, float64(e.requests), kv...)

@@ -101,6 +101,7 @@ type SlowRow struct {
 	At        time.Time `json:"at,omitzero"`
 	Worker    string    `json:"worker,omitempty"`
 	Error     string    `json:"error,omitempty"`
+	TraceID   string    `json:"trace_id,omitempty"` // the W3C trace id it carried (--trace-context)
 }
 
 // Slowest returns the slowest requests kept by the snapshot, slowest first.
@@ -108,7 +109,7 @@ func Slowest(snap *aggregate.Snapshot) []SlowRow {
 	out := make([]SlowRow, 0, len(snap.Slowest))
 	for _, r := range snap.Slowest {
 		out = append(out, SlowRow{Method: r.Method, Name: r.Name, URL: r.URL, LatencyMs: ms(r.Latency),
-			At: r.At, Worker: r.Worker, Error: r.Err})
+			At: r.At, Worker: r.Worker, Error: r.Err, TraceID: r.TraceID})
 	}
 	return out
 }

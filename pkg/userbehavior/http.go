@@ -69,7 +69,8 @@ type Response struct {
 	TTFB    time.Duration // until the response headers arrived
 	Err     error
 
-	rawHeader  []byte // with Request.LazyHeader: the header, encoded by appendRawHeader
+	trace      traceContext // the traceparent the client added (HTTPConfig.TraceContext)
+	rawHeader  []byte       // with Request.LazyHeader: the header, encoded by appendRawHeader
 	headersAt  time.Time
 	chunkTimes []time.Time
 	conn       connTimes // set by the sender when the request opened connections
@@ -206,6 +207,7 @@ func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 			if t == 0 {
 				t = c.timeout
 			}
+			c.opts.traceFor(req, resp)
 			err = c.s.send(ctx, req, target, start, t, resp)
 		}
 	}
@@ -228,6 +230,9 @@ func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 		Bytes:    resp.Size,
 	}
 	resp.sample.URL = askedURL(req, target, sent) // the slowest-requests view shows what was really asked
+	if resp.trace.set {
+		resp.sample.TraceID = resp.trace.id
+	}
 	resp.end = end
 	resp.rec = c.rec
 	c.recordTimings(name, resp)

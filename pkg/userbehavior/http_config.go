@@ -49,6 +49,13 @@ type HTTPConfig struct {
 	// MaxConnsPerHost bounds the idle connections kept per target host (fasthttp
 	// and net/http) when > 0; default 1024.
 	MaxConnsPerHost int
+	// TraceContext adds a W3C traceparent header with a fresh trace id to every
+	// request a task did not give one itself (a task's own traceparent and any
+	// tracestate pass as they are); TraceSample (0..1) is the share of them whose
+	// sampled flag is set. The trace id of each of the slowest requests is kept
+	// (aggregate.SlowRequest.TraceID).
+	TraceContext bool
+	TraceSample  float64
 }
 
 // Validate reports every problem of the configuration at once.
@@ -76,10 +83,12 @@ type clientOptions struct {
 	server      bool          // read the server's own timing: timings or serverName
 	serverName  string        // canonical header name, "" when none was configured
 	serverScale time.Duration // unit of a bare number in serverName
+	trace       bool          // a traceparent on every request
+	traceSample float64
 }
 
 func (c HTTPConfig) options() *clientOptions {
-	o := &clientOptions{maxBody: c.MaxBody, timings: c.Timings}
+	o := &clientOptions{maxBody: c.MaxBody, timings: c.Timings, trace: c.TraceContext, traceSample: c.TraceSample}
 	if o.maxBody == 0 {
 		o.maxBody = DefaultMaxBody
 	}

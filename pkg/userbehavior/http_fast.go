@@ -397,6 +397,9 @@ func (s *fastSender) build(x *fastExchange, method string, u *url.URL, body []by
 			f.Header.Add(k, v)
 		}
 	}
+	if x.resp.trace.set {
+		f.Header.SetBytesV(traceparentHeader, x.resp.trace.header[:])
+	}
 	for _, c := range s.jar.Cookies(u) {
 		f.Header.SetCookie(c.Name, c.Value)
 	}

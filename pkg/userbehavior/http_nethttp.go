@@ -114,6 +114,10 @@ func (n *netHTTP) send(ctx context.Context, req *Request, target *url.URL, _ tim
 	if h := req.Header.Get("Host"); h != "" {
 		hr.Host = h
 	}
+	if resp.trace.set {
+		hr.Header = hr.Header.Clone() // the request's own header map is the task's
+		hr.Header.Set(traceparentHeader, string(resp.trace.header[:]))
+	}
 	client := &n.client
 	if req.NoRedirects {
 		c := n.client

@@ -25,12 +25,17 @@ type HTTPOptions struct {
 	ServerTimeHeader   string
 	MaxBody            int64 // 0: the worker's
 	InsecureSkipVerify bool
+	TraceContext       bool    // a W3C traceparent on every request (HTTPConfig.TraceContext)
+	TraceSample        float64 // the share of those marked sampled
 }
 
 // Apply returns c with the run's options laid over it.
 func (o HTTPOptions) Apply(c HTTPConfig) HTTPConfig {
 	c.Timings = c.Timings || o.Timings
 	c.InsecureSkipVerify = c.InsecureSkipVerify || o.InsecureSkipVerify
+	if o.TraceContext {
+		c.TraceContext, c.TraceSample = true, o.TraceSample
+	}
 	if o.ServerTimeHeader != "" {
 		c.ServerTimeHeader = o.ServerTimeHeader
 	}

@@ -99,16 +99,17 @@
     simpleTable(table, [{ label: '# Exceptions', num: true }, { label: 'Message' }, { label: 'Traceback' }], rows, 'No exceptions');
   }
 
-  /** The slowest requests: URL, latency, worker. */
+  /** The slowest requests: URL, latency, worker, trace id (--trace-context). */
   function renderSlowestTable(table, slowest) {
     const list = Array.isArray(slowest) ? slowest : [];
     const rows = list.map((r) => html`<tr class="slow-row">${[
       html`<td class="num">${fmt.msUnit(r.latency_ms)}</td><td>${r.method}</td><td class="mono">${r.name}</td>`,
       html`<td class="mono">${r.url}</td><td class="mono">${r.worker}</td>`,
       html`<td class="mono">${r.at ? fmt.time(r.at) : ''}</td><td class="msg">${r.error}</td>`,
+      html`<td class="mono trace-id">${r.trace_id}</td>`,
     ]}</tr>`);
     simpleTable(table, [{ label: 'Latency', num: true }, { label: 'Type' }, { label: 'Name' }, { label: 'URL' },
-      { label: 'Worker' }, { label: 'Completed' }, { label: 'Error' }], rows, 'No requests yet');
+      { label: 'Worker' }, { label: 'Completed' }, { label: 'Error' }, { label: 'Trace' }], rows, 'No requests yet');
   }
 
   /** Custom counters incremented by the script. */
