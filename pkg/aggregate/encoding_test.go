@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -249,6 +250,24 @@ func TestSnapshotUnmarshalEveryTruncation(t *testing.T) {
 	}
 }
 
+// decodesTo checks that testdata/snapshot-vN.hex, the encoding of an older
+// version, still decodes to want.
+func decodesTo(t *testing.T, version int, want *Snapshot) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", fmt.Sprintf("snapshot-v%d.hex", version)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Snapshot
+	if err := got.UnmarshalBinary(old); err != nil || !got.Equal(want) {
+		t.Errorf("version %d encoding no longer decodes to the same data: %v", version, err)
+	}
+}
+
 // The encoding of a fixed snapshot is pinned: a change to it needs a new
 // version byte (and a decoder for the old one, since stores keep old runs).
 func TestSnapshotEncodingGolden(t *testing.T) {
@@ -261,61 +280,20 @@ func TestSnapshotEncodingGolden(t *testing.T) {
 	s.AddError(ErrorKey{Endpoint: get, Message: "HTTP 503"}, 1)
 
 	// Version 1 (no counters, no exceptions) is still read: stores keep old runs.
-	v1, err := os.ReadFile(filepath.Join("testdata", "snapshot-v1.hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := hex.DecodeString(strings.TrimSpace(string(v1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fromV1 Snapshot
-	if err := fromV1.UnmarshalBinary(old); err != nil || !fromV1.Equal(s) {
-		t.Errorf("version 1 encoding no longer decodes to the same data: %v", err)
-	}
+	decodesTo(t, 1, s)
 
 	s.AddCount("cache_hit", 7)
 	s.AddException(ExceptionKey{Message: "key error", Traceback: "main.star:3:5: in task"}, 2)
 	// Version 2 (no slowest requests) is still read.
-	v2, err := os.ReadFile(filepath.Join("testdata", "snapshot-v2.hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if old, err = hex.DecodeString(strings.TrimSpace(string(v2))); err != nil {
-		t.Fatal(err)
-	}
-	var fromV2 Snapshot
-	if err := fromV2.UnmarshalBinary(old); err != nil || !fromV2.Equal(s) {
-		t.Errorf("version 2 encoding no longer decodes to the same data: %v", err)
-	}
+	decodesTo(t, 2, s)
 	s.noteSlow(SlowRequest{Endpoint: get, URL: "/items?page=2", Latency: 1232567 * time.Microsecond,
 		At: t0.Add(time.Second), Worker: "w1", Err: "HTTP 503"})
 	// Version 3 (no service or corrected latency) is still read.
-	v3, err := os.ReadFile(filepath.Join("testdata", "snapshot-v3.hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if old, err = hex.DecodeString(strings.TrimSpace(string(v3))); err != nil {
-		t.Fatal(err)
-	}
-	var fromV3 Snapshot
-	if err := fromV3.UnmarshalBinary(old); err != nil || !fromV3.Equal(s) {
-		t.Errorf("version 3 encoding no longer decodes to the same data: %v", err)
-	}
+	decodesTo(t, 3, s)
 	s.Endpoints[get].Service = histogramOf(3*time.Millisecond, 40*time.Millisecond)
 	s.Endpoints[get].Corrected = histogramOf(9*time.Millisecond, 450*time.Millisecond, 350*time.Millisecond)
 	// Version 4 (no trace ids) is still read.
-	v4, err := os.ReadFile(filepath.Join("testdata", "snapshot-v4.hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if old, err = hex.DecodeString(strings.TrimSpace(string(v4))); err != nil {
-		t.Fatal(err)
-	}
-	var fromV4 Snapshot
-	if err := fromV4.UnmarshalBinary(old); err != nil || !fromV4.Equal(s) {
-		t.Errorf("version 4 encoding no longer decodes to the same data: %v", err)
-	}
+	decodesTo(t, 4, s)
 	s.Slowest[0].TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	got := hex.EncodeToString(mustMarshal(t, s)) + "\n"
 	path := filepath.Join("testdata", "snapshot-v5.hex")
