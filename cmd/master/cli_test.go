@@ -352,9 +352,16 @@ func TestCheck(t *testing.T) {
 	if r.code != 1 {
 		t.Errorf("check %s: exit %d, want 1", py, r.code)
 	}
-	for _, want := range []string{"locustfile.py: a .py file", "locustfile.py:1:1: from:", "locustfile.py:3:1: class Shop:", "locustfile.py:4:5: @task:", "locustfile.py:6:9: self.client:"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("check %s: %q lacks %q", py, r.stderr, want)
+	// One problem a line, then how many.
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	want := []string{"locustfile.py: a .py file", "locustfile.py:1:1: from:", "locustfile.py:3:1: class Shop:", "locustfile.py:4:5: @task:",
+		"locustfile.py:6:9: self.client:", "master check: 5 problems"}
+	if len(lines) != len(want) {
+		t.Fatalf("check %s: stderr %q, want %d lines", py, r.stderr, len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(lines[i], want[i]) {
+			t.Errorf("check %s: line %d %q, want it to begin %q", py, i+1, lines[i], want[i])
 		}
 	}
 	// The ports of Locust's examples pass, with no hint.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stampede-load/stampede/cmd/internal/cli"
 	"github.com/stampede-load/stampede/pkg/store"
+	"github.com/stampede-load/stampede/pkg/userbehavior/script"
 )
 
 // run is the whole master: it returns the process exit code.
@@ -220,7 +221,16 @@ func newCheckCommand(stdout io.Writer) *cobra.Command {
 		Example: "  master check examples/shop/main.star --var BASE=/api",
 		Args:    cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkScript(args[0], vars, tags, exclude, stdout); err != nil {
+			err := checkScript(args[0], vars, tags, exclude, stdout)
+			var problems script.Errors
+			if errors.As(err, &problems) && len(problems) > 1 {
+				// One problem a line, so a ported locustfile's hints read as a list.
+				for _, p := range problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), p)
+				}
+				return cli.Failure(fmt.Errorf("%d problems", len(problems)))
+			}
+			if err != nil {
 				return cli.Failure(err)
 			}
 			return nil

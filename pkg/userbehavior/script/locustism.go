@@ -24,7 +24,7 @@ type locustHint struct {
 const pyScriptHint = "a .py file is Python (a locustfile?): Stampede runs Starlark scripts (NAME.star), a Python dialect without classes or imports; port it as docs/locust.md shows"
 
 var (
-	classRe     = regexp.MustCompile(`^\s*(class)\s+(\w+)`)
+	classRe     = regexp.MustCompile(`^\s*(class)\s+(\w+)\s*(?:\(([^)]*)\))?`)
 	decoratorRe = regexp.MustCompile(`^\s*(@)([\w.]+)`)
 	importRe    = regexp.MustCompile(`^\s*(import|from)\s+[\w.]+`)
 	keywordRe   = regexp.MustCompile(`^\s*(with|try|except|finally|raise)\b`)
@@ -72,9 +72,23 @@ func locustHints(src []byte) []locustHint {
 			inDef = strings.HasPrefix(t, "def ") || strings.HasPrefix(t, "class ")
 		}
 		if m := classRe.FindStringSubmatchIndex(l); m != nil {
-			name := l[m[4]:m[5]]
-			add(n, m[2]+1, "class "+name+": Starlark has no classes: declare the user class as "+name+
-				" = user(tasks={browse: 3, buy: 1}, wait=between(1, 5)), with each task a function def browse(u): ... at the top level; see docs/locust.md")
+			name, base := l[m[4]:m[5]], ""
+			if m[6] >= 0 {
+				base = l[m[6]:m[7]]
+			}
+			var msg string
+			switch {
+			case strings.Contains(base, "SequentialTaskSet"):
+				msg = "class " + name + "(SequentialTaskSet): Starlark has no classes: its tasks, as functions def a(u): ..., run in order as the user class's tasks=sequence(a, b, c)"
+			case strings.Contains(base, "TaskSet"):
+				msg = "class " + name + "(TaskSet): Starlark has no classes: its tasks, as functions def a(u): ..., become the user class's own, user(tasks={a: 1, b: 1})"
+			case strings.Contains(base, "LoadTestShape"):
+				msg = "class " + name + "(LoadTestShape): Starlark has no classes: its tick() is def shape(elapsed): return (users, spawn_rate), or None to end the run"
+			default:
+				msg = "class " + name + ": Starlark has no classes: declare the user class as " + name +
+					" = user(tasks={browse: 3, buy: 1}, wait=between(1, 5)), with each task a function def browse(u): ... at the top level; see docs/locust.md"
+			}
+			add(n, m[2]+1, msg)
 		}
 		if m := decoratorRe.FindStringSubmatchIndex(l); m != nil {
 			var msg string

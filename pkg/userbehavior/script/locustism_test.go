@@ -16,6 +16,12 @@ func TestLocustHints(t *testing.T) {
 	}{
 		{"class", "main.star", "class Shopper(HttpUser):\n    pass\n" + tail,
 			[]string{"main.star:1:1: class Shopper: Starlark has no classes: declare the user class as Shopper = user(tasks={browse: 3, buy: 1}, wait=between(1, 5)), with each task a function def browse(u): ... at the top level; see docs/locust.md"}},
+		{"TaskSet", "main.star", "class UserTasks(TaskSet):\n    pass\n" + tail,
+			[]string{"main.star:1:1: class UserTasks(TaskSet): Starlark has no classes: its tasks, as functions def a(u): ..., become the user class's own, user(tasks={a: 1, b: 1})"}},
+		{"SequentialTaskSet", "main.star", "class Steps(SequentialTaskSet):\n    pass\n" + tail,
+			[]string{"main.star:1:1: class Steps(SequentialTaskSet): Starlark has no classes: its tasks, as functions def a(u): ..., run in order as the user class's tasks=sequence(a, b, c)"}},
+		{"LoadTestShape", "main.star", "class Stages(LoadTestShape):\n    pass\n" + tail,
+			[]string{"main.star:1:1: class Stages(LoadTestShape): Starlark has no classes: its tick() is def shape(elapsed): return (users, spawn_rate), or None to end the run"}},
 		{"@task", "main.star", "@task(3)\ndef browse(u):\n    pass\nA = user(tasks=[browse])\n",
 			[]string{"main.star:1:1: @task: Starlark has no decorators: list the function in user(tasks={fn: weight}) (the weight of @task(3) is the dict's value)"}},
 		{"self.client", "main.star", "def t(self):\n    self.client.get(\"/\")\nA = user(tasks=[t])\n",
