@@ -146,22 +146,22 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	l.RunID, l.StartedAt = r.id, r.started
 	end := now
 	if r.over() {
-		end = r.total.End
+		end = r.ivs.total.End
 	}
 	l.ElapsedS = end.Sub(r.started).Seconds()
 	if !r.over() {
 		l.Users = r.users()
 		l.ClassUsers, l.ClassTargets = r.classUsers()
 	}
-	cum := r.running // closed intervals and the open one: a report shows at once
+	cum := r.ivs.running // closed intervals and the open one: a report shows at once
 	if r.over() {
-		cum = r.total
+		cum = r.ivs.total
 	}
 	// Totals and rates cover the statistics window: from the start, or the last
 	// reset, to now (the stored run's summary says the same at the end).
-	l.StatsSinceS = r.total.Start.Sub(r.started).Seconds()
-	rows, total := report.Rows(cum, end.Sub(r.total.Start))
-	cur := r.recent(now, currentWindow)
+	l.StatsSinceS = r.ivs.total.Start.Sub(r.started).Seconds()
+	rows, total := report.Rows(cum, end.Sub(r.ivs.total.Start))
+	cur := r.ivs.recent(now, currentWindow)
 	secs := currentWindow.Seconds()
 	if r.over() {
 		cur = aggregate.NewSnapshot(now)

@@ -37,21 +37,14 @@ type run struct {
 	// lastReportEnd is, per worker, the end of the latest span it reported.
 	lastReportEnd map[string]time.Time
 	final         map[string]bool
-	interval      *aggregate.Snapshot // merging into the current interval
-	ivStart       time.Time           // when the current interval began (the last one's end)
-	ivReports     int                 // worker reports merged into the current interval
-	saturatedIDs  map[string]bool     // workers this run warned saturated or lagging, until they recover
-	total         *aggregate.Snapshot // closed intervals since the start (or reset): what is stored
-	running       *aggregate.Snapshot // total plus the open interval: what the live view shows
-	stale         bool                // reports arrived since the last publish
-	ivPeak        int                 // most users seen in reports during the open interval
-	userSum       int                 // users(), kept current report by report (counting per report is quadratic in workers)
-	storeErr      bool                // a store write failed during the run
-	seq           uint64
+	ivs           intervals       // the open interval, the totals and the recent window
+	saturatedIDs  map[string]bool // workers this run warned saturated or lagging, until they recover
+	stale         bool            // reports arrived since the last publish
+	userSum       int             // users(), kept current report by report (counting per report is quadratic in workers)
+	storeErr      bool            // a store write failed during the run
 	peak          int
 	stopping      bool
 	reason        string
-	window        []windowEntry // recent intervals, for current rates
 	// The run's per-second points and each worker's and agent's telemetry, for the
 	// dashboard: bounded, a long run's points being merged (report.Decimated).
 	series   *report.Decimated[report.Point]
@@ -67,11 +60,6 @@ type run struct {
 	verdicts                     []threshold.Result
 	aborted                      bool // by a threshold
 	storing                      bool // store() is ending the run
-}
-
-type windowEntry struct {
-	at   time.Time
-	snap *aggregate.Snapshot
 }
 
 func (r *run) over() bool     { return r.ended }
@@ -93,11 +81,8 @@ func (r *run) begin() {
 	now := time.Now()
 	r.started = now
 	r.id = store.NewRunID(now)
-	r.interval = aggregate.NewSnapshot(now)
-	r.ivStart = now
+	r.ivs = newIntervals(now)
 	r.s.tick.Reset(r.c().opts.Interval)
-	r.total = aggregate.NewSnapshot(now)
-	r.running = aggregate.NewSnapshot(now)
 	for _, t := range r.cfg.Thresholds {
 		if t.Role != "" { // telemetry: summarised only when a threshold reads it
 			r.readings = threshold.Readings{}
@@ -311,13 +296,9 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 		r.userSum += w.userCount()
 	}
 	if !rep.Final {
-		u := r.userSum
-		r.peak = max(r.peak, u) // a short run may end before an interval closes with users in it
-		r.ivPeak = max(r.ivPeak, u)
+		r.peak = max(r.peak, r.userSum) // a short run may end before an interval closes with users in it
 	}
-	r.interval.Merge(rep.Snapshot)
-	r.ivReports++
-	r.running.Merge(rep.Snapshot)
+	r.ivs.add(rep.Snapshot, r.userSum, rep.Final)
 	if end := rep.Snapshot.End; end.After(r.lastReportEnd[id]) {
 		r.lastReportEnd[id] = end
 	}
@@ -437,9 +418,7 @@ func (r *run) reset() {
 	now := time.Now()
 	r.closeInterval(now) // what came before the reset stays in the stored series
 	r.s.tick.Reset(r.c().opts.Interval)
-	r.total = aggregate.NewSnapshot(now)
-	r.running = aggregate.NewSnapshot(now)
-	r.window = nil
+	r.ivs.reset(now)
 	r.event(now, store.EventStatsReset, "", "statistics restart here: the run's totals, rates and percentiles cover what follows")
 }
 
@@ -534,16 +513,16 @@ func (r *run) store(status store.Status, reason string, cause error) {
 		r.missingReports(now, id, key)
 	}
 	r.closeInterval(now) // judges the thresholds a last time: the final verdicts
-	r.total.End = now
+	r.ivs.total.End = now
 	sum := r.summary(now)
 	sum.Thresholds = report.Verdicts(r.verdicts)
 	db := r.c().db
-	err := db.FinishRun(r.id, status, reason, now, sum, r.total)
+	err := db.FinishRun(r.id, status, reason, now, sum, r.ivs.total)
 	var res Result
 	if err == nil {
 		var stored store.Run
 		stored, err = db.Run(r.id)
-		res = Result{Run: stored, Final: r.total, Duration: now.Sub(r.started), Thresholds: r.verdicts, Aborted: r.aborted}
+		res = Result{Run: stored, Final: r.ivs.total, Duration: now.Sub(r.started), Thresholds: r.verdicts, Aborted: r.aborted}
 	}
 	if err != nil {
 		err = fmt.Errorf("store final: %w", err)
@@ -674,26 +653,18 @@ func (r *run) storeTelemetry(seq uint64, at time.Time) {
 // add up to the run's total, its spans tile the run, and its rates are counts
 // over the interval's length.
 func (r *run) closeInterval(now time.Time) {
-	iv := r.interval
-	iv.Start, iv.End = r.ivStart, now
-	r.seq++
+	iv := r.ivs.close(now)
 	// The interval's users: the most seen in it (the count at its end would read 0
 	// for the last interval of a run, when every worker has stopped).
-	users := max(r.users(), r.ivPeak)
-	r.ivPeak = 0
+	users := max(r.users(), iv.peakSeen)
 	r.peak = max(r.peak, users)
-	stored := store.Interval{Seq: r.seq, At: now, Users: users, Workers: len(r.targets), Reports: r.ivReports, Snapshot: iv}
+	stored := store.Interval{Seq: iv.seq, At: now, Users: users, Workers: len(r.targets), Reports: iv.reports, Snapshot: iv.snap}
 	if err := r.c().db.AppendInterval(r.id, stored); err != nil {
-		r.c().log.Error("store interval", "run_id", r.id, "seq", r.seq, "err", err)
+		r.c().log.Error("store interval", "run_id", r.id, "seq", iv.seq, "err", err)
 		r.storeFailed("interval", err)
 	}
-	r.total.Merge(iv)
-	r.noteCap(now, r.total)
-	r.noteLateReplan(now, r.total)
-	r.window = append(r.window, windowEntry{at: now, snap: iv})
-	if len(r.window) > 10 {
-		r.window = r.window[1:]
-	}
+	r.noteCap(now, r.ivs.total)
+	r.noteLateReplan(now, r.ivs.total)
 	p := report.PointOf(stored, r.started)
 	p.Saturated = r.saturated()
 	if r.series == nil {
@@ -701,9 +672,7 @@ func (r *run) closeInterval(now time.Time) {
 	}
 	r.series.Add(p)
 	r.latest = &p
-	r.storeTelemetry(r.seq, now)
-	r.interval = aggregate.NewSnapshot(now)
-	r.ivStart, r.ivReports = now, 0
+	r.storeTelemetry(iv.seq, now)
 	r.checkThresholds(now)
 	r.export(stored)
 }
@@ -730,8 +699,8 @@ func (r *run) export(iv store.Interval) {
 
 // thresholdInput is what thresholds are evaluated on at now.
 func (r *run) thresholdInput(now time.Time) threshold.Input {
-	in := threshold.Input{Snapshot: r.total, Elapsed: now.Sub(r.started), Users: r.users(),
-		Dropped: r.total.Counters[aggregate.DroppedCounter]}
+	in := threshold.Input{Snapshot: r.ivs.total, Elapsed: now.Sub(r.started), Users: r.users(),
+		Dropped: r.ivs.total.Counters[aggregate.DroppedCounter]}
 	if r.readings != nil {
 		in.Telemetry = r.readings
 	}
@@ -761,10 +730,10 @@ func (r *run) checkThresholds(now time.Time) {
 }
 
 func (r *run) summary(now time.Time) store.Summary {
-	t := r.total.Total()
-	s := store.Summary{Requests: t.Requests, Failures: t.Failures, PeakUsers: r.peak, Since: r.total.Start,
+	t := r.ivs.total.Total()
+	s := store.Summary{Requests: t.Requests, Failures: t.Failures, PeakUsers: r.peak, Since: r.ivs.total.Start,
 		P50: t.Latency.Percentile(50), P95: t.Latency.Percentile(95), P99: t.Latency.Percentile(99)}
-	if d := now.Sub(r.total.Start).Seconds(); d > 0 {
+	if d := now.Sub(r.ivs.total.Start).Seconds(); d > 0 {
 		s.RPS = float64(t.Requests) / d
 	}
 	return s
@@ -776,17 +745,6 @@ func (r *run) event(at time.Time, kind store.EventKind, workerID, detail string)
 	}
 }
 
-// recent merges the intervals of the last d.
-func (r *run) recent(now time.Time, d time.Duration) *aggregate.Snapshot {
-	win := aggregate.NewSnapshot(now.Add(-d))
-	for _, e := range r.window {
-		if now.Sub(e.at) < d {
-			win.Merge(e.snap)
-		}
-	}
-	return win
-}
-
 // printProgress writes one line over the last ProgressEvery: users, rates and
 // percentiles of the requests completed in that window.
 func (r *run) printProgress(now time.Time) {
@@ -794,7 +752,7 @@ func (r *run) printProgress(now time.Time) {
 		r.printf("waiting for workers: %d of %d connected\n", len(r.s.workers), r.cfg.ExpectWorkers)
 		return
 	}
-	t := r.recent(now, r.cfg.ProgressEvery).Total()
+	t := r.ivs.recent(now, r.cfg.ProgressEvery).Total()
 	secs := r.cfg.ProgressEvery.Seconds()
 	r.printf("%6s  users %d/%d  workers %d  rps %.1f  fail/s %.1f  p50 %s  p95 %s  p99 %s\n",
 		now.Sub(r.started).Truncate(time.Second), r.users(), r.cfg.Users, len(r.targets),
