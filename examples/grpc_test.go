@@ -380,3 +380,27 @@ U = user(tasks=[t])
 		t.Errorf("%d connections: the server's GOAWAY did not move calls to new ones", srv.Connections())
 	}
 }
+
+// TestGRPCConnectReuse: connect() in every task returns the user's open connection
+// (one per user, as the server's connection count shows); after close() it opens a
+// new one.
+func TestGRPCConnectReuse(t *testing.T) {
+	const users = 2
+	srv, addr := startEcho(t, true)
+	snap := runInline(t, `
+def t(u):
+    for i in range(5):
+        u.grpc.connect().invoke("stampede.echo.v1.Echo/Say", {"text": "x"})
+    c = u.grpc.connect()
+    c.close()
+    u.grpc.connect().invoke("stampede.echo.v1.Echo/Say", {"text": "after close"})
+U = user(tasks=[t])
+`, false, "grpc://"+addr, users)
+	say := "/stampede.echo.v1.Echo/Say"
+	if st := snap.Endpoints[ep("GRPC", say)]; st.Requests != 6*users || st.Failures != 0 || uint64(srv.Calls(say, codes.OK)) != st.Requests {
+		t.Errorf("%+v; the server served %d", st, srv.Calls(say, codes.OK))
+	}
+	if got := srv.Connections(); got != 2*users {
+		t.Errorf("%d connections, want %d (one per user, and one after close)", got, 2*users)
+	}
+}

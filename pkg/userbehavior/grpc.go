@@ -78,6 +78,8 @@ func newGRPCShared(base *url.URL, cfg HTTPConfig, timeout time.Duration) *grpcSh
 
 // GRPCConn is one user's connection to a gRPC server, kept until the user stops.
 type GRPCConn struct {
+	key    string // the dial settings: DialGRPC's reuse
+	closed bool
 	cc     *grpc.ClientConn
 	target string
 	files  *protoregistry.Files
@@ -90,11 +92,18 @@ type GRPCConn struct {
 	lastInJSON string
 }
 
-// DialGRPC opens a connection for u (lazily: the first call connects). It is closed
-// when the user stops.
+// DialGRPC returns u's connection with the same settings if it has one (a task may
+// ask for its connection each time, without keeping it), or opens one (lazily: the
+// first call connects). Connections are closed when the user stops.
 func (u *User) DialGRPC(d GRPCDial) (*GRPCConn, error) {
 	if u.r == nil {
 		return nil, errors.New("gRPC: the user was not made by a Runner")
+	}
+	key := fmt.Sprintf("%s\x00%v\x00%s\x00%v\x00%s", d.Target, d.TLS, d.Authority, d.InsecureSkipVerify, d.CA)
+	for _, h := range u.held {
+		if c, ok := h.(*GRPCConn); ok && c.key == key && !c.closed {
+			return c, nil
+		}
 	}
 	g := u.r.shared.grpc
 	target, useTLS := d.Target, d.TLS
@@ -133,12 +142,20 @@ func (u *User) DialGRPC(d GRPCDial) (*GRPCConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpc connect %s: %w", target, err)
 	}
-	u.hold(cc)
-	return &GRPCConn{cc: cc, target: target, files: d.Files, shared: g, rec: u.rec}, nil
+	c := &GRPCConn{key: key, cc: cc, target: target, files: d.Files, shared: g, rec: u.rec}
+	u.hold(c)
+	return c, nil
 }
 
-// Close closes the connection; the user's later calls on it fail.
-func (c *GRPCConn) Close() error { return c.cc.Close() }
+// Close closes the connection; the user's later calls on it fail, and its next
+// DialGRPC opens a new one.
+func (c *GRPCConn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return c.cc.Close()
+}
 
 // GRPCCall is one unary call.
 type GRPCCall struct {
