@@ -29,7 +29,7 @@ type locustSite struct {
 }
 
 func (s *locustSite) handler() http.Handler {
-	s.echoed = map[string]bool{"global_test_data": true, "test-run-specific_run-1": true}
+	s.echoed = map[string]bool{"global_test_data": true}
 	mux := http.NewServeMux()
 	ok := func(w http.ResponseWriter, r *http.Request) {}
 	for _, p := range []string{"GET /{$}", "GET /hello", "GET /world", "GET /item", "GET /stats/requests", "GET /favicon.ico"} {
@@ -91,8 +91,9 @@ func (s *locustSite) handler() http.Handler {
 
 // TestLocustExamples runs the ports of ten of Locust's own examples against
 // locustSite, as TestExamples does: each user runs on_start, every task once, and
-// on_stop. Every row must match what the target served, and every request the
-// target answered must be counted.
+// on_stop, between the script's setup and teardown (as the master runs them). Every
+// row must match what the target served, and every request the target answered
+// must be counted.
 func TestLocustExamples(t *testing.T) {
 	tests := []struct {
 		dir     string
@@ -114,8 +115,10 @@ func TestLocustExamples(t *testing.T) {
 		// Three credentials for four users: the last one is never logged in.
 		{dir: "dynamic_user_credentials", runs: map[string]int{"User": 4},
 			want: map[aggregate.Endpoint]row{ep("POST", "/login"): {3, 0}, ep("GET", "/protected/resource"): {4, 1}}},
+		// setup: a POST; each user: a POST in on_start, four GETs and a POST in its
+		// task; teardown: a GET.
 		{dir: "test_data_management", runs: map[string]int{"MyUser": 2},
-			want: map[aggregate.Endpoint]row{ep("POST", "/post"): {4, 0}, ep("GET", "/get"): {8, 0}}},
+			want: map[aggregate.Endpoint]row{ep("POST", "/post"): {5, 0}, ep("GET", "/get"): {9, 0}}},
 		{dir: "custom_shape", runs: map[string]int{"WebsiteUser": 2},
 			want: map[aggregate.Endpoint]row{ep("GET", "/"): {2, 0}},
 			check: func(t *testing.T, p *script.Program, _ *locustSite, _ *aggregate.Snapshot) {
@@ -176,10 +179,31 @@ func TestLocustExamples(t *testing.T) {
 			col := aggregate.NewCollector(time.Now())
 			tr := userbehavior.NewTransport(8)
 			defer tr.CloseIdleConnections()
-			var p *script.Program
+			// As the master runs them: setup once, its result to every worker, teardown.
+			hook := func(c *userbehavior.Class) {
+				r, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: []*userbehavior.Class{c}, Host: srv.URL, Collector: col, Transport: tr})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := r.RunOnce(context.Background(), c.Name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := script.Compile(b, script.Options{Vars: vars})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var setupData []byte
+			if c, result := p.SetupClass(); c != nil {
+				hook(c)
+				if setupData, err = result(); err != nil {
+					t.Fatalf("setup: %v", err)
+				}
+			}
+			master := p
 			for w := range max(tt.workers, 1) {
 				// As master check and each worker compile it.
-				p, err = script.Compile(b, script.Options{Vars: vars, Slice: script.Slice{Index: w, Count: max(tt.workers, 1)}})
+				p, err = script.Compile(b, script.Options{Vars: vars, SetupData: setupData, Slice: script.Slice{Index: w, Count: max(tt.workers, 1)}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -198,6 +222,12 @@ func TestLocustExamples(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
+				}
+			}
+			if c, result := master.TeardownClass(setupData); c != nil {
+				hook(c)
+				if err := result(); err != nil {
+					t.Errorf("teardown: %v", err)
 				}
 			}
 			snap := col.Swap(time.Now())
