@@ -187,18 +187,7 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	l.Counters = report.Counters(cum)
 	l.Slowest = report.Slowest(cum)
 	l.Warnings = append([]string{}, r.warnings...)
-	for _, id := range slices.Sorted(maps.Keys(r.hosts)) {
-		l.Hosts = append(l.Hosts, r.hosts[id].series())
-	}
-	if r.series != nil {
-		l.Series, l.Latest = report.FoldShort(r.series.Points()), r.latest
-		// A short last interval (the final reports) folded into the point before:
-		// the latest point is that folded one, as in the series.
-		if n := len(l.Series); n > 0 && r.latest != nil && l.Series[n-1].T == r.latest.T {
-			l.Latest = &l.Series[n-1]
-		}
-		l.SeriesStepS = float64(r.series.Step()) * r.c().opts.Interval.Seconds()
-	}
+	r.timeline.fill(l, r.c().opts.Interval)
 	l.Thresholds = report.Verdicts(r.verdicts)
 	l.OpenModel = r.cfg.Arrival != nil
 }
@@ -212,6 +201,53 @@ func scenarioName(r *run) string {
 		return sc.Quick.Method + " " + sc.Quick.URL
 	}
 	return sc.Builtin
+}
+
+// liveSeries is a run's timeline for the dashboard: its per-interval points and each
+// worker's and agent's telemetry, bounded (a long run's points merge, as
+// report.Decimated does). The zero value is empty and ready.
+type liveSeries struct {
+	points *report.Decimated[report.Point]
+	latest *report.Point // the last interval's point
+	hosts  map[string]*hostSeries
+}
+
+// addPoint appends a closed interval's point; limit bounds the points kept.
+func (ls *liveSeries) addPoint(limit int, p report.Point) {
+	if ls.points == nil {
+		ls.points = report.NewDecimated(limit, report.MergePoints)
+	}
+	ls.points.Add(p)
+	ls.latest = &p
+}
+
+// addHost appends a host's point to its series (host without points names it).
+func (ls *liveSeries) addHost(limit int, host report.HostSeries, p report.HostPoint) {
+	if ls.hosts == nil {
+		ls.hosts = map[string]*hostSeries{}
+	}
+	hs := ls.hosts[host.Host]
+	if hs == nil {
+		hs = &hostSeries{HostSeries: host, points: report.NewDecimated(limit, report.MergeHostPoints)}
+		ls.hosts[host.Host] = hs
+	}
+	hs.points.Add(p)
+}
+
+// fill puts the timeline into the live view; interval is the report interval.
+func (ls *liveSeries) fill(l *report.Live, interval time.Duration) {
+	for _, id := range slices.Sorted(maps.Keys(ls.hosts)) {
+		l.Hosts = append(l.Hosts, ls.hosts[id].series())
+	}
+	if ls.points != nil {
+		l.Series, l.Latest = report.FoldShort(ls.points.Points()), ls.latest
+		// A short last interval (the final reports) folded into the point before:
+		// the latest point is that folded one, as in the series.
+		if n := len(l.Series); n > 0 && ls.latest != nil && l.Series[n-1].T == ls.latest.T {
+			l.Latest = &l.Series[n-1]
+		}
+		l.SeriesStepS = float64(ls.points.Step()) * interval.Seconds()
+	}
 }
 
 // hostSeries is one worker's or agent's telemetry on the run's timeline.

@@ -45,14 +45,10 @@ type run struct {
 	peak          int
 	stopping      bool
 	reason        string
-	// The run's per-second points and each worker's and agent's telemetry, for the
-	// dashboard: bounded, a long run's points being merged (report.Decimated).
-	series   *report.Decimated[report.Point]
-	latest   *report.Point // the last interval's point
-	hosts    map[string]*hostSeries
-	readings threshold.Readings // the telemetry thresholds read; nil without them
-	warnings []string
-	notices  map[string]bool // warnings raised once per run (warnings.go)
+	timeline      liveSeries         // the dashboard's per-interval points and host telemetry
+	readings      threshold.Readings // the telemetry thresholds read; nil without them
+	warnings      []string
+	notices       map[string]bool // warnings raised once per run (warnings.go)
 
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
@@ -623,17 +619,8 @@ func (r *run) storeTelemetry(seq uint64, at time.Time) {
 				continue
 			}
 			recs = append(recs, store.TelemetryRecord{Seq: seq, At: at, Host: id, Role: role, Sample: b})
-			if r.hosts == nil {
-				r.hosts = map[string]*hostSeries{}
-			}
-			hs := r.hosts[id]
-			if hs == nil {
-				hs = &hostSeries{HostSeries: report.HostSeries{Host: id, Hostname: w.info.Hostname, Role: role},
-					points: report.NewDecimated(r.c().opts.LivePoints, report.MergeHostPoints)}
-				r.hosts[id] = hs
-			}
 			p := report.HostPointOf(at.Sub(r.started).Seconds(), w.tele)
-			hs.points.Add(p)
+			r.timeline.addHost(r.c().opts.LivePoints, report.HostSeries{Host: id, Hostname: w.info.Hostname, Role: role}, p)
 			if r.readings != nil {
 				report.AddThresholdReadings(r.readings, role, id, r.started, p)
 			}
@@ -667,11 +654,7 @@ func (r *run) closeInterval(now time.Time) {
 	r.noteLateReplan(now, r.ivs.total)
 	p := report.PointOf(stored, r.started)
 	p.Saturated = r.saturated()
-	if r.series == nil {
-		r.series = report.NewDecimated(r.c().opts.LivePoints, report.MergePoints)
-	}
-	r.series.Add(p)
-	r.latest = &p
+	r.timeline.addPoint(r.c().opts.LivePoints, p)
 	r.storeTelemetry(iv.seq, now)
 	r.checkThresholds(now)
 	r.export(stored)
