@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -403,4 +404,64 @@ U = user(tasks=[t])
 	if got := srv.Connections(); got != 2*users {
 		t.Errorf("%d connections, want %d (one per user, and one after close)", got, 2*users)
 	}
+}
+
+// TestGRPCDeadlineStorm: 30 concurrent users whose every call outlives its 10 ms
+// deadline, for a second. Every call is a failure under one row and one error
+// message (whether the client's deadline or the server's reset came first), none is
+// an exception; the server saw no more calls than were counted;
+// and when the users stop, their connections close (the goroutines grpc-go ran for
+// them end).
+func TestGRPCDeadlineStorm(t *testing.T) {
+	const users = 30
+	srv, addr := startEcho(t, true)
+	p, err := compileInline(`
+def t(u):
+    u.grpc.connect().invoke("stampede.echo.v1.Echo/Say", {"delay_ms": 200}, timeout=0.01)
+U = user(tasks=[t])
+`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	col := aggregate.NewCollector(time.Now())
+	r, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: p.Classes(), Host: "grpc://" + addr, Collector: col})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range users {
+		if err := r.Spawn(ctx, "U"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second) // the storm's length: a bound, not an assertion
+	stop, cancelStop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelStop()
+	r.StopAll(stop)
+	snap := col.Swap(time.Now())
+	say := "/stampede.echo.v1.Echo/Say"
+	st := snap.Endpoints[ep("GRPC", say)]
+	if st.Requests < users || st.Failures != st.Requests || len(snap.Endpoints) != 1 || len(snap.Exceptions) != 0 {
+		t.Errorf("row %+v (rows %v, exceptions %v): want every call failed", st, snap.Endpoints, snap.Exceptions)
+	}
+	// One cause, one message; calls whose deadline passed before their connection
+	// was ready (never sent: a slow start, under -race) keep grpc-go's own words.
+	var failed uint64
+	for e, n := range snap.Errors {
+		failed += n
+		if e.Message != "DEADLINE_EXCEEDED: context deadline exceeded" &&
+			e.Message != "DEADLINE_EXCEEDED: context deadline exceeded while waiting for connections to become ready" {
+			t.Errorf("error %q (%d)", e.Message, n)
+		}
+	}
+	if failed != st.Requests {
+		t.Errorf("%d errors for %d failed calls", failed, st.Requests)
+	}
+	eventually(t, "the server to finish the calls it got", func() bool {
+		n := srv.Calls(say, codes.DeadlineExceeded) + srv.Calls(say, codes.Canceled)
+		return n > 0 && uint64(n) <= st.Requests && srv.Calls(say, codes.OK) == 0
+	})
+	eventually(t, "the users' connections to close", func() bool { return runtime.NumGoroutine() <= before+5 })
 }

@@ -322,6 +322,11 @@ func grpcError(c codes.Code, msg string, maxMsg int) error {
 		// "(11534350 vs. 10485760)": one row per size otherwise.
 		return errors.New(GRPCCodeName(c) + ": message exceeds " + formatBytes(int64(maxMsg)) + " cap")
 	}
+	if c == codes.DeadlineExceeded && strings.HasPrefix(msg, "stream terminated by RST_STREAM") {
+		// The server gave up on the expired call first (RST_STREAM CANCEL): the same
+		// cause as the client's own deadline, one row.
+		msg = context.DeadlineExceeded.Error()
+	}
 	msg = addrPattern.ReplaceAllString(msg, "")
 	msg = strings.ReplaceAll(msg, " :", ":")
 	if msg == "" {
