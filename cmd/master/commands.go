@@ -52,9 +52,6 @@ Without --headless it serves the web dashboard, where runs are started and watch
 func runLoad(ctx context.Context, cfg Config, stdout, stderr io.Writer) (int, error) {
 	level, _ := parseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if err := servePprof(cfg.PprofListen, log); err != nil {
-		return exitFailure, err
-	}
 	if cfg.Headless || cfg.DryRun > 0 {
 		return headless(ctx, cfg, log, stdout)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stampede-load/stampede/cmd/internal/lifecycle"
 	"github.com/stampede-load/stampede/pkg/controller"
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/store"
@@ -36,30 +37,12 @@ func userClasses(classes []*userbehavior.Class) []report.UserClass {
 
 // dashboard serves the web UI until ctx ends; runs start from the browser.
 func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (int, error) {
-	m, code, err := bringUp(ctx, cfg, log, stdout)
+	m, code, err := bringUp(cfg, log, stdout)
 	if err != nil {
 		return code, err
 	}
 	defer m.close()
-	lctx, stopLoop := context.WithCancel(m.gctx)
-	loopDone := make(chan struct{})
-	go func() {
-		defer close(loopDone)
-		m.ctl.Serve(lctx)
-	}()
-	defer func() {
-		stopLoop()
-		<-loopDone
-	}()
 	wc := &webControl{Controller: m.ctl, m: m, cfg: cfg, log: log}
-	defer func() { // a run's teardown finishes before the master goes, within its limit
-		waited := make(chan struct{})
-		go func() { wc.teardowns.Wait(); close(waited) }()
-		select {
-		case <-waited:
-		case <-time.After(teardownLimit + 5*time.Second):
-		}
-	}()
 	srv, err := web.NewServer(web.Config{Control: wc, DB: m.db, Logger: log,
 		Auth: cfg.WebAuth, CacheMax: cfg.WebCacheRuns, CacheTTL: cfg.WebCacheTTL,
 		Defaults: web.Defaults{Users: cfg.Users, SpawnRate: cfg.SpawnRate, Host: m.scenario.Host, RunTime: cfg.RunTime,
@@ -71,39 +54,81 @@ func dashboard(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writ
 	if err != nil {
 		return exitFailure, fmt.Errorf("listen for the dashboard: %w", err)
 	}
+	// First among the master's components: the signal, which ends the group
+	// without an error; the dashboard, which stops an active run gracefully before
+	// it shuts down; the controller's loop.
+	signalled, stopWaiting := context.WithCancel(ctx)
+	m.life.Add(lifecycle.Component{Stage: stageRun, Stop: stopWaiting, Run: func() error {
+		<-signalled.Done()
+		return nil
+	}})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(lis) }()
-	fmt.Fprintf(stdout, "dashboard on http://%s  (workers connect to %s; Ctrl-C to quit)\n", lis.Addr(), m.addr)
-	select {
-	case <-ctx.Done():
-	case err = <-served:
-		return exitFailure, fmt.Errorf("dashboard: %w", err)
-	case <-loopDone:
-		hs.Close()
-		return exitFailure, errors.New("the run controller stopped")
-	case <-m.gctx.Done():
-		hs.Close()
-		return exitFailure, fmt.Errorf("worker listener stopped: %w", context.Cause(m.gctx))
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if l := m.ctl.Live(); l.State == report.StateRunning || l.State == report.StateStopping {
-		// Stop gracefully and give the workers' final reports a moment before the
-		// loop goes (which would store the run as interrupted).
-		if err := m.ctl.Stop(sctx, "master shutting down"); err == nil {
-			updates, cancel := m.ctl.Subscribe()
-			for m.ctl.Live().State != report.StateStopped && sctx.Err() == nil {
-				select {
-				case <-updates:
-				case <-sctx.Done():
-				}
+	m.life.Add(lifecycle.Component{Name: "dashboard", Stage: stageRun,
+		Run: func() error {
+			if err := hs.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+				return err
 			}
-			cancel()
+			return nil
+		},
+		Stop: func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			m.stopActiveRun(sctx)
+			hs.Shutdown(sctx)
+			lis.Close() // when Serve never took it
+		}})
+	// A run's teardown finishes before the master goes, within its limit.
+	waitTeardowns, teardownsDone := lifecycle.UntilStopped()
+	m.life.Add(lifecycle.Component{Stage: stageRun, Run: waitTeardowns, Stop: func() {
+		defer teardownsDone()
+		waited := make(chan struct{})
+		go func() { wc.teardowns.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(teardownLimit + 5*time.Second):
+		}
+	}})
+	lctx, stopLoop := context.WithCancel(context.Background())
+	loopDone := make(chan struct{})
+	m.life.Add(lifecycle.Component{Stage: stageRun,
+		Run: func() error {
+			defer close(loopDone)
+			m.ctl.Serve(lctx)
+			if lctx.Err() == nil {
+				return errors.New("the run controller stopped")
+			}
+			return nil
+		},
+		Stop: func() {
+			stopLoop()
+			<-loopDone
+		}})
+	fmt.Fprintf(stdout, "dashboard on http://%s  (workers connect to %s; Ctrl-C to quit)\n", lis.Addr(), m.addr)
+	if err := m.life.Run(); err != nil {
+		return exitFailure, err
+	}
+	return exitOK, nil
+}
+
+// stopActiveRun stops the active run gracefully and gives the workers' final
+// reports until sctx ends, before the controller's loop goes (which would store
+// the run as interrupted).
+func (m *master) stopActiveRun(sctx context.Context) {
+	l := m.ctl.Live()
+	if l.State != report.StateRunning && l.State != report.StateStopping {
+		return
+	}
+	if err := m.ctl.Stop(sctx, "master shutting down"); err != nil {
+		return
+	}
+	updates, cancel := m.ctl.Subscribe()
+	defer cancel()
+	for m.ctl.Live().State != report.StateStopped && sctx.Err() == nil {
+		select {
+		case <-updates:
+		case <-sctx.Done():
 		}
 	}
-	hs.Shutdown(sctx)
-	return exitOK, nil
 }
 
 // webControl lets the dashboard start runs with the master's flags as defaults.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stampede-load/stampede/cmd/internal/lifecycle"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/controller"
 	"github.com/stampede-load/stampede/pkg/locust"
@@ -110,18 +111,15 @@ func (m *master) withLocust(cfg Config, log *slog.Logger, srv *cluster.Server, s
 	}
 	ls := locust.NewServer(locust.Config{Logger: log.With("protocol", "locust"), HeartbeatTimeout: cfg.HeartbeatTimeout,
 		MaxWorkers: cfg.MaxWorkers})
-	served := make(chan error, 1)
-	go func() { served <- ls.Serve(ln) }()
+	// Close comes after the controller's last quit: it lets the quit reach the workers.
+	m.life.Add(lifecycle.Component{Name: "locust listener", Stage: stageLocust,
+		Run:  func() error { return ls.Serve(ln) },
+		Stop: func() { ls.Close(); ln.Close() }})
 	ctx, stop := context.WithCancel(context.Background())
 	merged := cluster.Merge(ctx, srv, ls)
-	m.cleanup = append(m.cleanup, func() {
-		ls.Close() // after the controller's last quit: Close lets it reach the workers
-		if err := <-served; err != nil {
-			log.Error("locust listener", "err", err)
-		}
-		stop()
-		merged.Wait()
-	})
+	run, stopped := lifecycle.UntilStopped()
+	m.life.Add(lifecycle.Component{Name: "locust events", Stage: stageLocust, Run: run,
+		Stop: func() { stop(); merged.Wait(); stopped() }})
 	fmt.Fprintf(stdout, "master listening for Locust and boomer workers on %s (ZeroMQ, no authentication); their response times are %s (about 2 significant digits)\n",
 		ln.Addr(), report.RoundedNote)
 	return merged, nil

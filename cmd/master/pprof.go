@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/stampede-load/stampede/cmd/internal/lifecycle"
 )
 
 // registerPprof adds --pprof-listen: Go's profiles of the master (heap, CPU,
@@ -33,8 +36,9 @@ func checkPprof(addr string) error {
 	return nil
 }
 
-// servePprof serves the profiles until the process exits.
-func servePprof(addr string, log *slog.Logger) error {
+// addPprof listens for the profiles and adds the server that serves them until the
+// master stops.
+func addPprof(g *lifecycle.Group, addr string, log *slog.Logger) error {
 	if addr == "" {
 		return nil
 	}
@@ -53,10 +57,17 @@ func servePprof(addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	go func() {
-		if err := http.Serve(lis, mux); err != nil {
-			log.Warn("pprof listener", "err", err)
-		}
-	}()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	g.Add(lifecycle.Component{Name: "pprof listener", Stage: stageLast,
+		Run: func() error {
+			if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+		Stop: func() {
+			srv.Close() // a profile being taken is cut short
+			lis.Close() // when Serve never took it
+		}})
 	return nil
 }

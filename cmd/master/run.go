@@ -8,18 +8,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/stampede-load/stampede/cmd/internal/lifecycle"
 	"github.com/stampede-load/stampede/pkg/agent"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/controller"
@@ -35,7 +35,8 @@ import (
 )
 
 // master is what both modes share: the store, the workers' gRPC listener, local
-// workers, the demo target when asked for, and the controller.
+// workers, the demo target when asked for, and the controller. Its components run
+// in one group (see lifecycle); the store outlives them.
 type master struct {
 	db       *store.DB
 	ctl      *controller.Controller
@@ -43,22 +44,23 @@ type master struct {
 	classes  []*userbehavior.Class
 	program  *script.Program // the scenario's script, compiled once here (nil when not a script)
 	addr     string
-	g        *errgroup.Group
-	gctx     context.Context
+	life     lifecycle.Group
 	export   *export.Exporter // nil without --remote-write
-	cleanup  []func()
 }
 
+// close ends the master whose components never ran (its mode's setup failed) or
+// have all returned: it stops each (releasing their listeners) and closes the store.
 func (m *master) close() {
-	for i := len(m.cleanup) - 1; i >= 0; i-- {
-		m.cleanup[i]()
+	m.life.Close()
+	if m.db != nil {
+		m.db.Close()
 	}
 }
 
-// bringUp validates the scenario, opens the store and brings the cluster side up.
-func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (*master, int, error) {
-	m := &master{}
-	var err error
+// bringUp validates the scenario, opens the store and makes the cluster side's
+// components: nothing runs until the mode runs m.life.
+func bringUp(cfg Config, log *slog.Logger, stdout io.Writer) (m *master, code int, err error) {
+	m = &master{}
 	m.scenario, err = cfg.scenario()
 	if err != nil {
 		return nil, exitUsage, err
@@ -86,17 +88,59 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 	if err != nil {
 		return nil, exitFailure, fmt.Errorf("open store: %w", err)
 	}
-	m.cleanup = append(m.cleanup, func() { m.db.Close() })
+	defer func() {
+		if err != nil {
+			m.close()
+		}
+	}()
 	for _, id := range m.db.Interrupted() {
 		fmt.Fprintf(stdout, "run %s was left running by a master that stopped: marked interrupted\n", id)
 	}
-
-	lis, err := net.Listen("tcp", cfg.listen())
-	if err != nil {
-		m.close()
-		return nil, exitFailure, fmt.Errorf("listen for workers: %w", err)
+	if err := addPprof(&m.life, cfg.PprofListen, log); err != nil {
+		return nil, exitFailure, err
 	}
-	srv := cluster.NewServer(cluster.ServerConfig{Logger: log, Version: version, HeartbeatTimeout: cfg.HeartbeatTimeout,
+	srv, localAddr, code, err := m.addGRPC(cfg, log)
+	if err != nil {
+		return nil, code, err
+	}
+	if m.scenario.Builtin == demo.Name && cfg.Host == "" {
+		base, stop, err := demo.NewTarget(demo.TargetConfig{Seed: uint64(time.Now().UnixNano()), LatencyScale: 1}).Start(context.Background(), "127.0.0.1:0")
+		if err != nil {
+			return nil, exitFailure, fmt.Errorf("demo target: %w", err)
+		}
+		var stopErr error
+		run, stopped := lifecycle.UntilStopped()
+		m.life.Add(lifecycle.Component{Name: "demo target", Stage: stageLast,
+			Run:  func() error { err := run(); return errors.Join(err, stopErr) },
+			Stop: func() { stopErr = stop(context.Background()); stopped() }})
+		m.scenario.Host = base
+		fmt.Fprintf(stdout, "demo target listening on %s\n", base)
+	}
+	m.addLocalWorkers(cfg, log, localAddr)
+	cl, err := m.withLocust(cfg, log, srv, stdout)
+	if err != nil {
+		return nil, exitFailure, err
+	}
+	copts := controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,
+		SaturationCPU: cfg.SaturationCPU, SchedLagLimit: cfg.SchedLagLimit}
+	if m.export, err = cfg.Export.exporter(log); err != nil {
+		return nil, exitUsage, err
+	}
+	if m.export != nil {
+		copts.Export = m.export
+		run, stopped := lifecycle.UntilStopped()
+		m.life.Add(lifecycle.Component{Name: "remote-write", Stage: stageLast, Run: run,
+			Stop: func() { flushExport(m.export, io.Discard); stopped() }})
+	}
+	m.ctl = controller.New(cl, m.db, copts)
+	return m, exitOK, nil
+}
+
+// addGRPC listens for workers and makes the gRPC server(s): one on --listen (with
+// TLS when asked for), and with TLS a plaintext one on a loopback port of its own
+// for the in-process workers, whose address it returns.
+func (m *master) addGRPC(cfg Config, log *slog.Logger) (srv *cluster.Server, localAddr string, code int, err error) {
+	srv = cluster.NewServer(cluster.ServerConfig{Logger: log, Version: version, HeartbeatTimeout: cfg.HeartbeatTimeout,
 		Token: cfg.Token, MaxWorkers: cfg.MaxWorkers})
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(64 << 20),
@@ -111,10 +155,26 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 	if cfg.TLSCert != "" {
 		tc, err := cluster.ServerTLS(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA)
 		if err != nil {
-			m.close()
-			return nil, exitUsage, err
+			return nil, "", exitUsage, err
 		}
 		gs = grpc.NewServer(append(opts, grpc.Creds(credentials.NewTLS(tc)))...)
+	}
+	lis, err := net.Listen("tcp", cfg.listen())
+	if err != nil {
+		return nil, "", exitFailure, fmt.Errorf("listen for workers: %w", err)
+	}
+	listeners := []net.Listener{lis}
+	m.addr = lis.Addr().String()
+	localAddr = m.addr
+	var llis net.Listener
+	if gs != plain && cfg.localWorkers() > 0 {
+		// In-process workers talk plaintext to a loopback listener of their own.
+		if llis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			lis.Close()
+			return nil, "", exitFailure, err
+		}
+		listeners = append(listeners, llis)
+		localAddr = llis.Addr().String()
 	}
 	health := grpchealth.NewServer()
 	servers := []*grpc.Server{gs}
@@ -125,13 +185,8 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		srv.RegisterOn(g)
 		healthpb.RegisterHealthServer(g, health)
 	}
-	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
-	m.g, m.gctx = g, gctx
-	workersCtx, stopWorkers := context.WithCancel(gctx)
-	g.Go(func() error { return gs.Serve(lis) })
-	m.cleanup = append(m.cleanup, func() {
+	stop := sync.OnceFunc(func() {
 		health.Shutdown()
-		stopWorkers()
 		// Let queued commands (the workers' quit) reach the workers; a worker that
 		// does not hang up in time is cut off.
 		stopped := make(chan struct{})
@@ -152,62 +207,52 @@ func bringUp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer
 		}
 		srv.Close()
 		srv.Wait()
-		if err := g.Wait(); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("shutdown", "err", err)
+		for _, l := range listeners { // those a Serve never took
+			l.Close()
 		}
 	})
-	m.addr = lis.Addr().String()
-	localAddr := m.addr
-	if gs != plain && cfg.localWorkers() > 0 {
-		// In-process workers talk plaintext to a loopback listener of their own.
-		llis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			m.close()
-			return nil, exitFailure, err
-		}
-		localAddr = llis.Addr().String()
-		g.Go(func() error { return plain.Serve(llis) })
+	m.life.Add(lifecycle.Component{Name: "worker listener", Stage: stageGRPC, Run: serveGRPC(gs, lis), Stop: stop})
+	if llis != nil {
+		m.life.Add(lifecycle.Component{Name: "local workers' listener", Stage: stageGRPC, Run: serveGRPC(plain, llis), Stop: stop})
 	}
+	return srv, localAddr, exitOK, nil
+}
 
-	if m.scenario.Builtin == demo.Name && cfg.Host == "" {
-		base, stop, err := demo.NewTarget(demo.TargetConfig{Seed: uint64(time.Now().UnixNano()), LatencyScale: 1}).Start(gctx, "127.0.0.1:0")
-		if err != nil {
-			m.close()
-			return nil, exitFailure, fmt.Errorf("demo target: %w", err)
+// serveGRPC serves g on lis until g stops.
+func serveGRPC(g *grpc.Server, lis net.Listener) func() error {
+	return func() error {
+		if err := g.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return err
 		}
-		m.cleanup = append(m.cleanup, func() { stop(context.Background()) })
-		m.scenario.Host = base
-		fmt.Fprintf(stdout, "demo target listening on %s\n", base)
+		return nil
 	}
+}
 
+// addLocalWorkers makes the in-process workers, which dial addr.
+func (m *master) addLocalWorkers(cfg Config, log *slog.Logger, addr string) {
+	if cfg.localWorkers() == 0 {
+		return
+	}
 	host, _ := os.Hostname()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopWorkers := func() { cancel() } // one for them all: each stops every worker
 	for i := range cfg.localWorkers() {
 		info := cluster.WorkerInfo{ID: fmt.Sprintf("local-%d", i+1), Hostname: host, Version: version, Cores: runtime.NumCPU(),
 			Role: cluster.RoleWorker}
-		sampler := telemetry.NewSampler(telemetry.Options{NoGPU: i > 0})       // one GPU reader per process is enough
-		m.cleanup = append([]func(){func() { sampler.Close() }}, m.cleanup...) // after the workers stopped
-		g.Go(func() error {
-			return agent.Run(workersCtx, agent.Config{Master: localAddr, Info: info, Resolve: resolve, Logger: log, Sampler: sampler,
-				Token: cfg.Token, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient}})
-		})
+		m.life.Add(lifecycle.Component{Name: info.ID, Stage: stageWorkers,
+			Run: func() error {
+				sampler := telemetry.NewSampler(telemetry.Options{NoGPU: i > 0}) // one GPU reader per process is enough
+				defer sampler.Close()                                            // after the worker stopped
+				err := agent.Run(ctx, agent.Config{Master: addr, Info: info, Resolve: resolve, Logger: log, Sampler: sampler,
+					Token: cfg.Token, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient}})
+				if err != nil {
+					return err
+				}
+				<-ctx.Done() // told to quit by the master: the others go on until the master stops
+				return nil
+			},
+			Stop: stopWorkers})
 	}
-	cl, err := m.withLocust(cfg, log, srv, stdout)
-	if err != nil {
-		m.close()
-		return nil, exitFailure, err
-	}
-	copts := controller.Options{Logger: log, MinWorkers: cfg.MinWorkers,
-		SaturationCPU: cfg.SaturationCPU, SchedLagLimit: cfg.SchedLagLimit}
-	if m.export, err = cfg.Export.exporter(log); err != nil {
-		m.close()
-		return nil, exitUsage, err
-	}
-	if m.export != nil {
-		copts.Export = m.export
-		m.cleanup = append(m.cleanup, func() { flushExport(m.export, io.Discard) })
-	}
-	m.ctl = controller.New(cl, m.db, copts)
-	return m, exitOK, nil
 }
 
 // runConfig is the controller's view of a run the flags (and the dashboard's form)
@@ -244,18 +289,28 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		if err != nil {
 			return exitUsage, err
 		}
-		code, err := dryRun(ctx, scenario, classes, cfg.DryRun, stdout)
-		if hk != nil {
-			if terr := hk.teardown(ctx, stdout); terr != nil {
-				printHookError(stdout, terr)
-				if code == exitOK && err == nil {
-					return exitFailure, terr
+		// The dry run (and its teardown) and the pprof server, in one group.
+		var life lifecycle.Group
+		if err := addPprof(&life, cfg.PprofListen, log); err != nil {
+			return exitFailure, err
+		}
+		dctx, cancel := context.WithCancel(ctx)
+		code := exitOK
+		life.Add(lifecycle.Component{Stage: stageRun, Stop: cancel, Run: func() (err error) {
+			code, err = dryRun(dctx, scenario, classes, cfg.DryRun, stdout)
+			if hk != nil {
+				if terr := hk.teardown(ctx, stdout); terr != nil {
+					printHookError(stdout, terr)
+					if code == exitOK && err == nil {
+						code, err = exitFailure, terr
+					}
 				}
 			}
-		}
-		return code, err
+			return err
+		}})
+		return code, life.Run()
 	}
-	m, code, err := bringUp(ctx, cfg, log, stdout)
+	m, code, err := bringUp(cfg, log, stdout)
 	if err != nil {
 		return code, err
 	}
@@ -285,24 +340,32 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		return exitUsage, err
 	}
 	rc.QuitWorkers = true
-	res, err := m.ctl.Run(ctx, rc)
+	// The run (and its teardown) first among the master's components: its end (or
+	// a signal, through ctx) stops the others, in their order.
+	rctx, stopRun := context.WithCancelCause(ctx)
+	var res controller.Result
 	var teardownErr error
-	if hk != nil {
-		// Once, after the last user stopped: also when the run failed or was stopped.
-		if teardownErr = hk.teardown(ctx, stdout); teardownErr != nil {
-			printHookError(stdout, teardownErr)
-			if err == nil {
-				var he *hookError
-				errors.As(teardownErr, &he)
-				detail := he.Error()
-				if he.traceback != "" {
-					detail += "\n" + he.traceback
+	m.life.Add(lifecycle.Component{Stage: stageRun, Stop: func() { stopRun(errors.New("the master is stopping")) },
+		Run: func() (err error) {
+			res, err = m.ctl.Run(rctx, rc)
+			if hk != nil {
+				// Once, after the last user stopped: also when the run failed or was stopped.
+				if teardownErr = hk.teardown(ctx, stdout); teardownErr != nil {
+					printHookError(stdout, teardownErr)
+					if err == nil {
+						var he *hookError
+						errors.As(teardownErr, &he)
+						detail := he.Error()
+						if he.traceback != "" {
+							detail += "\n" + he.traceback
+						}
+						m.db.AppendEvent(res.Run.ID, store.Event{At: time.Now(), Kind: store.EventTeardownFailed, Detail: detail})
+					}
 				}
-				m.db.AppendEvent(res.Run.ID, store.Event{At: time.Now(), Kind: store.EventTeardownFailed, Detail: detail})
 			}
-		}
-	}
-	if err != nil {
+			return err
+		}})
+	if err := m.life.Run(); err != nil {
 		return exitFailure, err
 	}
 	flushExport(m.export, stdout) // the run's last interval reaches the receivers before the report

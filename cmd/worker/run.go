@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/stampede-load/stampede/cmd/internal/cli"
+	"github.com/stampede-load/stampede/cmd/internal/lifecycle"
 	"github.com/stampede-load/stampede/pkg/agent"
 	"github.com/stampede-load/stampede/pkg/cluster"
 	"github.com/stampede-load/stampede/pkg/scenarios"
@@ -85,14 +87,38 @@ func work(ctx context.Context, cfg Config, stderr io.Writer, drain <-chan struct
 			return cli.ExitUsage, err
 		}
 	}
-	// Draining is bounded: past --drain-timeout the worker stops at once.
+	// The worker's components in one group, stopped in this order: the work
+	// itself (its end, or a signal through ctx, stops the rest), the drain's
+	// deadline, the health server.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	refused := &refusal{cancel: cancel}
 	if tc != nil {
 		dial = append(dial, grpc.WithTransportCredentials(watchedCreds{credentials.NewTLS(tc), refused}))
 	}
-	go func() {
+	var g lifecycle.Group
+	maxMemory, _ := cfg.maxMemory() // checked by Validate
+	var connected atomic.Bool
+	if cfg.HealthListen != "" {
+		c, err := healthServer(cfg.HealthListen, &connected)
+		if err != nil {
+			return cli.ExitFailure, err
+		}
+		g.Add(c)
+	}
+	g.Add(lifecycle.Component{Stage: 0, Stop: cancel, Run: func() error {
+		return agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log, Sampler: loggedSampler{sampler, log},
+			Token: cfg.Token, DialOptions: dial, Drain: drain, OnConnection: connected.Store,
+			Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
+				return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
+			},
+			SilenceTimeout: cfg.SilenceTimeout, StopTimeout: cfg.StopTimeout, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient},
+			MaxMemory: maxMemory})
+	}})
+	// Draining is bounded: past --drain-timeout this component returns, which
+	// stops the work at once.
+	stopDrain := make(chan struct{})
+	g.Add(lifecycle.Component{Stage: 1, Stop: func() { close(stopDrain) }, Run: func() error {
 		select {
 		case <-drain:
 			log.Info("draining: asking the master to move this worker's users", "timeout", cfg.DrainTimeout)
@@ -101,28 +127,13 @@ func work(ctx context.Context, cfg Config, stderr io.Writer, drain <-chan struct
 			select {
 			case <-t.C:
 				log.Warn("drain timed out: stopping now")
-				cancel()
-			case <-ctx.Done():
+			case <-stopDrain:
 			}
-		case <-ctx.Done():
+		case <-stopDrain:
 		}
-	}()
-	maxMemory, _ := cfg.maxMemory() // checked by Validate
-	var connected atomic.Bool
-	if cfg.HealthListen != "" {
-		stop, err := serveHealth(cfg.HealthListen, &connected)
-		if err != nil {
-			return cli.ExitFailure, err
-		}
-		defer stop()
-	}
-	err := agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log, Sampler: loggedSampler{sampler, log},
-		Token: cfg.Token, DialOptions: dial, Drain: drain, OnConnection: connected.Store,
-		Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
-			return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
-		},
-		SilenceTimeout: cfg.SilenceTimeout, StopTimeout: cfg.StopTimeout, HTTP: userbehavior.HTTPConfig{Client: cfg.HTTPClient},
-		MaxMemory: maxMemory})
+		return nil
+	}})
+	err := g.Run()
 	if rerr := refused.Err(); rerr != nil {
 		return cli.ExitFailure, fmt.Errorf("the master refused this worker's TLS (check --tls-ca, --tls-cert and the master's --tls-ca): %w", rerr)
 	}
@@ -146,12 +157,12 @@ func (l loggedSampler) Sample(now time.Time) telemetry.Sample {
 	return t
 }
 
-// serveHealth answers the orchestrator's probes: /healthz (the process is alive)
+// healthServer answers the orchestrator's probes: /healthz (the process is alive)
 // and /readyz (connected to a master).
-func serveHealth(addr string, connected *atomic.Bool) (func(), error) {
+func healthServer(addr string, connected *atomic.Bool) (lifecycle.Component, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--health-listen: %w", err)
+		return lifecycle.Component{}, fmt.Errorf("--health-listen: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
@@ -163,6 +174,15 @@ func serveHealth(addr string, connected *atomic.Bool) (func(), error) {
 		fmt.Fprintln(w, "ready")
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(lis)
-	return func() { srv.Close() }, nil
+	return lifecycle.Component{Name: "--health-listen", Stage: 2,
+		Run: func() error {
+			if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+		Stop: func() {
+			srv.Close()
+			lis.Close() // when Serve never took it
+		}}, nil
 }
