@@ -3,6 +3,8 @@ package web
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/stampede-load/stampede/pkg/report"
 )
 
 // static holds the dashboard's own files; vendor holds third-party browser files the
@@ -25,6 +27,25 @@ var dashboardScripts = append(commonScripts[:len(commonScripts):len(commonScript
 
 // reportScripts are what the HTML report inlines, in order.
 var reportScripts = append(commonScripts[:len(commonScripts):len(commonScripts)], "report.js")
+
+// ReportAssets are what the HTML report inlines: the chart library's and the
+// dashboard's style sheets, the chart library and reportScripts.
+func ReportAssets() report.HTMLAssets {
+	read := func(fsys fs.FS, name string) string {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return "" // the chart library before make web: the report shows tables only
+		}
+		return string(b)
+	}
+	st, vd := sub(staticFS, "static"), sub(vendorFS, "vendor")
+	a := report.HTMLAssets{Styles: []string{read(vd, "uPlot.min.css"), read(st, "app.css")},
+		Scripts: []string{read(vd, "uPlot.iife.min.js")}}
+	for _, name := range reportScripts {
+		a.Scripts = append(a.Scripts, read(st, name))
+	}
+	return a
+}
 
 func sub(f embed.FS, dir string) fs.FS {
 	s, err := fs.Sub(f, dir)

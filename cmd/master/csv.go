@@ -8,12 +8,11 @@ import (
 
 	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/store"
-	"github.com/stampede-load/stampede/web"
 )
 
 // writeCSVFiles writes Locust's --csv files of a stored run: PREFIX_stats.csv,
 // PREFIX_stats_history.csv, PREFIX_failures.csv and PREFIX_exceptions.csv, with the
-// dashboard's writers (web/download.go), so both give the same figures.
+// dashboard's writers (pkg/report/csv.go), so both give the same figures.
 func writeCSVFiles(db *store.DB, id, prefix string, fullHistory bool) error {
 	d, err := db.LoadRun(id)
 	if err != nil {
@@ -27,12 +26,12 @@ func writeCSVFiles(db *store.DB, id, prefix string, fullHistory bool) error {
 		suffix string
 		write  func(io.Writer) error
 	}{
-		{"_stats.csv", func(w io.Writer) error { return web.WriteStatsCSV(w, v) }},
+		{"_stats.csv", func(w io.Writer) error { return report.WriteStatsCSV(w, v) }},
 		{"_stats_history.csv", func(w io.Writer) error {
-			return web.WriteStatsHistoryCSV(w, d.Run.StartedAt, d.Intervals, fullHistory)
+			return report.WriteStatsHistoryCSV(w, d.Run.StartedAt, d.Intervals, fullHistory)
 		}},
-		{"_failures.csv", func(w io.Writer) error { return web.WriteFailuresCSV(w, v) }},
-		{"_exceptions.csv", func(w io.Writer) error { return web.WriteExceptionsCSV(w, v) }},
+		{"_failures.csv", func(w io.Writer) error { return report.WriteFailuresCSV(w, v) }},
+		{"_exceptions.csv", func(w io.Writer) error { return report.WriteExceptionsCSV(w, v) }},
 	}
 	for _, file := range files {
 		f, err := os.Create(prefix + file.suffix)

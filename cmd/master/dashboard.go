@@ -221,7 +221,7 @@ func writeReportFile(db *store.DB, id, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := web.WriteReport(f, v); err != nil {
+	if err := report.WriteHTML(f, v, web.ReportAssets()); err != nil {
 		f.Close()
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/stampede-load/stampede/web"
+	"github.com/stampede-load/stampede/pkg/report"
 )
 
 // TestHistoryAddsUpToTheTargetsCount runs the real master headless, with one and
@@ -44,7 +44,7 @@ func TestHistoryAddsUpToTheTargetsCount(t *testing.T) {
 				t.Fatal(err)
 			}
 			var b bytes.Buffer
-			if err := web.WriteHistoryCSV(&b, view); err != nil {
+			if err := report.WriteHistoryCSV(&b, view); err != nil {
 				t.Fatal(err)
 			}
 			rows, err := csv.NewReader(&b).ReadAll()
