@@ -100,4 +100,3 @@ func liveView(l *report.Live) *report.RunView {
 	}
 	return v
 }
-
