@@ -106,7 +106,7 @@ func work(ctx context.Context, cfg Config, stderr io.Writer, drain <-chan struct
 		}
 		g.Add(c)
 	}
-	g.Add(lifecycle.Component{Stage: 0, Stop: cancel, Run: func() error {
+	g.Add(lifecycle.Component{Stage: stageWork, Stop: cancel, Run: func() error {
 		return agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log, Sampler: loggedSampler{sampler, log},
 			Token: cfg.Token, DialOptions: dial, Drain: drain, OnConnection: connected.Store,
 			Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
@@ -118,7 +118,7 @@ func work(ctx context.Context, cfg Config, stderr io.Writer, drain <-chan struct
 	// Draining is bounded: past --drain-timeout this component returns, which
 	// stops the work at once.
 	stopDrain := make(chan struct{})
-	g.Add(lifecycle.Component{Stage: 1, Stop: func() { close(stopDrain) }, Run: func() error {
+	g.Add(lifecycle.Component{Stage: stageDrain, Stop: func() { close(stopDrain) }, Run: func() error {
 		select {
 		case <-drain:
 			log.Info("draining: asking the master to move this worker's users", "timeout", cfg.DrainTimeout)
@@ -142,6 +142,14 @@ func work(ctx context.Context, cfg Config, stderr io.Writer, drain <-chan struct
 	}
 	return cli.ExitOK, nil
 }
+
+// The worker's components stop in these stages (lifecycle.Group runs them in one
+// group); the telemetry sampler is made before them and closed after them.
+const (
+	stageWork   = iota // the work for the master (agent.Run)
+	stageDrain         // the drain's deadline
+	stageHealth        // the health server, last: it answers until the worker is gone
+)
 
 // loggedSampler logs what the sampler has to say (for example "no GPU") once.
 type loggedSampler struct {
@@ -174,7 +182,7 @@ func healthServer(addr string, connected *atomic.Bool) (lifecycle.Component, err
 		fmt.Fprintln(w, "ready")
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	return lifecycle.Component{Name: "--health-listen", Stage: 2,
+	return lifecycle.Component{Name: "--health-listen", Stage: stageHealth,
 		Run: func() error {
 			if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 				return err
