@@ -12,7 +12,7 @@ var flagGroups = []cli.Group{
 	{Name: "scenario", Title: "Scenario: what each user does",
 		Example: "master --headless -f examples/shop/main.star -H http://127.0.0.1:8080 -T browse --var SEED=7",
 		Flags: []string{"host", "method", "header", "body", "grpc-method", "proto", "wait", "demo", "script", "var", "tags", "exclude-tags",
-			"http-client", "timings", "server-time-header", "max-body", "insecure-target-tls", "trace-context", "trace-sample"}},
+			"http-client", "timings", "server-time-header", "max-body", "insecure-target-tls", "trace-context", "trace-sample", "trace-url"}},
 	{Name: "output", Title: "Output: what is stored, written and judged",
 		Example: "master --headless ... --threshold 'p95<300ms' --junit thresholds.xml --html report.html --json summary.json",
 		Flags: []string{"db", "label", "json", "csv", "csv-full-history", "only-summary", "html", "junit", "threshold", "baseline", "exit-code-on-error",

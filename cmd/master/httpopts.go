@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/stampede-load/stampede/pkg/report"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
@@ -19,6 +21,7 @@ type httpFlags struct {
 	InsecureTLS      bool
 	TraceContext     bool
 	TraceSample      float64
+	TraceURL         string // the master's only: links in the views, not sent to workers
 }
 
 func (h *httpFlags) register(fs *pflag.FlagSet) {
@@ -28,6 +31,7 @@ func (h *httpFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&h.InsecureTLS, "insecure-target-tls", h.InsecureTLS, "accept any TLS certificate from the target (self-signed test environments)")
 	fs.BoolVar(&h.TraceContext, "trace-context", h.TraceContext, "add a W3C traceparent with a fresh trace id to every HTTP request; the slowest requests show theirs (docs/export.md)")
 	fs.Float64Var(&h.TraceSample, "trace-sample", h.TraceSample, "with --trace-context, the share of requests (0..1) whose traceparent says sampled")
+	fs.StringVar(&h.TraceURL, "trace-url", h.TraceURL, "link each slow request's trace id to this URL, {trace_id} replaced: https://tempo.example/trace/{trace_id}")
 }
 
 // options returns what the flags ask of every worker.
@@ -43,6 +47,12 @@ func (h *httpFlags) options() (userbehavior.HTTPOptions, error) {
 			return o, fmt.Errorf("--max-body %q: %w", h.MaxBody, err)
 		}
 		o.MaxBody = n
+	}
+	if h.TraceURL != "" {
+		u, err := url.Parse(strings.ReplaceAll(h.TraceURL, report.TraceIDPlaceholder, "x"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.Contains(h.TraceURL, report.TraceIDPlaceholder) {
+			return o, fmt.Errorf("--trace-url %q: want an http(s) URL with %s in it", h.TraceURL, report.TraceIDPlaceholder)
+		}
 	}
 	if len(h.ServerTimeHeader) > 256 || strings.ContainsAny(h.ServerTimeHeader, " \t\r\n") {
 		return o, fmt.Errorf("--server-time-header %q: want a header name such as X-Process-Time", h.ServerTimeHeader)

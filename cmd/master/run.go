@@ -381,6 +381,7 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	if cfg.JSON != "" {
 		sum := report.NewSummary(r.ID, string(r.Status), r.Reason, r.StartedAt, r.EndedAt, cfg.Users, r.Summary.PeakUsers, res.Final)
 		sum.Thresholds, sum.Passed = r.Summary.Thresholds, r.Summary.ThresholdsPassed()
+		report.LinkTraces(sum.Slowest, cfg.HTTP.TraceURL)
 		if err := writeJSONFile(cfg.JSON, sum); err != nil {
 			return exitFailure, err
 		}
@@ -467,6 +468,9 @@ func (c *Config) scenario() (userbehavior.Scenario, error) {
 func (c *Config) settings(s userbehavior.Scenario) map[string]any {
 	m := map[string]any{"users": c.Users, "spawn_rate": c.SpawnRate, "run_time": c.RunTime.String(),
 		"host": s.Host, "expect_workers": c.expectWorkers(), "master_version": version}
+	if c.HTTP.TraceURL != "" {
+		m["trace_url"] = c.HTTP.TraceURL // the views link slow requests' trace ids with it (report.TraceURLOf)
+	}
 	if c.GRPCMethod != "" {
 		m["scenario"] = "plain gRPC"
 		m["method"], m["proto"], m["wait"] = c.GRPCMethod, c.Proto, c.Wait

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,11 +48,12 @@ func (tt *traceTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// TestTraceContext runs the real master with --trace-context --trace-sample 0.25
-// and --remote-write to a real Prometheus: every request the target gets carries
+// TestTraceContext runs the real master with --trace-context --trace-sample 0.25,
+// --trace-url and --remote-write to a real Prometheus: every request the target gets carries
 // one valid traceparent with a trace id of its own, about a quarter say sampled,
 // the slowest requests the summary lists carry the trace ids the target saw on
-// the requests it delayed, and so do the exemplars Prometheus keeps.
+// the requests it delayed, linked by the template in the summary and the HTML
+// report, and so do the exemplars Prometheus keeps.
 func TestTraceContext(t *testing.T) {
 	masterBin, _ := binaries(t)
 	prom := prometheus(t)
@@ -62,7 +64,8 @@ func TestTraceContext(t *testing.T) {
 	summary := filepath.Join(dir, "summary.json")
 	out, err := exec.Command(masterBin, "--headless", "-u", "10", "-r", "100", "-t", "4s", "-H", ts.URL+"/x", "--wait", "2ms",
 		"--db", filepath.Join(dir, "runs.db"), "--exit-code-on-error", "0", "--trace-context", "--trace-sample", "0.25",
-		"--json", summary, "--remote-write", prom+"/api/v1/write", "--remote-write-interval", "1s").CombinedOutput()
+		"--json", summary, "--html", filepath.Join(dir, "report.html"), "--trace-url", "https://tempo.example/trace/{trace_id}?orgId=1",
+		"--remote-write", prom+"/api/v1/write", "--remote-write-interval", "1s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("master: %v\n%s", err, out)
 	}
@@ -91,6 +94,7 @@ func TestTraceContext(t *testing.T) {
 		Slowest []struct {
 			LatencyMs float64 `json:"latency_ms"`
 			TraceID   string  `json:"trace_id"`
+			TraceURL  string  `json:"trace_url"`
 		}
 	}
 	b, err := os.ReadFile(summary)
@@ -103,9 +107,20 @@ func TestTraceContext(t *testing.T) {
 	if len(sum.Slowest) == 0 {
 		t.Fatal("no slowest requests in the summary")
 	}
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range sum.Slowest {
 		if !target.slow[s.TraceID] {
 			t.Errorf("slowest request (%.1f ms) has trace id %q, not one the target delayed", s.LatencyMs, s.TraceID)
+		}
+		link := "https://tempo.example/trace/" + s.TraceID + "?orgId=1"
+		if s.TraceURL != link {
+			t.Errorf("trace_url %q, want %q", s.TraceURL, link)
+		}
+		if !strings.Contains(string(html), link) {
+			t.Errorf("the HTML report lacks the link %s", link)
 		}
 	}
 	// Exemplars on the remote-written histogram carry the slow requests' trace ids.

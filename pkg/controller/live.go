@@ -186,6 +186,7 @@ func (r *run) describe(l *report.Live, now time.Time) {
 	l.Exceptions = report.Exceptions(cum)
 	l.Counters = report.Counters(cum)
 	l.Slowest = report.Slowest(cum)
+	report.LinkTraces(l.Slowest, report.TraceURLOf(r.cfg.Settings))
 	l.Warnings = append([]string{}, r.warnings...)
 	r.timeline.fill(l, r.c().opts.Interval)
 	l.Thresholds = report.Verdicts(r.verdicts)

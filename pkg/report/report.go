@@ -101,7 +101,36 @@ type SlowRow struct {
 	At        time.Time `json:"at,omitzero"`
 	Worker    string    `json:"worker,omitempty"`
 	Error     string    `json:"error,omitempty"`
-	TraceID   string    `json:"trace_id,omitempty"` // the W3C trace id it carried (--trace-context)
+	TraceID   string    `json:"trace_id,omitempty"`  // the W3C trace id it carried (--trace-context)
+	TraceURL  string    `json:"trace_url,omitempty"` // TraceID in the run's --trace-url template
+}
+
+// TraceIDPlaceholder is what a trace URL template (--trace-url) has where the
+// trace id goes.
+const TraceIDPlaceholder = "{trace_id}"
+
+// LinkTraces sets each row's TraceURL from template (nothing when it is empty).
+func LinkTraces(rows []SlowRow, template string) {
+	if template == "" {
+		return
+	}
+	for i, r := range rows {
+		if r.TraceID != "" {
+			rows[i].TraceURL = strings.ReplaceAll(template, TraceIDPlaceholder, r.TraceID)
+		}
+	}
+}
+
+// TraceURLOf is the trace URL template stored with a run's configuration
+// ("trace_url"), "" when it has none.
+func TraceURLOf(config json.RawMessage) string {
+	var c struct {
+		TraceURL string `json:"trace_url"`
+	}
+	if len(config) == 0 || json.Unmarshal(config, &c) != nil {
+		return ""
+	}
+	return c.TraceURL
 }
 
 // Slowest returns the slowest requests kept by the snapshot, slowest first.

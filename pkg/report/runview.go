@@ -125,6 +125,7 @@ func View(d *store.RunData) (*RunView, error) {
 	rows, total := Rows(final, end.Sub(r.StartedAt))
 	v.Endpoints, v.Total, v.Errors = rows, total, Errors(final)
 	v.Exceptions, v.Counters, v.Slowest = Exceptions(final), Counters(final), Slowest(final)
+	LinkTraces(v.Slowest, TraceURLOf(r.Config))
 	if v.Endpoints == nil {
 		v.Endpoints = []Row{}
 	}

@@ -106,7 +106,8 @@
       html`<td class="num">${fmt.msUnit(r.latency_ms)}</td><td>${r.method}</td><td class="mono">${r.name}</td>`,
       html`<td class="mono">${r.url}</td><td class="mono">${r.worker}</td>`,
       html`<td class="mono">${r.at ? fmt.time(r.at) : ''}</td><td class="msg">${r.error}</td>`,
-      html`<td class="mono trace-id">${r.trace_id}</td>`,
+      html`<td class="mono trace-id">${r.trace_url && /^https?:\/\//.test(r.trace_url)
+        ? html`<a href="${r.trace_url}" target="_blank" rel="noopener noreferrer">${r.trace_id}</a>` : r.trace_id}</td>`,
     ]}</tr>`);
     simpleTable(table, [{ label: 'Latency', num: true }, { label: 'Type' }, { label: 'Name' }, { label: 'URL' },
       { label: 'Worker' }, { label: 'Completed' }, { label: 'Error' }, { label: 'Trace' }], rows, 'No requests yet');
