@@ -7,6 +7,11 @@
 //
 // It does not speak protobuf (package cluster does) and does not format reports.
 //
+// A run (run.go) holds its parts: the plan (plan.go: replan and the open-model
+// arrival plan), the interval accounting (intervals.go: the open interval, the totals,
+// the rate window), the report-number ledger (ledger.go: a report counted once, a
+// skipped one said), and the dashboard's live view and timeline (live.go).
+//
 // Concurrency: Run owns all run state in one goroutine — the one that called it — and
 // consumes cluster events from there; it starts no goroutine of its own.
 package controller
