@@ -45,6 +45,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/stampede-load/stampede/pkg/aggregate"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
@@ -67,6 +71,15 @@ def echo(u):
 Idle = user(tasks=[echo], wait=between(1, 2))
 `
 
+// grpcSrc is the scripted user with an open gRPC connection (class grpc): its first
+// task connects, and each task makes one unary call on it.
+const grpcSrc = `
+def check_health(u):
+    u.grpc.connect(env("GRPC")).invoke("grpc.health.v1.Health/Check", {"service": ""}, timeout=30)
+
+Idle = user(tasks=[check_health], wait=between(1, 2))
+`
+
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "usermem:", err)
@@ -82,6 +95,7 @@ type config struct {
 	repeat      int
 	heapProfile string
 	target      string // base URL of the target; empty: start one in this process
+	grpcTarget  string // host:port of its gRPC health service (class grpc)
 	waitMin     time.Duration
 	waitMax     time.Duration
 }
@@ -90,12 +104,13 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("usermem", flag.ContinueOnError)
 	var cfg config
 	var steps string
-	fs.StringVar(&cfg.class, "class", "both", "script, go, ws (a scripted user holding an open WebSocket) or both (script and go: one child process per class and repeat)")
+	fs.StringVar(&cfg.class, "class", "both", "script, go, ws or grpc (a scripted user holding an open WebSocket or gRPC connection), or both (script and go: one child process per class and repeat)")
 	fs.StringVar(&steps, "users", "1000,5000,10000,20000", "user counts to measure at, ascending")
 	fs.IntVar(&cfg.rate, "rate", 4000, "users spawned per second")
 	fs.IntVar(&cfg.conns, "conns", 256, "connections to the target at most")
 	fs.IntVar(&cfg.repeat, "repeat", 1, "children per class (with -class both)")
 	fs.StringVar(&cfg.target, "target", "", "base URL of a running target (default: one in this process)")
+	fs.StringVar(&cfg.grpcTarget, "grpc-target", "", "host:port of a running gRPC health service, for -class grpc (default: one beside the target)")
 	fs.DurationVar(&cfg.waitMin, "wait-min", time.Second, "think time between a user's tasks: at least")
 	fs.DurationVar(&cfg.waitMax, "wait-max", 2*time.Second, "think time: at most")
 	fs.StringVar(&cfg.heapProfile, "heapprofile", "", "write a heap profile at the last step to this file (and the goroutines to FILE.goroutines)")
@@ -121,9 +136,9 @@ func run(args []string, stdout io.Writer) error {
 	switch cfg.class {
 	case "both":
 		return parent(cfg, args, []string{"script", "go"}, stdout)
-	case "ws":
+	case "ws", "grpc":
 		if cfg.target == "" { // the target's sockets must not count in the generator's RSS
-			return parent(cfg, args, []string{"ws"}, stdout)
+			return parent(cfg, args, []string{cfg.class}, stdout)
 		}
 		_, err := measure(cfg, stdout)
 		return err
@@ -131,7 +146,7 @@ func run(args []string, stdout io.Writer) error {
 		_, err := measure(cfg, stdout)
 		return err
 	}
-	return fmt.Errorf("-class %q: want script, go, ws or both", cfg.class)
+	return fmt.Errorf("-class %q: want script, go, ws, grpc or both", cfg.class)
 }
 
 // parent runs one child per class and repeat, alternating classes, and summarises.
@@ -141,12 +156,12 @@ func parent(cfg config, args []string, classes []string, stdout io.Writer) error
 		return err
 	}
 	if cfg.target == "" {
-		url, stop, err := serve()
+		url, grpcAddr, stop, err := serve()
 		if err != nil {
 			return err
 		}
 		defer stop()
-		args = append(slices.Clone(args), "-target", url)
+		args = append(slices.Clone(args), "-target", url, "-grpc-target", grpcAddr)
 	}
 	slopes := map[string][]float64{}
 	for i := range cfg.repeat {
@@ -201,15 +216,15 @@ var metricNames = []string{
 // measure spawns users of one class step by step and prints the memory at each.
 func measure(cfg config, stdout io.Writer) ([]sample, error) {
 	if cfg.target == "" {
-		url, stop, err := serve()
+		url, grpcAddr, stop, err := serve()
 		if err != nil {
 			return nil, err
 		}
 		defer stop()
-		cfg.target = url
+		cfg.target, cfg.grpcTarget = url, grpcAddr
 	}
 
-	class, err := makeClass(cfg.class, cfg.waitMin, cfg.waitMax)
+	class, err := makeClass(cfg.class, cfg.grpcTarget, cfg.waitMin, cfg.waitMax)
 	if err != nil {
 		return nil, err
 	}
@@ -347,11 +362,19 @@ func measure(cfg config, stdout io.Writer) ([]sample, error) {
 }
 
 // serve starts the target on loopback: every request gets "ok".
-func serve() (url string, stop func(), err error) {
+func serve() (url, grpcAddr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", nil, err
+	}
+	gs := grpc.NewServer() // grpc-go's health service, for class grpc
+	healthpb.RegisterHealthServer(gs, health.NewServer())
+	reflection.Register(gs) // the script finds the health service's types here
+	go gs.Serve(gln)
 	body := []byte("ok")
 	var up websocket.Upgrader
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -372,11 +395,11 @@ func serve() (url string, stop func(), err error) {
 		}
 	})}
 	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+	return "http://" + ln.Addr().String(), gln.Addr().String(), func() { srv.Close(); gs.Stop() }, nil
 }
 
 // makeClass is the scripted class or the same behaviour in Go.
-func makeClass(kind string, waitMin, waitMax time.Duration) (*userbehavior.Class, error) {
+func makeClass(kind, grpcTarget string, waitMin, waitMax time.Duration) (*userbehavior.Class, error) {
 	if kind == "go" {
 		c := &userbehavior.Class{Name: "Idle", Weight: 1,
 			Wait: userbehavior.Wait{Kind: userbehavior.WaitBetween, Min: waitMin, Max: waitMax},
@@ -387,11 +410,14 @@ func makeClass(kind string, waitMin, waitMax time.Duration) (*userbehavior.Class
 		return c, c.Validate()
 	}
 	src := scriptSrc
-	if kind == "ws" {
+	switch kind {
+	case "ws":
 		src = wsSrc
+	case "grpc":
+		src = grpcSrc
 	}
 	src = strings.Replace(src, "between(1, 2)", fmt.Sprintf("between(%g, %g)", waitMin.Seconds(), waitMax.Seconds()), 1)
-	p, err := script.Compile(script.Bundle{Main: "main.star", Files: map[string][]byte{"main.star": []byte(src)}}, script.Options{})
+	p, err := script.Compile(script.Bundle{Main: "main.star", Files: map[string][]byte{"main.star": []byte(src)}}, script.Options{Vars: map[string]string{"GRPC": grpcTarget}})
 	if err != nil {
 		return nil, err
 	}
