@@ -32,3 +32,22 @@ func TestEncodeDecode(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecode: whatever a peer sends or a store holds, Decode never panics, and a
+// sample it accepts is within the limits and encodes again.
+func FuzzDecode(f *testing.F) {
+	b, _ := Encode(Sample{Host: HostSample{Cores: 1, PerCore: []float64{3}}, GPUs: []GPUSample{{UtilGPU: 1}}})
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Decode(b)
+		if err != nil {
+			return
+		}
+		if len(s.Host.PerCore) > MaxCores || len(s.GPUs) > MaxGPUs {
+			t.Fatalf("accepted a sample beyond the limits")
+		}
+		if _, err := Encode(s); err != nil {
+			t.Fatalf("a decoded sample does not encode: %v", err)
+		}
+	})
+}
