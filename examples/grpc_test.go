@@ -465,3 +465,41 @@ U = user(tasks=[t])
 	})
 	eventually(t, "the users' connections to close", func() bool { return runtime.NumGoroutine() <= before+5 })
 }
+
+// TestGRPCSharedConnection: users that connect with shared=True use one connection
+// per worker (the server counts one), every call still counted once and recorded by
+// its own user; a user closing it leaves it open for the others; StopAll closes it.
+func TestGRPCSharedConnection(t *testing.T) {
+	const users = 5
+	srv, addr := startEcho(t, true)
+	p, err := compileInline(`
+def t(u):
+    c = u.grpc.connect(shared=True)
+    for i in range(3):
+        c.invoke("stampede.echo.v1.Echo/Say", {"text": "x"})
+    c.close()
+U = user(tasks=[t])
+`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := aggregate.NewCollector(time.Now())
+	r, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: p.Classes(), Host: "grpc://" + addr, Collector: col})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range users {
+		if err := r.RunOnce(context.Background(), "U"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.StopAll(context.Background())
+	snap := col.Swap(time.Now())
+	say := "/stampede.echo.v1.Echo/Say"
+	if st := snap.Endpoints[ep("GRPC", say)]; st.Requests != 3*users || st.Failures != 0 || uint64(srv.Calls(say, codes.OK)) != st.Requests {
+		t.Errorf("%+v (errors %v); the server served %d", st, snap.Errors, srv.Calls(say, codes.OK))
+	}
+	if got := srv.Connections(); got != 1 {
+		t.Errorf("%d connections, want 1 shared by %d users", got, users)
+	}
+}

@@ -43,6 +43,11 @@ type GRPCDial struct {
 	CA                 []byte
 	Authority          string
 	InsecureSkipVerify bool
+	// Shared uses one connection per worker for these settings, multiplexed by every
+	// user that asks for it, instead of one per user: a grpc-go connection costs a
+	// user about 47 KiB and 5 goroutines (docs/benchmarks.md). It is closed when the
+	// Runner's users are all stopped.
+	Shared bool
 	// Files are message and service descriptors known before the run (.proto files
 	// or protosets of a script bundle); methods not found there are asked of the
 	// server's reflection service.
@@ -60,6 +65,38 @@ type grpcShared struct {
 
 	mu      sync.Mutex
 	methods map[grpcMethodKey]*grpcMethod
+	pool    map[string]*grpc.ClientConn // shared connections, by dial settings
+}
+
+// sharedConn returns the shared connection for key, dialling it with dial the first
+// time.
+func (g *grpcShared) sharedConn(key string, dial func() (*grpc.ClientConn, error)) (*grpc.ClientConn, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if cc := g.pool[key]; cc != nil {
+		return cc, nil
+	}
+	cc, err := dial()
+	if err != nil {
+		return nil, err
+	}
+	if g.pool == nil {
+		g.pool = map[string]*grpc.ClientConn{}
+	}
+	g.pool[key] = cc
+	return cc, nil
+}
+
+// closePool closes the shared connections: no user is left to use them (a later
+// user dials anew).
+func (g *grpcShared) closePool() {
+	g.mu.Lock()
+	pool := g.pool
+	g.pool = nil
+	g.mu.Unlock()
+	for _, cc := range pool {
+		_ = cc.Close()
+	}
 }
 
 type grpcMethodKey struct{ target, name string }
@@ -80,6 +117,7 @@ func newGRPCShared(base *url.URL, cfg HTTPConfig, timeout time.Duration) *grpcSh
 type GRPCConn struct {
 	key    string // the dial settings: DialGRPC's reuse
 	closed bool
+	pooled bool // cc is the worker's shared connection: not the user's to close
 	cc     *grpc.ClientConn
 	target string
 	files  *protoregistry.Files
@@ -99,7 +137,7 @@ func (u *User) DialGRPC(d GRPCDial) (*GRPCConn, error) {
 	if u.r == nil {
 		return nil, errors.New("gRPC: the user was not made by a Runner")
 	}
-	key := fmt.Sprintf("%s\x00%v\x00%s\x00%v\x00%s", d.Target, d.TLS, d.Authority, d.InsecureSkipVerify, d.CA)
+	key := fmt.Sprintf("%s\x00%v\x00%s\x00%v\x00%v\x00%s", d.Target, d.TLS, d.Authority, d.InsecureSkipVerify, d.Shared, d.CA)
 	for _, h := range u.held {
 		if c, ok := h.(*GRPCConn); ok && c.key == key && !c.closed {
 			return c, nil
@@ -138,11 +176,18 @@ func (u *User) DialGRPC(d GRPCDial) (*GRPCConn, error) {
 	if d.Authority != "" {
 		opts = append(opts, grpc.WithAuthority(d.Authority))
 	}
-	cc, err := grpc.NewClient("passthrough:///"+target, opts...)
+	dial := func() (*grpc.ClientConn, error) { return grpc.NewClient("passthrough:///"+target, opts...) }
+	var cc *grpc.ClientConn
+	var err error
+	if d.Shared {
+		cc, err = g.sharedConn(key, dial)
+	} else {
+		cc, err = dial()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("grpc connect %s: %w", target, err)
 	}
-	c := &GRPCConn{key: key, cc: cc, target: target, files: d.Files, shared: g, rec: u.rec}
+	c := &GRPCConn{key: key, cc: cc, pooled: d.Shared, target: target, files: d.Files, shared: g, rec: u.rec}
 	u.hold(c)
 	return c, nil
 }
@@ -154,6 +199,9 @@ func (c *GRPCConn) Close() error {
 		return nil
 	}
 	c.closed = true
+	if c.pooled {
+		return nil
+	}
 	return c.cc.Close()
 }
 

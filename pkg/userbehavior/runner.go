@@ -478,6 +478,7 @@ func (r *Runner) StopAll(ctx context.Context) {
 		close(done)
 	}()
 	defer r.http.closeIdle() // no user left to reuse them
+	defer r.shared.grpc.closePool()
 	select {
 	case <-done:
 		return
@@ -496,6 +497,7 @@ func (r *Runner) Kill() {
 	r.abort()
 	r.wg.Wait()
 	r.http.closeIdle()
+	r.shared.grpc.closePool()
 }
 
 // abort cancels every user still alive, retired or not; users spawned later get new

@@ -104,7 +104,7 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("usermem", flag.ContinueOnError)
 	var cfg config
 	var steps string
-	fs.StringVar(&cfg.class, "class", "both", "script, go, ws or grpc (a scripted user holding an open WebSocket or gRPC connection), or both (script and go: one child process per class and repeat)")
+	fs.StringVar(&cfg.class, "class", "both", "script, go, ws, grpc or grpc-shared (a scripted user holding an open WebSocket or gRPC connection, its own or the worker's shared one), or both (script and go: one child process per class and repeat)")
 	fs.StringVar(&steps, "users", "1000,5000,10000,20000", "user counts to measure at, ascending")
 	fs.IntVar(&cfg.rate, "rate", 4000, "users spawned per second")
 	fs.IntVar(&cfg.conns, "conns", 256, "connections to the target at most")
@@ -136,7 +136,7 @@ func run(args []string, stdout io.Writer) error {
 	switch cfg.class {
 	case "both":
 		return parent(cfg, args, []string{"script", "go"}, stdout)
-	case "ws", "grpc":
+	case "ws", "grpc", "grpc-shared":
 		if cfg.target == "" { // the target's sockets must not count in the generator's RSS
 			return parent(cfg, args, []string{cfg.class}, stdout)
 		}
@@ -146,7 +146,7 @@ func run(args []string, stdout io.Writer) error {
 		_, err := measure(cfg, stdout)
 		return err
 	}
-	return fmt.Errorf("-class %q: want script, go, ws, grpc or both", cfg.class)
+	return fmt.Errorf("-class %q: want script, go, ws, grpc, grpc-shared or both", cfg.class)
 }
 
 // parent runs one child per class and repeat, alternating classes, and summarises.
@@ -415,6 +415,8 @@ func makeClass(kind, grpcTarget string, waitMin, waitMax time.Duration) (*userbe
 		src = wsSrc
 	case "grpc":
 		src = grpcSrc
+	case "grpc-shared":
+		src = strings.Replace(grpcSrc, `connect(env("GRPC"))`, `connect(env("GRPC"), shared=True)`, 1)
 	}
 	src = strings.Replace(src, "between(1, 2)", fmt.Sprintf("between(%g, %g)", waitMin.Seconds(), waitMax.Seconds()), 1)
 	p, err := script.Compile(script.Bundle{Main: "main.star", Files: map[string][]byte{"main.star": []byte(src)}}, script.Options{Vars: map[string]string{"GRPC": grpcTarget}})

@@ -44,12 +44,13 @@ func grpcConnectCall(thread *starlark.Thread, b *starlark.Builtin, args starlark
 		return nil, errors.New("grpc.connect: connections may only be opened while a user runs a task")
 	}
 	var target, authority, caFile string
-	var useTLS, skip bool
+	var useTLS, skip, shared bool
 	if err := starlark.UnpackArgs("grpc.connect", args, kwargs, "target?", &target, "tls?", &useTLS,
-		"authority?", &authority, "ca?", &caFile, "insecure_skip_verify?", &skip); err != nil {
+		"authority?", &authority, "ca?", &caFile, "insecure_skip_verify?", &skip, "shared?", &shared); err != nil {
 		return nil, err
 	}
-	d := userbehavior.GRPCDial{Target: target, TLS: useTLS, Authority: authority, InsecureSkipVerify: skip, Files: s.p.protos}
+	d := userbehavior.GRPCDial{Target: target, TLS: useTLS, Authority: authority, InsecureSkipVerify: skip,
+		Shared: shared, Files: s.p.protos}
 	if caFile != "" {
 		pem, ok := s.p.files[caFile]
 		if !ok {
