@@ -36,9 +36,9 @@ func openFixture(t *testing.T) *DB {
 
 // fixtureRow is one line of the old binary's `runs list`.
 type fixtureRow struct {
-	id, status, label  string
-	peakUsers          int
-	requests, failures uint64
+	id, status, label string
+	peakUsers         int
+	requests          uint64
 }
 
 func fixtureRuns(t *testing.T) []fixtureRow {
