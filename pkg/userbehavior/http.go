@@ -315,28 +315,37 @@ func (c *HTTPClient) Post(ctx context.Context, url, contentType string, body []b
 }
 
 // resolve returns req's absolute URL and its default row name (path and query). A
-// request that repeats the previous one's URL (a plain user's, a task that asks for
-// the same path each time) reuses its resolution: senders never change a target. A
-// plain path (see plainPath) is resolved without parsing.
+// URL that is not absolute is joined onto the host's base path, as Locust does:
+// with host http://h/api/v1, "/hello" and "hello" both ask for /api/v1/hello (not
+// RFC 3986 resolution, which would drop the base path); an absolute URL is sent as it
+// is. A request that repeats the previous one's URL (a plain user's, a task that
+// asks for the same path each time) reuses its resolution: senders never change a
+// target. A plain path (see plainPath) is joined without parsing.
 func (c *HTTPClient) resolve(req *Request) (*url.URL, string, error) {
 	if l := c.last; l != nil && l.url == req.URL && len(req.Query) == 0 {
 		return l.target, l.name, nil
 	}
-	if b := c.base; b != nil && b.Opaque == "" && plainPath(req.URL) {
-		// What ResolveReference makes of an absolute path: the base's scheme, user
-		// and host with the path; the path is its own request URI.
-		u := &url.URL{Scheme: b.Scheme, User: b.User, Host: b.Host, Path: req.URL}
+	if b := c.base; b != nil && b.Opaque == "" && b.RawPath == "" && plainPath(req.URL) {
+		// The base's scheme, user and host, its path and then req's: the joined path
+		// is its own request URI (the base's path is plain too, or url.Parse would
+		// have kept a RawPath).
+		path := joinPath(b.Path, req.URL)
+		u := &url.URL{Scheme: b.Scheme, User: b.User, Host: b.Host, Path: path}
 		if len(req.Query) > 0 {
 			u.RawQuery = req.Query.Encode()
 			if u.RawQuery != "" {
-				return u, req.URL + "?" + u.RawQuery, nil
+				return u, path + "?" + u.RawQuery, nil
 			}
-			return u, req.URL, nil
+			return u, path, nil
 		}
-		c.remember(req.URL, u, req.URL)
-		return u, req.URL, nil
+		c.remember(req.URL, u, path)
+		return u, path, nil
 	}
-	u, err := url.Parse(req.URL)
+	raw := req.URL
+	if c.base != nil && !isAbsoluteURL(raw) {
+		raw = joinBase(c.base, raw)
+	}
+	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, "", fmt.Errorf("bad URL: %w", err)
 	}
@@ -344,7 +353,7 @@ func (c *HTTPClient) resolve(req *Request) (*url.URL, string, error) {
 		if c.base == nil {
 			return u, u.RequestURI(), fmt.Errorf("relative URL %q and no host given", req.URL)
 		}
-		u = c.base.ResolveReference(u)
+		u = c.base.ResolveReference(u) // "//host/path": a URL without its scheme
 	}
 	if len(req.Query) > 0 {
 		q := u.Query()
@@ -359,6 +368,48 @@ func (c *HTTPClient) resolve(req *Request) (*url.URL, string, error) {
 	name := u.RequestURI()
 	c.remember(req.URL, u, name)
 	return u, name, nil
+}
+
+// isAbsoluteURL reports whether raw names its own scheme (http://..., https://...) or
+// host (//host/path): then the host's base path does not apply.
+func isAbsoluteURL(raw string) bool {
+	if strings.HasPrefix(raw, "//") {
+		return true
+	}
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == ':':
+			return i > 0
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// joinBase is ref (a path, with query or not) joined onto base's path, as a URL to
+// parse: base's scheme, user and host (as written, escapes kept), base's path
+// without its trailing slash, one slash, and ref. A ref that is only a query or
+// empty keeps base's path as it is.
+func joinBase(base *url.URL, ref string) string {
+	b := *base
+	b.RawQuery, b.Fragment, b.RawFragment, b.ForceQuery = "", "", "", false
+	s := b.String()
+	if ref == "" || ref[0] == '?' || ref[0] == '#' {
+		return s + ref
+	}
+	return strings.TrimSuffix(s, "/") + "/" + strings.TrimPrefix(ref, "/")
+}
+
+// joinPath is the path of a plain ref joined onto base's path, as joinBase does.
+func joinPath(base, ref string) string {
+	base = strings.TrimSuffix(base, "/")
+	if base == "" {
+		return ref
+	}
+	return base + ref
 }
 
 func (c *HTTPClient) remember(raw string, target *url.URL, name string) {
