@@ -1362,13 +1362,16 @@ func (x *Wait) GetPerSecond() float64 {
 	return 0
 }
 
-// Stop ends the run on the worker: users finish their current request and stop, then the
-// worker sends its last Report with final = true.
+// Stop ends the run on the worker: users may finish their current task for up to
+// stop_timeout_nanos (0: they stop at once, their sleeps, waits and requests in flight
+// cut), then the worker sends its last Report with final = true. A master that does
+// not set it (an older one) leaves the worker's own --stop-timeout in force.
 type Stop struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	RunId            string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	StopTimeoutNanos *int64                 `protobuf:"varint,2,opt,name=stop_timeout_nanos,json=stopTimeoutNanos,proto3,oneof" json:"stop_timeout_nanos,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Stop) Reset() {
@@ -1406,6 +1409,13 @@ func (x *Stop) GetRunId() string {
 		return x.RunId
 	}
 	return ""
+}
+
+func (x *Stop) GetStopTimeoutNanos() int64 {
+	if x != nil && x.StopTimeoutNanos != nil {
+		return *x.StopTimeoutNanos
+	}
+	return 0
 }
 
 // Quit tells the worker to exit.
@@ -1732,9 +1742,11 @@ const file_stampede_proto_rawDesc = "" +
 	"\vmax_seconds\x18\x03 \x01(\x01R\n" +
 	"maxSeconds\x12\x1d\n" +
 	"\n" +
-	"per_second\x18\x04 \x01(\x01R\tperSecond\"\x1d\n" +
+	"per_second\x18\x04 \x01(\x01R\tperSecond\"g\n" +
 	"\x04Stop\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x1e\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x121\n" +
+	"\x12stop_timeout_nanos\x18\x02 \x01(\x03H\x00R\x10stopTimeoutNanos\x88\x01\x01B\x15\n" +
+	"\x13_stop_timeout_nanos\"\x1e\n" +
 	"\x04Quit\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xbb\x03\n" +
 	"\x06Report\x12\x15\n" +
@@ -1854,6 +1866,7 @@ func file_stampede_proto_init() {
 		(*Scenario_Builtin)(nil),
 		(*Scenario_Script)(nil),
 	}
+	file_stampede_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

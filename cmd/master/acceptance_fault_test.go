@@ -120,11 +120,15 @@ func TestAcceptancePartitionAndKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("partition 10 s, kill at +%v", time.Since(began).Round(time.Second))
-	if err := m.Wait(); err != nil {
-		t.Fatalf("master: %v", err)
+	// The healed worker is no problem; the killed one is, in the exit code.
+	if code := exitCodeOf(t, m.Wait()); code != exitIncomplete {
+		t.Fatalf("master exit %d, want %d", code, exitIncomplete)
 	}
 
 	s, run := storedRun(t, db)
+	if !strings.Contains(run.Reason, "worker killed died or left with an error") || strings.Contains(run.Reason, "worker cut") {
+		t.Errorf("run reason %q: want the killed worker, not the healed one", run.Reason)
+	}
 	events, _ := s.Events(run.ID)
 	var lastReport time.Time
 	var kinds []string

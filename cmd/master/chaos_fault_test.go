@@ -136,8 +136,9 @@ func TestChaosWorkerKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = w2.Wait()
-		if err := m.Wait(); err != nil {
-			t.Fatalf("iteration %d: master: %v\n%s", i, err, out.String())
+		// The run completes, and its exit code says a worker died during it.
+		if code := exitCodeOf(t, m.Wait()); code != exitIncomplete {
+			t.Fatalf("iteration %d: master exit %d, want %d\n%s", i, code, exitIncomplete, out.String())
 		}
 		if err := w1.Wait(); err != nil {
 			t.Errorf("iteration %d: surviving worker: %v", i, err)
@@ -155,7 +156,7 @@ func TestChaosWorkerKill(t *testing.T) {
 			t.Fatalf("iteration %d: %d runs (%v)", i, len(runs), err)
 		}
 		run := runs[0] // newest first
-		if run.Status != store.StatusCompleted {
+		if run.Status != store.StatusCompleted || !strings.Contains(run.Reason, "worker victim died or left with an error") {
 			t.Errorf("iteration %d: run %+v", i, run)
 		}
 		events, _ := s.Events(run.ID)

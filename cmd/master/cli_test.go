@@ -242,7 +242,7 @@ func TestIssueTranscripts(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer target.Close()
 	hit := filepath.Join(t.TempDir(), "hit.star")
-	os.WriteFile(hit, []byte("def hit(user):\n    user.get(\"/\")\n\nHit = user(tasks=[hit], wait=none())\n"), 0o644)
+	os.WriteFile(hit, []byte("def hit(user):\n    user.http.get(\"/\")\n\nHit = user(tasks=[hit], wait=none())\n"), 0o644)
 	runCLI(t, master, "--headless", "-f", hit, "-H", target.URL, "-u", "1", "-t", "1s", "--listen", "127.0.0.1:0",
 		"--db", filepath.Join(dir, "hit.db")).want(t, 0, "")
 	bad := filepath.Join(t.TempDir(), "bad.star")

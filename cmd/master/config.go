@@ -62,6 +62,7 @@ type Config struct {
 	Label            string
 	HeartbeatTimeout time.Duration
 	StopWait         time.Duration
+	StopTimeout      time.Duration
 	LogLevel         string
 	ConfigFile       string
 	HTML             string
@@ -219,10 +220,11 @@ func registerFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.CSV, "csv", cfg.CSV, "headless: write Locust's CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv and _exceptions.csv at the end")
 	fs.BoolVar(&cfg.CSVFullHistory, "csv-full-history", cfg.CSVFullHistory, "with --csv: every endpoint's row in _stats_history.csv, not only the Aggregated one")
 	fs.BoolVar(&cfg.OnlySummary, "only-summary", cfg.OnlySummary, "headless: print no progress lines, only the final summary")
-	fs.IntVar(&cfg.ExitCodeOnError, "exit-code-on-error", cfg.ExitCodeOnError, "exit code when the run had any failed request")
+	fs.IntVar(&cfg.ExitCodeOnError, "exit-code-on-error", cfg.ExitCodeOnError, "exit code when the run had any failed request or task exception (as Locust's)")
 	fs.StringVar(&cfg.Label, "label", cfg.Label, "label stored with the run")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "a worker silent this long is lost and its users move to the others")
-	fs.DurationVar(&cfg.StopWait, "stop-wait", cfg.StopWait, "how long to wait for the workers' final reports at the end")
+	fs.DurationVar(&cfg.StopWait, "stop-wait", cfg.StopWait, "how long to wait for the workers' final reports at the end, past --stop-timeout")
+	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", cfg.StopTimeout, "at the end of a run, how long users may finish their current task (sent to every worker); 0 stops them at once, cutting sleeps and requests in flight (counted as cancelled at stop, not failures)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&cfg.Token, "token", cfg.Token, "shared token every worker must present (prefer the STAMPEDE_TOKEN variable)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "serve workers over TLS with this certificate")
@@ -321,6 +323,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HeartbeatTimeout <= 0 || c.StopWait <= 0 {
 		errs = append(errs, errors.New("--heartbeat-timeout and --stop-wait must be > 0"))
+	}
+	if c.StopTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--stop-timeout must be >= 0, got %v", c.StopTimeout))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)

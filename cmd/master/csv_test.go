@@ -80,7 +80,8 @@ Hit = user(tasks={ok: 3, bad: 1}, wait=constant(0.02))
 	results := make([]result, 2)
 	for i, p := range []string{"a", "b"} {
 		args := []string{"--headless", "-f", script, "-H", target.URL, "-u", "3", "-r", "100", "-t", "2s", "--var", "P=" + p,
-			"--db", filepath.Join(dir, p+".db"), "--csv", filepath.Join(dir, p), "--only-summary", "--exit-code-on-error", "0"}
+			"--db", filepath.Join(dir, p+".db"), "--csv", filepath.Join(dir, p), "--only-summary", "--exit-code-on-error", "0",
+			"--stop-timeout", "10s"} // users finish their request: every one served is counted
 		if p == "a" {
 			args = append(args, "--csv-full-history")
 		}

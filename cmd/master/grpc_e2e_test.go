@@ -69,7 +69,7 @@ func TestGRPCQuickMode(t *testing.T) {
 		srv, addr := echoTarget(t, false)
 		dir := t.TempDir()
 		listen, summary := freePort(t), filepath.Join(dir, "summary.json")
-		m := start(t, masterBin, "--headless", "-H", "grpc://"+addr, "--grpc-method", "stampede.echo.v1.Echo/Say",
+		m := start(t, masterBin, "--headless", "--stop-timeout", "10s", "-H", "grpc://"+addr, "--grpc-method", "stampede.echo.v1.Echo/Say",
 			"--body", `{"text": "hi"}`, "--header", "x-user: test", "--proto", "../../examples/grpc/service/echo.proto",
 			"-u", "4", "-r", "20", "-t", "3s", "--wait", "5ms", "--expect-workers", "2", "--local-workers", "0",
 			"--expect-workers-max-wait", "60s", "--threshold", "p99{name=/stampede.echo.v1.Echo/Say}<30s",
@@ -83,7 +83,7 @@ func TestGRPCQuickMode(t *testing.T) {
 		srv, addr := echoTarget(t, true)
 		dir := t.TempDir()
 		summary := filepath.Join(dir, "summary.json")
-		m := start(t, masterBin, "--headless", "-H", "grpc://"+addr, "--grpc-method", "grpc.health.v1.Health/Check",
+		m := start(t, masterBin, "--headless", "--stop-timeout", "10s", "-H", "grpc://"+addr, "--grpc-method", "grpc.health.v1.Health/Check",
 			"--body", `{"service": ""}`, "--rate", "40", "-u", "4", "-t", "3s",
 			"--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "runs.db"), "--json", summary)
 		waitExit(t, m, 90*time.Second)

@@ -8,7 +8,7 @@ var flagGroups = []cli.Group{
 	{Name: "load", Title: "Load: how many users, how fast, for how long",
 		Example: "master --headless -u 100 -r 10 -t 5m -H http://127.0.0.1:8080/",
 		Flags: []string{"headless", "users", "spawn-rate", "run-time", "executor", "rate", "stages", "shape", "max-users",
-			"dry-run", "stop-wait"}},
+			"dry-run", "stop-timeout", "stop-wait"}},
 	{Name: "scenario", Title: "Scenario: what each user does",
 		Example: "master --headless -f examples/shop/main.star -H http://127.0.0.1:8080 -T browse --var SEED=7",
 		Flags: []string{"host", "method", "header", "body", "grpc-method", "proto", "wait", "demo", "script", "var", "tags", "exclude-tags",

@@ -26,7 +26,7 @@ func TestWorkerOutOfFileDescriptors(t *testing.T) {
 	const asked = 300
 	w := start(t, "/bin/sh", "-c", `ulimit -n 160 && exec "$0" "$@"`, workerBin,
 		"--master", addr, "--id", "fd1", "--no-gpu", "--log-level", "warn")
-	code, out := runMaster(t, masterBin, "--headless", "-u", "300", "-r", "1000", "-t", "4s", "-H", ts.URL+"/x",
+	code, out := runMaster(t, masterBin, "--headless", "--stop-timeout", "10s", "-u", "300", "-r", "1000", "-t", "4s", "-H", ts.URL+"/x",
 		"--wait", "20ms", "--expect-workers", "1", "--listen", addr, "--db", db, "--exit-code-on-error", "0")
 	if code != 0 {
 		t.Fatalf("master exited %d:\n%s", code, out)

@@ -20,6 +20,7 @@ import (
 const (
 	exitThresholds = 3 // the run completed and a threshold failed
 	exitAborted    = 4 // the run was stopped before its end: a threshold's abort, or a signal
+	exitIncomplete = 5 // the run sent no request, or a worker died or left with an error during it
 )
 
 // Executors: how load is generated.

@@ -110,7 +110,7 @@ func (m *master) withLocust(cfg Config, log *slog.Logger, srv *cluster.Server, s
 		return nil, fmt.Errorf("listen for Locust workers: %w", err)
 	}
 	ls := locust.NewServer(locust.Config{Logger: log.With("protocol", "locust"), HeartbeatTimeout: cfg.HeartbeatTimeout,
-		MaxWorkers: cfg.MaxWorkers})
+		MaxWorkers: cfg.MaxWorkers, StopTimeout: cfg.StopTimeout})
 	// Close comes after the controller's last quit: it lets the quit reach the workers.
 	m.life.Add(lifecycle.Component{Name: "locust listener", Stage: stageLocust,
 		Run:  func() error { return ls.Serve(ln) },

@@ -121,7 +121,7 @@ func TestRemoteWriteToPrometheus(t *testing.T) {
 			defer ts.Close()
 			db := filepath.Join(t.TempDir(), "runs.db")
 			testid := fmt.Sprintf("e2e-%d-%d", workers, time.Now().UnixNano())
-			args := []string{"--headless", "-u", "10", "-r", "100", "-t", "5s", "-H", ts.URL + "/x", "--wait", "2ms",
+			args := []string{"--headless", "--stop-timeout", "10s", "-u", "10", "-r", "100", "-t", "5s", "-H", ts.URL + "/x", "--wait", "2ms",
 				"--db", db, "--exit-code-on-error", "0", "--remote-write", prom + "/api/v1/write",
 				"--remote-write-interval", "1s", "--tag", "testid=" + testid}
 			if workers > 1 {
@@ -194,7 +194,7 @@ func TestRemoteWriteReceiverDownOrSlow(t *testing.T) {
 	ts := httptest.NewServer(target)
 	defer ts.Close()
 	db := filepath.Join(t.TempDir(), "runs.db")
-	out, err := exec.Command(masterBin, "--headless", "-u", "10", "-r", "100", "-t", "4s", "-H", ts.URL+"/x", "--wait", "5ms",
+	out, err := exec.Command(masterBin, "--headless", "--stop-timeout", "10s", "-u", "10", "-r", "100", "-t", "4s", "-H", ts.URL+"/x", "--wait", "5ms",
 		"--db", db, "--exit-code-on-error", "0", "--remote-write", "http://"+dead+"/api/v1/write",
 		"--remote-write", "http://"+slow.Addr().String()+"/api/v1/write", "--remote-write-interval", "200ms").CombinedOutput()
 	if err != nil {

@@ -262,7 +262,7 @@ func (m *master) runConfig(cfg Config, scenario userbehavior.Scenario, progress 
 	rc := controller.Config{
 		Scenario: scenario, Classes: schedulerClasses(m.classes), Users: cfg.Users, SpawnRate: cfg.SpawnRate,
 		RunTime: cfg.RunTime, ExpectWorkers: cfg.expectWorkers(), ExpectWait: cfg.ExpectWorkersMax,
-		StopWait: cfg.StopWait, Label: cfg.Label, Settings: settings, Progress: progress,
+		StopWait: cfg.StopWait, StopTimeout: cfg.StopTimeout, Label: cfg.Label, Settings: settings, Progress: progress,
 	}
 	err := cfg.Load.apply(&cfg, &rc, m.db, m.program)
 	return rc, err
@@ -297,7 +297,7 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 		dctx, cancel := context.WithCancel(ctx)
 		code := exitOK
 		life.Add(lifecycle.Component{Stage: stageRun, Stop: cancel, Run: func() (err error) {
-			code, err = dryRun(dctx, scenario, classes, cfg.DryRun, stdout)
+			code, err = dryRun(dctx, scenario, classes, cfg.DryRun, cfg.ExitCodeOnError, stdout)
 			if hk != nil {
 				if terr := hk.teardown(ctx, stdout); terr != nil {
 					printHookError(stdout, terr)
@@ -374,6 +374,9 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	if r.Reason != "" {
 		fmt.Fprintf(stdout, "  (%s)\n", r.Reason)
 	}
+	if n := r.Summary.Cancelled; n > 0 {
+		fmt.Fprintf(stdout, "  %d requests in flight were cancelled at stop (not failures; --stop-timeout %v)\n", n, cfg.StopTimeout)
+	}
 	fmt.Fprintln(stdout)
 	if err := report.WriteTable(stdout, res.Final, res.Duration); err != nil {
 		return exitFailure, err
@@ -413,7 +416,10 @@ func headless(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Write
 	if code != exitOK {
 		return code, nil
 	}
-	if r.Summary.Failures > 0 {
+	if len(res.Problems) > 0 {
+		return exitIncomplete, nil // printed by the controller, stored as the run's reason
+	}
+	if r.Summary.Failures > 0 || len(res.Final.Exceptions) > 0 {
 		return cfg.ExitCodeOnError, nil
 	}
 	return exitOK, nil

@@ -91,8 +91,9 @@ func TestScalingDuringARun(t *testing.T) {
 	w3.Process.Signal(syscall.SIGKILL)
 	at = progress.len()
 	settled("after a kill", 2)
-	if err := m.Wait(); err != nil {
-		t.Fatalf("master: %v", err)
+	// The run completes; its exit code and reason say a worker died during it.
+	if code := exitCodeOf(t, m.Wait()); code != exitIncomplete {
+		t.Fatalf("master exit %d, want %d", code, exitIncomplete)
 	}
 	s, run := storedRun(t, db)
 	events, _ := s.Events(run.ID)
@@ -102,6 +103,10 @@ func TestScalingDuringARun(t *testing.T) {
 	}
 	if !strings.Contains(kinds["w4"], "worker_draining") || !strings.Contains(kinds["w3"], "worker_lost") {
 		t.Errorf("events per worker: %v", kinds)
+	}
+	// The killed worker is the run's problem; the drained one is not.
+	if !strings.Contains(run.Reason, "worker w3 died or left with an error") || strings.Contains(run.Reason, "w4") {
+		t.Errorf("run reason %q", run.Reason)
 	}
 	// Nothing but the killed worker's last unreported second may be missing.
 	served, _ := target.read()

@@ -90,7 +90,7 @@ func describeClass(c *userbehavior.Class) string {
 
 // dryRun runs every task of every class n times, once each in order, and prints what
 // was recorded. Nothing is stored.
-func dryRun(ctx context.Context, sc userbehavior.Scenario, classes []*userbehavior.Class, n int, stdout io.Writer) (int, error) {
+func dryRun(ctx context.Context, sc userbehavior.Scenario, classes []*userbehavior.Class, n, onError int, stdout io.Writer) (int, error) {
 	start := time.Now()
 	col := aggregate.NewCollector(start)
 	runner, err := userbehavior.NewRunner(userbehavior.RunnerConfig{Classes: classes, Host: sc.Host, Collector: col,
@@ -112,8 +112,8 @@ func dryRun(ctx context.Context, sc userbehavior.Scenario, classes []*userbehavi
 	if err := report.WriteTable(stdout, snap, time.Since(start)); err != nil {
 		return exitFailure, err
 	}
-	if snap.Total().Failures > 0 {
-		return exitFailure, nil
+	if snap.Total().Failures > 0 || len(snap.Exceptions) > 0 {
+		return onError, nil // --exit-code-on-error
 	}
 	return exitOK, nil
 }

@@ -27,7 +27,8 @@ func TestHistoryAddsUpToTheTargetsCount(t *testing.T) {
 			defer ts.Close()
 			db := filepath.Join(t.TempDir(), "runs.db")
 			m := start(t, masterBin, "--headless", "--local-workers", strconv.Itoa(workers), "-u", "10", "-r", "100", "-t", "4s",
-				"-H", ts.URL+"/x", "--wait", "5ms", "--db", db, "--exit-code-on-error", "0")
+				"-H", ts.URL+"/x", "--wait", "5ms", "--db", db, "--exit-code-on-error", "0",
+				"--stop-timeout", "10s") // users finish their request: every one served is counted
 			if err := m.Wait(); err != nil {
 				t.Fatalf("master: %v", err)
 			}

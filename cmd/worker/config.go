@@ -52,7 +52,7 @@ func registerFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.Master, "master", cfg.Master, "master's worker address, host:port")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "worker id; default HOSTNAME_RANDOM")
 	fs.DurationVar(&cfg.SilenceTimeout, "silence-timeout", cfg.SilenceTimeout, "stop all users when the master has said nothing for this long")
-	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", cfg.StopTimeout, "at the end of a run, how long users may take to finish their current task")
+	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", cfg.StopTimeout, "at the end of a run, how long users may take to finish their current task, when the master does not say (an older master); a master sends its own --stop-timeout")
 	fs.BoolVar(&cfg.Agent, "agent", cfg.Agent, "run on the system under test: send host and GPU telemetry only, generate no load")
 	fs.BoolVar(&cfg.NoGPU, "no-gpu", cfg.NoGPU, "do not sample NVIDIA GPUs")
 	fs.StringVar(&cfg.Token, "token", cfg.Token, "shared token the master asks for (prefer the STAMPEDE_TOKEN variable)")

@@ -33,14 +33,17 @@ type Config struct {
 	// nil resolves with Scenario.Classes(Builtins).
 	Resolve           func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error)
 	Logger            *slog.Logger
-	ReportInterval    time.Duration     // default 1 s
-	HeartbeatInterval time.Duration     // default 1 s
-	SilenceTimeout    time.Duration     // stop all users after this long without a word from the master; default 5 s
-	StopTimeout       time.Duration     // how long users may take to finish their task at the end of a run; default 10 s
-	RetryMin          time.Duration     // reconnect backoff; default 250 ms
-	RetryMax          time.Duration     // default 5 s
-	DialOptions       []grpc.DialOption // e.g. TLS credentials
-	Token             string            // shared token the master asks for
+	ReportInterval    time.Duration // default 1 s
+	HeartbeatInterval time.Duration // default 1 s
+	SilenceTimeout    time.Duration // stop all users after this long without a word from the master; default 5 s
+	// StopTimeout is how long users may take to finish their task at the end of a
+	// run when the master's stop does not say (an older master); default 10 s. A
+	// master that says (cluster.Command.StopTimeout, its --stop-timeout) is obeyed.
+	StopTimeout time.Duration
+	RetryMin    time.Duration     // reconnect backoff; default 250 ms
+	RetryMax    time.Duration     // default 5 s
+	DialOptions []grpc.DialOption // e.g. TLS credentials
+	Token       string            // shared token the master asks for
 	// Drain, when closed, starts a graceful exit: the worker tells the master, which
 	// moves its users to the other workers and stops this one; after its final
 	// report Run returns nil. (The caller bounds the wait by cancelling ctx.)
@@ -197,6 +200,10 @@ type activeRun struct {
 	open        *openRun           // open model (arrival rate), instead of pacer
 	stopping    bool
 	stopRun     atomic.Pointer[string] // a user's stop_run(reason), the first; sent with every later report
+	// While stopping: when the users' time to finish is over, and the timer that
+	// cuts them then (read and reset by serve's goroutine only).
+	deadline time.Time
+	cut      *time.Timer
 }
 
 // openRun is an open-model run's pool of users and the loop that feeds it.
@@ -412,7 +419,11 @@ func (ss *session) handle(ctx context.Context, c cluster.Command, stopped chan<-
 			return ss.s.Send(toMaster{report: &cluster.Report{RunID: c.RunID, Final: true,
 				Snapshot: snap, Users: map[string]int{}}})
 		}
-		ss.stop(stopped)
+		timeout := ss.cfg.StopTimeout
+		if c.StopTimeout != nil {
+			timeout = *c.StopTimeout
+		}
+		ss.stop(stopped, timeout)
 	}
 	return nil
 }
@@ -535,21 +546,30 @@ func (ss *session) knownUsers(runID string, runner *userbehavior.Runner, target 
 	return known
 }
 
-// stop ends the run gracefully in the background; the final report follows on stopped.
-func (ss *session) stop(stopped chan<- *activeRun) {
+// stop ends the run in the background: no user starts, and the users have timeout to
+// finish their current task (0: none, they are cut at once, sleeps and requests in
+// flight included); the final report follows on stopped. A second stop with a
+// shorter timeout (an abort after a graceful stop) cuts them sooner.
+func (ss *session) stop(stopped chan<- *activeRun, timeout time.Duration) {
 	r := ss.run
 	if r.stopping {
+		if r.cut != nil && timeout < time.Until(r.deadline) {
+			r.deadline = time.Now().Add(timeout)
+			r.cut.Reset(max(timeout, 0))
+		}
 		return
 	}
 	r.stopping = true
 	r.halt()
-	timeout := ss.cfg.StopTimeout
 	done := ss.done
+	ctx, cancel := context.WithCancel(context.Background())
+	r.deadline = time.Now().Add(timeout)
+	r.cut = time.AfterFunc(max(timeout, 0), cancel)
 	ss.stoppers.Add(1)
 	go func() {
 		defer ss.stoppers.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
+		defer r.cut.Stop()
 		r.stopUsers(ctx)
 		select {
 		case stopped <- r:

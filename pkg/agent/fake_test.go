@@ -256,7 +256,8 @@ var hitEndpoint = aggregate.Endpoint{Method: "GET", Name: "/hit"}
 
 // memTarget is an in-memory system under test: a request takes latency of the
 // bubble's clock, answers 3 bytes, and is recorded as the HTTP client records one
-// (a request aborted by the brake as a failure). It notes when each began.
+// (a request aborted by the brake as a failure, one cut by the run's stop as
+// cancelled at stop). It notes when each began.
 type memTarget struct {
 	origin  time.Time
 	latency time.Duration
@@ -276,6 +277,11 @@ func (tg *memTarget) hit(ctx context.Context, u *userbehavior.User) error {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+		if userbehavior.StoppedAtStop(ctx) {
+			// As the HTTP client counts a request the run's stop cut.
+			u.Count(aggregate.CancelledCounter, 1)
+			return nil
+		}
 		s.Latency, s.Bytes, s.Err = time.Since(began), 0, "aborted"
 	}
 	u.Record(s)

@@ -24,6 +24,10 @@ const OtherErrors = "(other errors: too many distinct messages)"
 // free user: counted, never silently skipped.
 const DroppedCounter = "dropped_iterations"
 
+// CancelledCounter is the counter of requests (and timers) in flight when the run's
+// stop cut them: neither successes nor failures, and not in the failure rate.
+const CancelledCounter = "cancelled_at_stop"
+
 // LateReplanCounter is the counter of open-model iterations whose assignment to a
 // worker changed after the worker had issued them: a re-plan that reached it late.
 // Each may have run twice in the cluster, or not at all.

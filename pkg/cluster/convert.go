@@ -114,7 +114,11 @@ func commandToPB(c Command) (*pb.MasterMessage, error) {
 			WorkerIndex: int32(c.WorkerIndex), WorkerCount: int32(c.WorkerCount), Arrival: arrivalToPB(c.Arrival),
 		}}}, nil
 	case CommandStop:
-		return &pb.MasterMessage{Body: &pb.MasterMessage_Stop{Stop: &pb.Stop{RunId: c.RunID}}}, nil
+		stop := &pb.Stop{RunId: c.RunID}
+		if c.StopTimeout != nil {
+			stop.StopTimeoutNanos = new(max(int64(*c.StopTimeout), 0))
+		}
+		return &pb.MasterMessage{Body: &pb.MasterMessage_Stop{Stop: stop}}, nil
 	case CommandQuit:
 		return &pb.MasterMessage{Body: &pb.MasterMessage_Quit{Quit: &pb.Quit{Reason: c.Reason}}}, nil
 	case CommandHeartbeat:
@@ -164,7 +168,11 @@ func commandFromPB(m *pb.MasterMessage) (Command, error) {
 			Scenario: sc, Users: users, SpawnRate: s.SpawnRate,
 			WorkerIndex: int(s.WorkerIndex), WorkerCount: int(s.WorkerCount), Arrival: arr}, nil
 	case *pb.MasterMessage_Stop:
-		return Command{Kind: CommandStop, RunID: b.Stop.RunId}, nil
+		c := Command{Kind: CommandStop, RunID: b.Stop.RunId}
+		if b.Stop.StopTimeoutNanos != nil {
+			c.StopTimeout = new(time.Duration(max(b.Stop.GetStopTimeoutNanos(), 0)))
+		}
+		return c, nil
 	case *pb.MasterMessage_Quit:
 		return Command{Kind: CommandQuit, Reason: b.Quit.Reason}, nil
 	case *pb.MasterMessage_Heartbeat:

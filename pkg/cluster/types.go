@@ -63,6 +63,11 @@ type Command struct {
 	// Arrival, on CommandStart, makes the run open-model: Users is then the pool of
 	// users this worker pre-allocates, and iterations arrive as the plan says.
 	Arrival *Arrival
+	// StopTimeout, on CommandStop, is how long the run's users may finish their
+	// current task (the master's --stop-timeout); 0 cuts them at once, sleeps, waits
+	// and requests in flight included. nil (a master that does not say: an older
+	// one) leaves the worker's own --stop-timeout.
+	StopTimeout *time.Duration
 }
 
 // Arrival is an open-model plan. The rate (iterations per second, cluster-wide)

@@ -169,6 +169,9 @@ func TestDistributedRunCountsExactly(t *testing.T) {
 		Scenario: userbehavior.Scenario{Host: ts.URL, Builtin: "shop"},
 		Classes:  []scheduler.Class{{Name: "Reader", Weight: 3}, {Name: "Breaker", Weight: 1}},
 		Users:    8, SpawnRate: 100, RunTime: 2 * time.Second, ExpectWorkers: 2,
+		// Users finish their request at the stop, so every request the target
+		// served is counted (with 0 those in flight count as cancelled at stop).
+		StopTimeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -27,10 +27,16 @@ type Config struct {
 	Classes       []scheduler.Class
 	Users         int
 	SpawnRate     float64
-	RunTime       time.Duration   // 0: until stopped
-	ExpectWorkers int             // wait for this many workers before starting; at least 1
-	ExpectWait    time.Duration   // give up waiting after this; 0: wait until stopped
-	StopWait      time.Duration   // how long to wait for the workers' final reports; default 20 s
+	RunTime       time.Duration // 0: until stopped
+	ExpectWorkers int           // wait for this many workers before starting; at least 1
+	ExpectWait    time.Duration // give up waiting after this; 0: wait until stopped
+	StopWait      time.Duration // how long to wait for the workers' final reports, past StopTimeout; default 20 s
+	// StopTimeout is how long users may finish their current task when the run
+	// stops (Locust's --stop-timeout), sent to every worker with the stop; 0 cuts
+	// them at once, their sleeps, waits and requests in flight included (those
+	// requests are counted as cancelled at stop, not as failures). An abort cuts
+	// them at once whatever it is.
+	StopTimeout   time.Duration
 	Label         string          // stored with the run
 	Settings      json.RawMessage // stored with the run as its configuration
 	Progress      io.Writer       // progress lines; nil: none
@@ -94,8 +100,13 @@ type Result struct {
 	Duration time.Duration // from the first Start to the last final report
 	// Thresholds are the verdicts at the end, in the order of Config.Thresholds.
 	Thresholds []threshold.Result
-	// Aborted: the run was stopped before its end by a failing ";abort" threshold.
+	// Aborted: the run was stopped before its end by a failing ";abort" threshold
+	// (or Controller.Abort); it is stored with status aborted.
 	Aborted bool
+	// Problems say why the run's outcome is not sound although it ran to its end:
+	// it sent no request, or a worker died or left with an error during it. They
+	// are stored with the run's reason.
+	Problems []string
 }
 
 // MaxUsers bounds the users of one run: a typo of a few zeros must not make every
@@ -270,6 +281,19 @@ func (c *Controller) Stop(ctx context.Context, reason string) error {
 			return ErrNoRun
 		}
 		s.run.requestStop(reason)
+		return nil
+	})
+}
+
+// Abort ends the active run at once, whatever its stop timeout: every worker cuts its
+// users (sleeps, waits and requests in flight), and the run is stored with status
+// aborted and reason. A failing ";abort" threshold aborts this way; so may a script.
+func (c *Controller) Abort(ctx context.Context, reason string) error {
+	return c.do(ctx, func(s *state) error {
+		if s.run == nil || s.run.over() {
+			return ErrNoRun
+		}
+		s.run.requestAbort(time.Now(), reason)
 		return nil
 	})
 }

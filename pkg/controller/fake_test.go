@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +84,9 @@ type fakeBehaviour struct {
 	PerTick   int
 	Latency   time.Duration
 	FailEvery int
+	NoUsers   bool // its users never start (a Locust worker asked for a class it lacks)
+	// ReportEvery is how often it reports; default 1 s (a Locust worker: 3 s).
+	ReportEvery time.Duration
 }
 
 // add connects a simulated worker and returns it.
@@ -130,6 +134,7 @@ type fakeWorker struct {
 	failed   map[string]uint64   // run -> failures among them
 	reported map[string]uint64   // run -> requests sent in reports so far
 	starts   []cluster.Command   // every Start received, in order
+	stops    []cluster.Command   // every Stop received, in order
 	peak     map[string]int      // run -> most users running at once
 	spawned  map[string][]string // run -> class of each user spawned, in order
 }
@@ -173,6 +178,12 @@ func (w *fakeWorker) startsSeen() []cluster.Command {
 	return slices.Clone(w.starts)
 }
 
+func (w *fakeWorker) stopsSeen() []cluster.Command {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.stops)
+}
+
 func (w *fakeWorker) peakUsers(runID string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -194,6 +205,9 @@ type fakeRun struct {
 	credit  float64 // users it may spawn now
 	snap    *aggregate.Snapshot
 	stopped bool
+	// Stopping: its users go on until then (the stop's timeout), and finish fires.
+	finishAt time.Time
+	finish   *time.Timer
 }
 
 func (w *fakeWorker) loop() {
@@ -205,6 +219,7 @@ func (w *fakeWorker) loop() {
 	var seq uint64
 	origin := "session-" + w.id
 	var r *fakeRun
+	var finish <-chan time.Time // the stopping run's users are done
 	send := func(final bool) {
 		now := time.Now()
 		snap := r.snap
@@ -237,13 +252,42 @@ func (w *fakeWorker) loop() {
 				w.starts = append(w.starts, cmd)
 				w.mu.Unlock()
 			case cluster.CommandStop:
-				if r != nil && r.id == cmd.RunID && !r.stopped {
-					r.stopped, r.users = true, map[string]int{}
-					send(true)
+				w.mu.Lock()
+				w.stops = append(w.stops, cmd)
+				w.mu.Unlock()
+				if r == nil || r.id != cmd.RunID || r.stopped {
+					break
 				}
+				// The users finish their task within the stop's timeout: here they
+				// go on until it is over (nil, as 0: at once).
+				var timeout time.Duration
+				if cmd.StopTimeout != nil {
+					timeout = *cmd.StopTimeout
+				}
+				if timeout > 0 && (r.finish == nil || time.Now().Add(timeout).Before(r.finishAt)) {
+					if r.finish == nil {
+						r.finish = time.NewTimer(timeout)
+						finish = r.finish.C
+					} else {
+						r.finish.Reset(timeout)
+					}
+					r.finishAt = time.Now().Add(timeout)
+					break
+				}
+				if timeout > 0 {
+					break
+				}
+				r.stopped, r.users = true, map[string]int{}
+				send(true)
 			case cluster.CommandQuit:
 				w.kill()
 				return
+			}
+		case <-finish:
+			finish = nil
+			if r != nil && !r.stopped {
+				r.stopped, r.users = true, map[string]int{}
+				send(true)
 			}
 		case <-tick.C:
 			if r != nil && !r.stopped {
@@ -252,7 +296,7 @@ func (w *fakeWorker) loop() {
 		case <-report.C:
 			if !phased {
 				phased = true
-				report.Reset(time.Second)
+				report.Reset(cmp.Or(w.b.ReportEvery, time.Second))
 			}
 			w.mu.Lock()
 			silent := w.silent
@@ -272,7 +316,7 @@ func (w *fakeWorker) step(r *fakeRun) {
 		r.users[c] = min(r.users[c], r.target[c]) // fewer users: stopped at once
 	}
 	r.credit += r.rate * fakeTick.Seconds()
-	for r.credit >= 1 {
+	for r.credit >= 1 && !w.b.NoUsers {
 		class, deficit := "", 0
 		for _, c := range slices.Sorted(maps.Keys(r.target)) {
 			if d := r.target[c] - r.users[c]; d > deficit {

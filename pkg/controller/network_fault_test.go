@@ -123,6 +123,8 @@ func TestNetworkFaultsWithinLimitsKeepExactTotals(t *testing.T) {
 		Scenario: userbehavior.Scenario{Host: ts.URL, Builtin: "paths"},
 		Classes:  []scheduler.Class{{Name: "U", Weight: 1}},
 		Users:    8, SpawnRate: 100, RunTime: 4 * time.Second, ExpectWorkers: 2,
+		// Users finish their request at the stop: every request served is counted.
+		StopTimeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +174,8 @@ func TestNetworkCutWorkerLostStopsAndRejoins(t *testing.T) {
 				Scenario: userbehavior.Scenario{Host: ts.URL, Builtin: "paths"},
 				Classes:  []scheduler.Class{{Name: "U", Weight: 1}},
 				Users:    10, SpawnRate: 100, ExpectWorkers: 2,
+				// Users finish their request at the stop: every request served is counted.
+				StopTimeout: 10 * time.Second,
 			})
 			runID := waitForInterval(t, tc.db, func(iv store.Interval) bool { return iv.Users == 10 && iv.Workers == 2 })
 

@@ -47,7 +47,18 @@ type run struct {
 	timeline      liveSeries         // the dashboard's per-interval points and host telemetry
 	readings      threshold.Readings // the telemetry thresholds read; nil without them
 	warnings      []string
-	notices       map[string]bool // warnings raised once per run (warnings.go)
+	notices       map[string]bool   // warnings raised once per run (warnings.go)
+	stopAt        time.Time         // when the stop was asked for
+	stopTimeout   time.Duration     // what the workers were told users may take to finish
+	lastFinal     time.Time         // when the latest final report arrived
+	problems      []string          // Result.Problems
+	lost          map[string]string // workers lost during the run and not back: why
+	// Per worker: reports that came while it was planned users and had never run
+	// one (a Locust worker whose spawn failed on a class it lacks), and whether it
+	// ran any.
+	idleReports map[string]int
+	ranUsers    map[string]bool
+	rates       map[string]*reportRates // per worker, for the progress lines
 
 	runEnd, stopWait, expectWait <-chan time.Time
 	progress                     *time.Ticker
@@ -68,8 +79,16 @@ func (r *run) step() {
 	case !r.began() && !r.stopping && len(r.s.workers) >= r.cfg.ExpectWorkers:
 		r.begin()
 	case r.began() && r.stopping && r.allFinal():
-		r.finish(store.StatusCompleted, r.reason)
+		r.finish(r.endStatus(), r.reason)
 	}
+}
+
+// endStatus is how a run that ended by its stop is stored: aborted, or completed.
+func (r *run) endStatus() store.Status {
+	if r.aborted {
+		return store.StatusAborted
+	}
+	return store.StatusCompleted
 }
 
 func (r *run) begin() {
@@ -168,6 +187,7 @@ func (r *run) joined(w *worker, at time.Time) {
 	if !r.began() {
 		return
 	}
+	delete(r.lost, w.info.ID) // back (a healed partition): not lost after all
 	r.event(at, store.EventWorkerJoined, w.info.ID, w.info.Hostname)
 	if r.stopping {
 		return // it never ran this run's users; nothing to wait for
@@ -206,6 +226,10 @@ func (r *run) left(w *worker, at time.Time, reason string) {
 	}
 	r.event(at, store.EventWorkerLost, id, detail)
 	r.printf("WARNING: worker %s lost: %s\n", id, detail)
+	if r.lost == nil {
+		r.lost = map[string]string{}
+	}
+	r.lost[id] = reason
 	if min := r.c().opts.MinWorkers; min > 0 && !r.stopping && r.liveWorkers() < min {
 		r.fail(fmt.Errorf("aborted: %d workers left, fewer than --min-workers %d", r.liveWorkers(), min))
 		return
@@ -235,7 +259,7 @@ func (r *run) drain(w *worker, at time.Time, reason string) {
 	if _, waiting := r.final[id]; waiting {
 		r.final[id] = false // its final report is still to come
 	}
-	if err := r.c().cl.Send(id, cluster.Command{Kind: cluster.CommandStop, RunID: r.id}); err != nil {
+	if err := r.c().cl.Send(id, cluster.Command{Kind: cluster.CommandStop, RunID: r.id, StopTimeout: new(r.cfg.StopTimeout)}); err != nil {
 		r.c().log.Warn("could not stop a draining worker", "worker_id", id, "err", err)
 	}
 	if r.stopping || r.liveWorkers() == 0 {
@@ -290,6 +314,19 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 	if counted {
 		r.userSum += w.userCount()
 	}
+	if !rep.Final && counted && !r.ranUsers[id] && sum(r.targets[id]) > 0 {
+		if w.userCount() > 0 {
+			if r.ranUsers == nil {
+				r.ranUsers = map[string]bool{}
+			}
+			r.ranUsers[id] = true
+		} else {
+			if r.idleReports == nil {
+				r.idleReports = map[string]int{}
+			}
+			r.idleReports[id]++
+		}
+	}
 	if !rep.Final {
 		r.peak = max(r.peak, r.userSum) // a short run may end before an interval closes with users in it
 	}
@@ -300,7 +337,9 @@ func (r *run) report(w *worker, at time.Time, rep *cluster.Report) {
 	r.stale = true
 	if rep.Final {
 		r.final[id] = true
+		r.lastFinal = at
 	}
+	r.noteRates(id, w.joined, at, rep.Snapshot)
 }
 
 // missingReports records which report numbers a worker's session skipped and never
@@ -331,8 +370,31 @@ func (r *run) reset() {
 	r.event(now, store.EventStatsReset, "", "statistics restart here: the run's totals, rates and percentiles cover what follows")
 }
 
-// requestStop ends the run: workers stop their users and send final reports.
-func (r *run) requestStop(reason string) {
+// requestStop ends the run: workers stop their users, giving them the run's stop
+// timeout to finish their task, and send final reports.
+func (r *run) requestStop(reason string) { r.stopWithin(reason, r.cfg.StopTimeout) }
+
+// requestAbort ends the run at once, whatever its stop timeout (even while it is
+// already stopping), to be stored as aborted.
+func (r *run) requestAbort(at time.Time, reason string) {
+	if r.aborted || r.over() {
+		return
+	}
+	r.aborted = true
+	if r.began() {
+		r.event(at, store.EventAborted, "", reason)
+	}
+	if r.stopping && r.began() {
+		r.reason = reason
+		r.stopTimeout = 0
+		r.sendStop(0) // users given time to finish are cut now
+		return
+	}
+	r.stopWithin(reason, 0)
+}
+
+// stopWithin stops the run, the users having timeout to finish their task.
+func (r *run) stopWithin(reason string, timeout time.Duration) {
 	if r.stopping {
 		return
 	}
@@ -343,14 +405,16 @@ func (r *run) requestStop(reason string) {
 		r.end(Result{}, fmt.Errorf("%w: %d of %d joined before the run was stopped", ErrNoWorkers, len(r.s.workers), r.cfg.ExpectWorkers))
 		return
 	}
+	r.stopAt, r.stopTimeout = time.Now(), timeout
 	r.printf("stopping: waiting for %d workers' final reports\n", len(r.targets))
-	r.sendStop()
-	r.stopWait = time.After(r.cfg.StopWait)
+	r.sendStop(timeout)
+	r.stopWait = time.After(timeout + r.cfg.StopWait)
 }
 
-func (r *run) sendStop() {
+// sendStop tells every worker of the run to stop, its users having timeout to finish.
+func (r *run) sendStop(timeout time.Duration) {
 	for _, id := range slices.Sorted(maps.Keys(r.targets)) {
-		if err := r.c().cl.Send(id, cluster.Command{Kind: cluster.CommandStop, RunID: r.id}); err != nil {
+		if err := r.c().cl.Send(id, cluster.Command{Kind: cluster.CommandStop, RunID: r.id, StopTimeout: new(timeout)}); err != nil {
 			r.c().log.Warn("could not send stop", "run_id", r.id, "worker_id", id, "err", err)
 		}
 	}
@@ -374,11 +438,11 @@ func (r *run) finishWithoutAll() {
 		}
 	}
 	r.c().log.Warn("finishing without every final report", "run_id", r.id, "missing", missing)
-	reason := fmt.Sprintf("no final report from %v within %v", missing, r.cfg.StopWait)
+	reason := fmt.Sprintf("no final report from %v within %v", missing, r.stopTimeout+r.cfg.StopWait)
 	if r.reason != "" {
 		reason = r.reason + "; " + reason
 	}
-	r.finish(store.StatusCompleted, reason)
+	r.finish(r.endStatus(), reason)
 }
 
 // failStart gives up waiting for workers.
@@ -388,7 +452,7 @@ func (r *run) failStart() {
 
 // fail ends the run as failed: no worker keeps its users.
 func (r *run) fail(err error) {
-	r.sendStop()
+	r.sendStop(0)
 	r.store(store.StatusFailed, err.Error(), err)
 }
 
@@ -398,7 +462,7 @@ func (r *run) abort(reason string) {
 		r.end(Result{}, ErrStopped)
 		return
 	}
-	r.sendStop()
+	r.sendStop(0)
 	r.store(store.StatusInterrupted, reason, ErrStopped)
 }
 
@@ -413,31 +477,109 @@ func (r *run) finish(status store.Status, reason string) {
 	}
 }
 
-// store closes the last interval, stores the run's end and ends it.
+// store closes the last interval, stores the run's end and ends it. The run's window
+// ends when its load did (loadEnd), not when the master got round to storing it.
 func (r *run) store(status store.Status, reason string, cause error) {
 	now := time.Now()
+	end := r.loadEnd(now)
 	r.storing = true // the run is ending: thresholds are judged, they abort nothing
 	for _, key := range r.seqs.withGaps() {
 		id, _, _ := strings.Cut(key, "\x00")
 		r.missingReports(now, id, key)
 	}
-	r.closeInterval(now) // judges the thresholds a last time: the final verdicts
-	r.ivs.total.End = now
-	sum := r.summary(now)
+	r.closeInterval(end) // judges the thresholds a last time: the final verdicts
+	r.ivs.total.End = end
+	sum := r.summary(end)
 	sum.Thresholds = report.Verdicts(r.verdicts)
+	if status == store.StatusCompleted || status == store.StatusAborted {
+		r.problems = r.soundness(sum)
+		for _, p := range r.problems {
+			r.printf("WARNING: %s\n", p)
+			reason = joinReason(reason, p)
+		}
+	}
 	db := r.c().db
-	err := db.FinishRun(r.id, status, reason, now, sum, r.ivs.total)
+	err := db.FinishRun(r.id, status, reason, end, sum, r.ivs.total)
 	var res Result
 	if err == nil {
 		var stored store.Run
 		stored, err = db.Run(r.id)
-		res = Result{Run: stored, Final: r.ivs.total, Duration: now.Sub(r.started), Thresholds: r.verdicts, Aborted: r.aborted}
+		res = Result{Run: stored, Final: r.ivs.total, Duration: end.Sub(r.started), Thresholds: r.verdicts, Aborted: r.aborted,
+			Problems: r.problems}
 	}
 	if err != nil {
 		err = fmt.Errorf("store final: %w", err)
 	}
 	r.c().log.Info("run finished", "run_id", r.id, "status", status, "requests", sum.Requests, "failures", sum.Failures)
 	r.end(res, errors.Join(cause, err))
+}
+
+// loadEnd is when the run's load ended, for its window (duration, RPS, last
+// interval): when the last final report came after the stop; when some never came,
+// the end of the users' time to finish (their worker is gone or silent). A run
+// that did not stop (it failed, the master is going) ends now.
+func (r *run) loadEnd(now time.Time) time.Time {
+	if r.stopAt.IsZero() {
+		return now
+	}
+	end := r.lastFinal
+	if !r.allFinal() {
+		end = later(end, r.stopAt.Add(r.stopTimeout))
+	}
+	end = later(end, r.stopAt, r.ivs.start) // an interval the ticker closed stays whole
+	if end.After(now) {
+		end = now
+	}
+	return end
+}
+
+func later(t time.Time, ts ...time.Time) time.Time {
+	for _, u := range ts {
+		if u.After(t) {
+			t = u
+		}
+	}
+	return t
+}
+
+// soundness lists why a run that ended by its stop did not measure what it should:
+// it sent no request, or a worker died or left with an error during it.
+func (r *run) soundness(sum store.Summary) []string {
+	var out []string
+	if sum.Requests == 0 && sum.Cancelled == 0 {
+		out = append(out, "the run sent no request")
+	}
+	for _, id := range slices.Sorted(maps.Keys(r.lost)) {
+		out = append(out, fmt.Sprintf("worker %s died or left with an error during the run: %s", id, r.lost[id]))
+	}
+	for _, id := range slices.Sorted(maps.Keys(r.idleReports)) {
+		if _, lost := r.lost[id]; lost || r.ranUsers[id] || r.idleReports[id] < minIdleReports {
+			continue
+		}
+		out = append(out, fmt.Sprintf("worker %s ran none of the users planned for it in %d reports: it failed to start them "+
+			"(a Locust worker does on a user class its locustfile lacks: check --locust-classes)", id, r.idleReports[id]))
+	}
+	return out
+}
+
+// minIdleReports is how many reports of a worker planned users, and running none,
+// make it a problem of the run: a worker starts its first user at once, so the first
+// report may come before it, not the second.
+const minIdleReports = 2
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func joinReason(reason, more string) string {
+	if reason == "" {
+		return more
+	}
+	return reason + "; " + more
 }
 
 // end marks the run over and wakes whoever waits for it.
@@ -615,11 +757,10 @@ func (r *run) checkThresholds(now time.Time) {
 	}
 	for _, v := range r.verdicts {
 		if v.Abort {
-			r.aborted = true
 			reason := fmt.Sprintf("threshold %s failed (observed %s): aborted", v.Threshold, v.ObservedText)
 			r.event(now, store.EventThresholdAbort, "", reason)
 			r.printf("ABORT: %s\n", reason)
-			r.requestStop(reason)
+			r.requestAbort(now, reason)
 			return
 		}
 	}
@@ -628,7 +769,8 @@ func (r *run) checkThresholds(now time.Time) {
 func (r *run) summary(now time.Time) store.Summary {
 	t := r.ivs.total.Total()
 	s := store.Summary{Requests: t.Requests, Failures: t.Failures, PeakUsers: r.peak, Since: r.ivs.total.Start,
-		P50: t.Latency.Percentile(50), P95: t.Latency.Percentile(95), P99: t.Latency.Percentile(99)}
+		Cancelled: r.ivs.total.Counters[aggregate.CancelledCounter],
+		P50:       t.Latency.Percentile(50), P95: t.Latency.Percentile(95), P99: t.Latency.Percentile(99)}
 	if d := now.Sub(r.ivs.total.Start).Seconds(); d > 0 {
 		s.RPS = float64(t.Requests) / d
 	}
@@ -639,21 +781,6 @@ func (r *run) event(at time.Time, kind store.EventKind, workerID, detail string)
 	if err := r.c().db.AppendEvent(r.id, store.Event{At: at, Kind: kind, Worker: workerID, Detail: detail}); err != nil {
 		r.c().log.Error("store event", "run_id", r.id, "err", err)
 	}
-}
-
-// printProgress writes one line over the last ProgressEvery: users, rates and
-// percentiles of the requests completed in that window.
-func (r *run) printProgress(now time.Time) {
-	if !r.began() {
-		r.printf("waiting for workers: %d of %d connected\n", len(r.s.workers), r.cfg.ExpectWorkers)
-		return
-	}
-	t := r.ivs.recent(now, r.cfg.ProgressEvery).Total()
-	secs := r.cfg.ProgressEvery.Seconds()
-	r.printf("%6s  users %d/%d  workers %d  rps %.1f  fail/s %.1f  p50 %s  p95 %s  p99 %s\n",
-		now.Sub(r.started).Truncate(time.Second), r.users(), r.cfg.Users, len(r.targets),
-		float64(t.Requests)/secs, float64(t.Failures)/secs,
-		report.Millis(t.Latency.Percentile(50)), report.Millis(t.Latency.Percentile(95)), report.Millis(t.Latency.Percentile(99)))
 }
 
 func (r *run) printf(format string, args ...any) {

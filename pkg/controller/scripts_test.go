@@ -156,6 +156,8 @@ C = user(fixed_count=2, tasks=[work], wait=constant(0.05), on_start=start_c)
 	res, err := tc.ctl.Run(runContext(t), controller.Config{
 		Scenario: sc, Classes: classes,
 		Users: 42, SpawnRate: 200, RunTime: 3 * time.Second, ExpectWorkers: 3,
+		// Users finish their request at the stop: every request served is counted.
+		StopTimeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -235,6 +237,8 @@ Feeder = user(tasks=[use], wait=constant(0.02))
 	res, err := tc.ctl.Run(runContext(t), controller.Config{
 		Scenario: sc, Classes: classes,
 		Users: 6, SpawnRate: 100, RunTime: 2500 * time.Millisecond, ExpectWorkers: 3,
+		// Users finish their request at the stop: every request served is counted.
+		StopTimeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -388,6 +392,8 @@ Breaker = user(tasks=[boom], wait=constant(0.05))
 	res, err := tc.ctl.Run(runContext(t), controller.Config{
 		Scenario: sc, Classes: classes,
 		Users: users, SpawnRate: 100, RunTime: 2500 * time.Millisecond, ExpectWorkers: 2,
+		// Users finish their request at the stop: every request served is counted.
+		StopTimeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,8 @@ A = user(tasks=[work], wait=constant(0.05))
 	tc.addResolvingWorker("w2", resolveAsWorker)
 	res, err := tc.ctl.Run(runContext(t), controller.Config{
 		Scenario: sc, Classes: classes, Users: 4, SpawnRate: 100, RunTime: 10 * time.Minute, ExpectWorkers: 2,
+		// Users finish their request at the stop: every request served is counted.
+		StopTimeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ const (
 	EventEdited         EventKind = "edited"      // users or spawn rate changed mid-run
 	EventStatsReset     EventKind = "stats_reset" // the statistics restart here
 	EventThresholdAbort EventKind = "threshold_abort"
+	EventAborted        EventKind = "aborted" // the run was aborted (Detail: why): its load cut at once
 
 	// Warnings about one worker's figures (WorkerWarning).
 	EventGeneratorSaturated EventKind = "generator_saturated"

@@ -40,6 +40,7 @@ type summaryRecord struct {
 	PeakUsers int       `json:"peak_users"`
 	Since     time.Time `json:"since,omitzero"` // added in schema 1 without a version change
 	RPS       float64   `json:"rps"`
+	Cancelled uint64    `json:"cancelled,omitempty"` // added in schema 1 without a version change
 	P50       int64     `json:"p50_ns"`
 	P95       int64     `json:"p95_ns"`
 	P99       int64     `json:"p99_ns"`
@@ -78,6 +79,7 @@ func (rec runRecord) run() Run {
 			PeakUsers:  rec.Summary.PeakUsers,
 			Since:      rec.Summary.Since,
 			RPS:        rec.Summary.RPS,
+			Cancelled:  rec.Summary.Cancelled,
 			P50:        time.Duration(rec.Summary.P50),
 			P95:        time.Duration(rec.Summary.P95),
 			P99:        time.Duration(rec.Summary.P99),
@@ -93,6 +95,7 @@ func summaryToRecord(s Summary) summaryRecord {
 		PeakUsers:  s.PeakUsers,
 		Since:      utcOrZero(s.Since),
 		RPS:        s.RPS,
+		Cancelled:  s.Cancelled,
 		P50:        int64(s.P50),
 		Thresholds: s.Thresholds,
 		P95:        int64(s.P95),

@@ -25,11 +25,14 @@ const (
 	StatusCompleted   Status = "completed"
 	StatusInterrupted Status = "interrupted"
 	StatusFailed      Status = "failed"
+	// StatusAborted: stopped before its end on purpose (a failing ";abort"
+	// threshold, a script's stop_run), its load cut at once.
+	StatusAborted Status = "aborted"
 )
 
 func (s Status) valid() bool {
 	switch s {
-	case StatusRunning, StatusCompleted, StatusInterrupted, StatusFailed:
+	case StatusRunning, StatusCompleted, StatusInterrupted, StatusFailed, StatusAborted:
 		return true
 	}
 	return false
@@ -42,8 +45,11 @@ type Summary struct {
 	// Since is when the statistics window the totals cover began: the run's start,
 	// or its last statistics reset (zero in runs stored before it was recorded:
 	// the run's start). RPS is Requests over the window, Since to the run's end.
-	Since         time.Time
-	RPS           float64
+	Since time.Time
+	RPS   float64
+	// Cancelled counts the requests in flight that the run's stop cut (its
+	// --stop-timeout over, or an abort): neither successes nor failures.
+	Cancelled     uint64
 	P50, P95, P99 time.Duration
 	// Thresholds are the run's pass/fail criteria and their verdicts at the end
 	// (empty when it had none).

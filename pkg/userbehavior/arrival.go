@@ -27,7 +27,7 @@ const DroppedCounter = aggregate.DroppedCounter
 type Arrivals struct {
 	r      *Runner
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	rec    *aggregate.Recorder // drops; guarded by mu
 
 	mu      sync.Mutex
@@ -42,7 +42,7 @@ type Arrivals struct {
 // NewArrivals returns a pool of at most limit users for open-model iterations run
 // under ctx.
 func (r *Runner) NewArrivals(ctx context.Context, limit int) *Arrivals {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	return &Arrivals{r: r, ctx: ctx, cancel: cancel, rec: r.collector.NewRecorder(), limit: max(limit, 1),
 		idle: map[string][]*poolUser{}, users: map[string]int{}}
 }
@@ -213,10 +213,10 @@ func (a *Arrivals) Stop(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		a.cancel()
+		a.cancel(ErrStopped) // their requests in flight: cancelled at stop
 		<-done
 	}
-	defer a.cancel()
+	defer a.cancel(nil)
 	// on_stop runs for every idle user at once, outside the lock (Counts and the
 	// reports go on meanwhile), and is aborted when ctx ends, as StopAll does.
 	a.mu.Lock()

@@ -304,6 +304,12 @@ func (c *GRPCConn) Invoke(ctx context.Context, call *GRPCCall) (*GRPCResult, err
 	if err == nil {
 		res.Reply = out
 	}
+	if err != nil && StoppedAtStop(ctx) {
+		// Cut by the run's stop: counted apart, neither a success nor a failure.
+		res.Code, res.Err, res.rec = codes.Canceled, ErrStopped, nil
+		c.rec.Count(aggregate.CancelledCounter, 1)
+		return res, nil
+	}
 	c.finish(res, call, m.path, start, err)
 	return res, nil
 }

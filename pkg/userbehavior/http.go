@@ -216,6 +216,12 @@ func (c *HTTPClient) do(ctx context.Context, req *Request, resp *Response) {
 	if !resp.headersAt.IsZero() {
 		resp.TTFB = resp.headersAt.Sub(start)
 	}
+	if err != nil && StoppedAtStop(ctx) {
+		// Cut by the run's stop: counted apart, neither a success nor a failure.
+		resp.Err = ErrStopped
+		c.rec.Count(aggregate.CancelledCounter, 1)
+		return
+	}
 	switch {
 	case err != nil:
 		resp.Err = err

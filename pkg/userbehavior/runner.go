@@ -108,7 +108,17 @@ type ctxGroup struct {
 
 type shard struct {
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
+}
+
+// ErrStopped is the cause of a user's context when the run's stop cut it (its stop
+// timeout was over, or 0): a request it had in flight is counted under
+// aggregate.CancelledCounter, not as a failure.
+var ErrStopped = errors.New("cancelled at stop")
+
+// StoppedAtStop reports whether ctx ended because the run's stop cut it.
+func StoppedAtStop(ctx context.Context) bool {
+	return ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrStopped)
 }
 
 // NewRunner checks the classes and returns a Runner with no users.
@@ -201,7 +211,7 @@ func (r *Runner) Spawn(ctx context.Context, class string) error {
 	h.grp = r.group(ctx)
 	g := h.grp
 	if len(g.shards) < r.shards {
-		sctx, cancel := context.WithCancel(ctx)
+		sctx, cancel := context.WithCancelCause(ctx)
 		g.shards = append(g.shards, shard{sctx, cancel})
 	}
 	h.ctx = g.shards[g.users%len(g.shards)].ctx
@@ -242,7 +252,7 @@ type ctxKey struct{ _ int }
 func (r *Runner) parentDone(g *ctxGroup) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.dropGroup(g)
+	r.dropGroup(g, nil)
 	for h := range r.live {
 		if h.grp == g {
 			h.wake()
@@ -251,8 +261,9 @@ func (r *Runner) parentDone(g *ctxGroup) {
 }
 
 // dropGroup forgets g, so that later users of its parent get a new group, and ends its
-// shards: every user of g sees its context end. The caller holds r.mu.
-func (r *Runner) dropGroup(g *ctxGroup) {
+// shards with cause (nil: context.Canceled): every user of g sees its context end.
+// The caller holds r.mu.
+func (r *Runner) dropGroup(g *ctxGroup, cause error) {
 	if r.groups[g.key] == g {
 		delete(r.groups, g.key)
 	}
@@ -260,7 +271,7 @@ func (r *Runner) dropGroup(g *ctxGroup) {
 		g.stopWake()
 	}
 	for _, s := range g.shards {
-		s.cancel()
+		s.cancel(cause)
 	}
 }
 
@@ -404,7 +415,7 @@ func (r *Runner) exit(h *handle) {
 	r.users--
 	delete(r.live, h)
 	if h.grp.users--; h.grp.users == 0 {
-		r.dropGroup(h.grp)
+		r.dropGroup(h.grp, nil)
 	}
 	r.mu.Unlock()
 	r.wg.Done()
@@ -460,9 +471,11 @@ func (r *Runner) Counts() map[string]int {
 	return out
 }
 
-// StopAll retires every user and waits until all have stopped. When ctx ends first,
-// the users still running are aborted (their in-flight requests recorded as failures)
-// and StopAll waits for them to exit.
+// StopAll retires every user and waits until all have stopped. When ctx ends first
+// (the stop timeout; at once when it is 0), the users still running are cut: their
+// sleeps and waits end, their requests in flight are counted under
+// aggregate.CancelledCounter (ErrStopped), not as failures, and StopAll waits for
+// them to exit.
 func (r *Runner) StopAll(ctx context.Context) {
 	r.mu.Lock()
 	for class, hs := range r.running {
@@ -484,7 +497,7 @@ func (r *Runner) StopAll(ctx context.Context) {
 		return
 	case <-ctx.Done():
 	}
-	r.abort()
+	r.abort(ErrStopped)
 	<-done
 }
 
@@ -494,19 +507,19 @@ func (r *Runner) Kill() {
 	r.mu.Lock()
 	clear(r.running)
 	r.mu.Unlock()
-	r.abort()
+	r.abort(nil)
 	r.wg.Wait()
 	r.http.closeIdle()
 	r.shared.grpc.closePool()
 }
 
-// abort cancels every user still alive, retired or not; users spawned later get new
-// contexts.
-func (r *Runner) abort() {
+// abort cancels every user still alive, retired or not, with cause; users spawned
+// later get new contexts.
+func (r *Runner) abort(cause error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, g := range r.groups {
-		r.dropGroup(g)
+		r.dropGroup(g, cause)
 	}
 	for h := range r.live {
 		h.wake()

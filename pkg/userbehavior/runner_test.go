@@ -182,6 +182,7 @@ func TestRunnerStopInFlight(t *testing.T) {
 		// stop stops the runner while its one user waits in /block.
 		stop       func(t *testing.T, r *Runner, bt *blockingTarget, cancelSpawn context.CancelFunc)
 		blockErr   string // how the in-flight request is recorded
+		cancelled  bool   // it is counted as cancelled at stop instead
 		wantOnStop bool
 	}{
 		{
@@ -204,13 +205,14 @@ func TestRunnerStopInFlight(t *testing.T) {
 			wantOnStop: true,
 		},
 		{
-			name: "StopAll past its deadline aborts",
+			// The run's stop cuts the request: counted apart, not as a failure.
+			name: "StopAll past its deadline cuts, cancelled at stop",
 			stop: func(_ *testing.T, r *Runner, _ *blockingTarget, _ context.CancelFunc) {
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel()
 				r.StopAll(ctx)
 			},
-			blockErr: "aborted: user stopped",
+			cancelled: true,
 		},
 		{
 			name:     "Kill aborts",
@@ -245,6 +247,19 @@ func TestRunnerStopInFlight(t *testing.T) {
 			}
 			snap := col.Swap(time.Now())
 			block := snap.Endpoints[aggregate.Endpoint{Method: "GET", Name: "/block"}]
+			wantCancelled := map[bool]uint64{false: 0, true: 1}[tt.cancelled]
+			if got := snap.Counters[aggregate.CancelledCounter]; got != wantCancelled {
+				t.Errorf("cancelled at stop: %d, want %d", got, wantCancelled)
+			}
+			if tt.cancelled {
+				if block != nil || len(snap.Errors) != 0 {
+					t.Errorf("a request cut by the stop was recorded: %v, errors %v", snap.Names(), snap.Errors)
+				}
+				if n := bt.count("/block"); n != 1 {
+					t.Errorf("target saw %d /block requests, want 1", n)
+				}
+				return
+			}
 			if block == nil || block.Requests != 1 {
 				t.Fatalf("recorded %v; want one /block request", snap.Names())
 			}

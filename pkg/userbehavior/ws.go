@@ -337,6 +337,9 @@ func (c *WSConn) Request(ctx context.Context, text bool, msg []byte, accept func
 		t, data, got := c.Recv(ctx, left)
 		if !got {
 			switch {
+			case StoppedAtStop(ctx):
+				// Cut by the run's stop: counted apart, neither a success nor a failure.
+				c.rec.Count(aggregate.CancelledCounter, 1)
 			case ctx.Err() != nil:
 				record("aborted: user stopped")
 			case c.closed:

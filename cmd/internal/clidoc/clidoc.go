@@ -25,8 +25,9 @@ while it is stale.
 Every flag can also be set in the environment as ` + "`STAMPEDE_NAME`" + ` (` + "`--spawn-rate`" + ` is
 ` + "`STAMPEDE_SPAWN_RATE`" + `), and the flags of ` + "`master`" + ` and ` + "`worker`" + ` in a ` + "`--config`" + ` file of
 ` + "`name = value`" + ` lines; the command line wins over the environment, which wins over the file.
-Exit codes: 0 done, 1 failure, 2 usage error; a headless run adds 3 (a threshold failed) and
-4 (aborted), and ` + "`--exit-code-on-error`" + ` (default 1) when requests failed.
+Exit codes: 0 done, 1 failure, 2 usage error; a headless run adds 3 (a threshold failed),
+4 (aborted), 5 (it sent no request, or a worker died or left with an error: the stored run says
+why), and ` + "`--exit-code-on-error`" + ` (default 1) when requests failed or tasks raised (a dry run too).
 
 - [master](#master)
 - [worker](#worker)

@@ -158,7 +158,7 @@ func (s *session) callWith(ctx context.Context, fn starlark.Callable, args starl
 	t.s, s.ctx = nil, nil
 	t.req = userbehavior.Request{} // holds nothing of the user between calls
 	s.p.threads.Put(t)
-	s.finish(err)
+	s.finish(err, userbehavior.StoppedAtStop(ctx))
 	if err != nil {
 		return nil, taskError(err)
 	}
@@ -174,8 +174,9 @@ func (s *session) stopReason(ctx context.Context) string {
 }
 
 // finish records what the call left open: the pending response, and timers not
-// stopped (as failures).
-func (s *session) finish(err error) {
+// stopped (as failures; counted under aggregate.CancelledCounter when the run's stop
+// cut the call).
+func (s *session) finish(err error, cut bool) {
 	s.commit()
 	for _, st := range s.streams {
 		st.st.Close()
@@ -196,6 +197,11 @@ func (s *session) finish(err error) {
 	}
 	now := time.Now()
 	for _, t := range s.timers {
+		if cut {
+			t.stopped = true
+			s.u.Count(aggregate.CancelledCounter, 1)
+			continue
+		}
 		t.record(now, msg)
 	}
 	clear(s.timers)
