@@ -168,6 +168,7 @@ func v1alphaReflector(ctx context.Context, cc *grpc.ClientConn) func() (*reflect
 		}
 		return &reflector{
 			send: func(req *rpb.ServerReflectionRequest) error {
+				//lint:ignore SA1019 v1alpha is deprecated, and the fallback for servers that speak only it
 				var a rpbalpha.ServerReflectionRequest
 				if err := convertWire(req, &a); err != nil {
 					return err
