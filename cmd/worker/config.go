@@ -18,6 +18,7 @@ import (
 
 	"github.com/stampede-load/stampede/cmd/internal/cli"
 	"github.com/stampede-load/stampede/pkg/flagenv"
+	"github.com/stampede-load/stampede/pkg/telemetry"
 	"github.com/stampede-load/stampede/pkg/userbehavior"
 )
 
@@ -30,6 +31,8 @@ type Config struct {
 	LogLevel       string
 	ConfigFile     string
 	Agent          bool
+	Scrape         []string // Prometheus endpoints of the system under test, read with every sample
+	ScrapeMatch    []string // regular expressions on the metric names kept
 	NoGPU          bool
 	Token          string
 	TLSCA          string
@@ -55,6 +58,8 @@ func registerFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.DurationVar(&cfg.StopTimeout, "stop-timeout", cfg.StopTimeout, "at the end of a run, how long users may take to finish their current task, when the master does not say (an older master); a master sends its own --stop-timeout")
 	fs.BoolVar(&cfg.Agent, "agent", cfg.Agent, "run on the system under test: send host and GPU telemetry only, generate no load")
 	fs.BoolVar(&cfg.NoGPU, "no-gpu", cfg.NoGPU, "do not sample NVIDIA GPUs")
+	fs.StringArrayVar(&cfg.Scrape, "scrape", cfg.Scrape, "read this Prometheus endpoint of the system under test with every telemetry sample, e.g. http://127.0.0.1:8000/metrics (repeatable)")
+	fs.StringArrayVar(&cfg.ScrapeMatch, "scrape-match", cfg.ScrapeMatch, "keep only the scraped metrics whose name matches this regular expression, e.g. 'vllm:.*' (repeatable; default all)")
 	fs.StringVar(&cfg.Token, "token", cfg.Token, "shared token the master asks for (prefer the STAMPEDE_TOKEN variable)")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", cfg.TLSCA, "CA certificate that signed the master's certificate: connect with TLS")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "this worker's certificate, for mutual TLS")
@@ -95,6 +100,9 @@ func (c *Config) Validate() error {
 	}
 	if err := (userbehavior.HTTPConfig{Client: c.HTTPClient}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--http-client: %w", err))
+	}
+	if _, err := c.scraper(); err != nil {
+		errs = append(errs, fmt.Errorf("--scrape: %w", err))
 	}
 	if _, err := c.maxMemory(); err != nil {
 		errs = append(errs, err)
@@ -147,4 +155,15 @@ func (c *Config) maxMemory() (int64, error) {
 		return 0, fmt.Errorf("--max-memory %q: want a size such as 512MiB, 2GiB or 1073741824 (bytes)", c.MaxMemory)
 	}
 	return n * mult, nil
+}
+
+// scraper is the Scraper of --scrape, or nil without it.
+func (c *Config) scraper() (*telemetry.Scraper, error) {
+	if len(c.Scrape) == 0 {
+		if len(c.ScrapeMatch) > 0 {
+			return nil, errors.New("--scrape-match needs --scrape")
+		}
+		return nil, nil
+	}
+	return telemetry.NewScraper(telemetry.ScrapeConfig{URLs: c.Scrape, Match: c.ScrapeMatch, Timeout: 800 * time.Millisecond})
 }

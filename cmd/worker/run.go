@@ -107,7 +107,11 @@ func work(ctx context.Context, cfg Config, stderr io.Writer, drain <-chan struct
 		g.Add(c)
 	}
 	g.Add(lifecycle.Component{Stage: stageWork, Stop: cancel, Run: func() error {
-		return agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log, Sampler: loggedSampler{sampler, log},
+		var samples agent.Sampler = loggedSampler{sampler, log}
+		if sc, _ := cfg.scraper(); sc != nil { // checked by Validate
+			samples = &scrapingSampler{Sampler: samples, s: sc, log: log, said: map[string]bool{}}
+		}
+		return agent.Run(ctx, agent.Config{Master: cfg.Master, Info: info, Logger: log, Sampler: samples,
 			Token: cfg.Token, DialOptions: dial, Drain: drain, OnConnection: connected.Store,
 			Resolve: func(sc userbehavior.Scenario, index, count int) ([]*userbehavior.Class, error) {
 				return scenarios.Resolve(sc, scenarios.Placement{Index: index, Count: count})
@@ -193,4 +197,30 @@ func healthServer(addr string, connected *atomic.Bool) (lifecycle.Component, err
 			srv.Close()
 			lis.Close() // when Serve never took it
 		}}, nil
+}
+
+// scrapingSampler adds the system under test's own metrics (--scrape) to every
+// sample; what goes wrong is logged once per message.
+type scrapingSampler struct {
+	agent.Sampler
+	s    *telemetry.Scraper
+	log  *slog.Logger
+	said map[string]bool // only touched by Sample, which one goroutine calls
+}
+
+func (x *scrapingSampler) Sample(now time.Time) telemetry.Sample {
+	t := x.Sampler.Sample(now)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	series, errs := x.s.Scrape(ctx, now)
+	for _, err := range errs {
+		if msg := err.Error(); !x.said[msg] {
+			x.said[msg] = true
+			x.log.Warn("telemetry", "scrape", msg)
+		}
+	}
+	if len(series) > 0 {
+		t.Server = series
+	}
+	return t
 }

@@ -91,7 +91,7 @@ func MergeHostPoints(a HostPoint, na int, b HostPoint, nb int) HostPoint {
 		MemTotal: b.MemTotal, ProcessCPU: mean(a.ProcessCPU, na, b.ProcessCPU, nb), ProcessRSS: max(a.ProcessRSS, b.ProcessRSS),
 		NetRxBps: mean(a.NetRxBps, na, b.NetRxBps, nb), NetTxBps: mean(a.NetTxBps, na, b.NetTxBps, nb),
 		SchedLagP99Ms: max(a.SchedLagP99Ms, b.SchedLagP99Ms), GPUStatus: b.GPUStatus,
-		TCPEstablished: max(a.TCPEstablished, b.TCPEstablished)}
+		TCPEstablished: max(a.TCPEstablished, b.TCPEstablished), Server: mergeServer(a.Server, na, b.Server, nb)}
 	if len(a.GPUUtil) != len(b.GPUUtil) { // the GPUs changed: keep the later reading
 		p.GPUUtil, p.GPUMemUsed, p.GPUPowerW, p.GPUTempC = b.GPUUtil, b.GPUMemUsed, b.GPUPowerW, b.GPUTempC
 		return p
@@ -103,6 +103,28 @@ func MergeHostPoints(a HostPoint, na int, b HostPoint, nb int) HostPoint {
 		p.GPUTempC = append(p.GPUTempC, max(at(a.GPUTempC, i), at(b.GPUTempC, i)))
 	}
 	return p
+}
+
+// mergeServer merges scraped series: the mean where both points have a reading,
+// else the one there is.
+func mergeServer(a map[string]float64, na int, b map[string]float64, nb int) map[string]float64 {
+	if len(a) == 0 {
+		return b
+	}
+	if len(b) == 0 {
+		return a
+	}
+	out := make(map[string]float64, len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if av, ok := a[k]; ok {
+			v = mean(av, na, v, nb)
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // mean is the mean of a over na readings and b over nb.

@@ -31,6 +31,8 @@ type HostPoint struct {
 	GPUTempC       []float64 `json:"gpu_temp_c,omitempty"`
 	GPUStatus      string    `json:"gpu_status,omitempty"`
 	TCPEstablished int       `json:"tcp_established"`
+	// Server: the series an agent scraped from the system under test (worker --scrape).
+	Server map[string]float64 `json:"server,omitempty"`
 }
 
 // HostPointOf condenses a telemetry sample taken t seconds into a run.
@@ -44,6 +46,7 @@ func HostPointOf(t float64, s *telemetry.Sample) HostPoint {
 		p.GPUPowerW = append(p.GPUPowerW, g.PowerW)
 		p.GPUTempC = append(p.GPUTempC, g.TempC)
 	}
+	p.Server = s.Server
 	return p
 }
 

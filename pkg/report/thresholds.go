@@ -36,6 +36,9 @@ func AddThresholdReadings(r threshold.Readings, role, host string, start time.Ti
 		}
 		r.Add(prefix+"gpu.util", at, sum/float64(len(p.GPUUtil)))
 	}
+	for name, v := range p.Server {
+		r.Add(prefix+name, at, v)
+	}
 }
 
 // BaselineInput is what a stored run offers thresholds that compare with a baseline.

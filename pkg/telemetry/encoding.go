@@ -37,7 +37,7 @@ func Decode(b []byte) (Sample, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return Sample{}, fmt.Errorf("telemetry sample: %w", err)
 	}
-	if len(s.Host.PerCore) > MaxCores || len(s.GPUs) > MaxGPUs {
+	if len(s.Host.PerCore) > MaxCores || len(s.GPUs) > MaxGPUs || len(s.Server) > MaxServerSeries {
 		return Sample{}, errors.New("telemetry sample too large")
 	}
 	return s, nil

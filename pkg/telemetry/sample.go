@@ -17,6 +17,10 @@ type Sample struct {
 	// there is none ("no GPU: NVML library not found", ...). It is the same string
 	// every second: log it once, through Sampler.Notices.
 	GPUStatus string `json:"gpu_status,omitempty"`
+	// Server holds the series an agent scraped from the system under test's own
+	// metrics endpoint (Scraper), by name: "vllm:num_requests_waiting",
+	// "vllm:e2e_request_latency_seconds.p99". Empty without --scrape.
+	Server map[string]float64 `json:"server,omitempty"`
 }
 
 // HostSample is the whole machine. Rates are per second over the interval; the

@@ -70,7 +70,10 @@ type spec struct {
 func (t Threshold) spec() spec {
 	if t.Role != "" {
 		base := strings.TrimSuffix(t.Series, slopeSuffix)
-		s := seriesKinds[base]
+		s, ok := seriesKinds[base]
+		if !ok { // scraped from the system under test: plain numbers
+			s.kind, s.scale = kindCount, 1
+		}
 		return spec{kind: s.kind, telemetry: true, slope: base != t.Series, scale: s.scale}
 	}
 	if t.Percentile > 0 {
@@ -159,7 +162,7 @@ func (p *parser) word() string {
 	start := p.pos
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '*' || c == '-' {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '*' || c == '-' || c == ':' {
 			p.pos++
 			continue
 		}
@@ -320,8 +323,14 @@ func (p *parser) metric(t *Threshold, name string, at int) error {
 	}
 	base := strings.TrimSuffix(series, slopeSuffix)
 	if _, ok := seriesKinds[base]; !ok {
-		return p.fail(at, "unknown telemetry series %q (want %s, or one of them with %s)",
-			series, strings.Join(slices.Sorted(maps.Keys(seriesKinds)), ", "), slopeSuffix)
+		// Any other name is a series scraped from the system under test (worker
+		// --scrape), unless it is a typo of a built-in one.
+		for known := range seriesKinds {
+			if d := editDistance(base, known); d > 0 && d <= 2 {
+				return p.fail(at, "unknown telemetry series %q: did you mean %s? (built-in: %s, or one of them with %s; any other name is a series the agent scraped)",
+					series, known, strings.Join(slices.Sorted(maps.Keys(seriesKinds)), ", "), slopeSuffix)
+			}
+		}
 	}
 	t.Metric, t.Role, t.Host, t.Series = name, role, host, series
 	return nil
@@ -594,4 +603,25 @@ func (p *parser) option(t *Threshold) error {
 		t.AbortGrace = d
 	}
 	return nil
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

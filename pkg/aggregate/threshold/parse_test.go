@@ -127,7 +127,7 @@ func TestParseErrors(t *testing.T) {
 		{"cpu<1%", `column 1: unknown metric "cpu": telemetry is written <role>.<host>.<series>, such as agent.*.cpu`},
 		{"host.api.cpu<1%", `column 1: unknown telemetry role "host" in host.api.cpu (want agent.<host>.<series> or worker.<host>.<series>)`},
 		{"agent.api<1%", `column 1: telemetry "agent.api": want agent.<host>.<series>, with * for every host, such as agent.*.cpu`},
-		{"agent.api.disk<1%", `column 1: unknown telemetry series "disk" (want cpu, gpu.util, mem, mem_total, process_cpu, sched_lag_ms, or one of them with _slope)`},
+		{"agent.api.cpuu<1%", `column 1: unknown telemetry series "cpuu": did you mean cpu? (built-in: cpu, gpu.util, mem, mem_total, process_cpu, sched_lag_ms, or one of them with _slope; any other name is a series the agent scraped)`},
 		{"agent.a*.cpu<1%", `column 1: telemetry host "a*": write one host id or * for every host`},
 		{"p0<1s", `column 1: percentile p0: want a number above 0 and at most 100`},
 		{"p100.1<1s", `column 1: percentile p100.1: want a number above 0 and at most 100`},

@@ -91,3 +91,37 @@ func TestModelMetricErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestScrapedSeries: a series an agent scraped from the system under test (any name
+// that is not a built-in series or a typo of one) is a plain number.
+func TestScrapedSeries(t *testing.T) {
+	r := Readings{}
+	t0 := time.Unix(1000, 0)
+	for i, v := range []float64{10, 40, 70} {
+		r.Add("agent.gpu1.vllm:num_requests_waiting", t0.Add(time.Duration(i)*time.Second), v)
+		r.Add("agent.gpu1.vllm:e2e_request_latency_seconds.p99", t0.Add(time.Duration(i)*time.Second), 1.5)
+	}
+	in := Input{Telemetry: r, Elapsed: 3 * time.Second}
+	for expr, want := range map[string]struct {
+		obs  float64
+		pass bool
+	}{
+		"agent.gpu1.vllm:num_requests_waiting<50":           {40, true},
+		"max(agent.gpu1.vllm:num_requests_waiting)<50":      {70, false},
+		"agent.*.vllm:e2e_request_latency_seconds.p99<=1.5": {1.5, true},
+		"agent.gpu1.vllm:num_requests_waiting_slope<10/s":   {30, false},
+	} {
+		th, err := Parse(expr)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", expr, err)
+		}
+		res := th.Eval(in, nil)
+		if res.Err != "" || res.Observed != want.obs || res.Pass != want.pass {
+			t.Errorf("%s: observed %v, pass %v, err %q; want %v, %v", expr, res.Observed, res.Pass, res.Err, want.obs, want.pass)
+		}
+	}
+	th, _ := Parse("agent.gpu1.tgi_queue_size<5")
+	if res := th.Eval(in, nil); res.Err != "no telemetry for agent.gpu1.tgi_queue_size" {
+		t.Errorf("a series never scraped: err %q", res.Err)
+	}
+}
