@@ -59,8 +59,8 @@ type Scraper struct {
 
 // cumulative is a counter's or histogram's sums over its label sets at one scrape.
 type cumulative struct {
-	value   float64            // counter value, or histogram sum
-	count   float64            // histogram count
+	value   float64             // counter value, or histogram sum
+	count   float64             // histogram count
 	buckets map[float64]float64 // histogram: cumulative count at or below each upper bound
 }
 
