@@ -8,8 +8,8 @@ import (
 	"go/parser"
 	"go/token"
 	"maps"
-	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -215,26 +215,33 @@ var views = []string{"report"}
 func TestViewsReadNoStore(t *testing.T) {
 	for _, dir := range views {
 		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+		names, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pkgs) == 0 {
-			t.Fatalf("no Go files in pkg/%s", dir)
-		}
-		for _, p := range pkgs {
-			for _, f := range p.Files {
-				ast.Inspect(f, func(n ast.Node) bool {
-					sel, ok := n.(*ast.SelectorExpr)
-					if !ok {
-						return true
-					}
-					if x, ok := sel.X.(*ast.Ident); ok && x.Name == "store" && (sel.Sel.Name == "DB" || sel.Sel.Name == "Open") {
-						t.Errorf("%s: %s.%s: a view reads no store; take the values store.DB.LoadRun read", fset.Position(sel.Pos()), x.Name, sel.Sel.Name)
-					}
-					return true
-				})
+		parsed := 0
+		for _, name := range names {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
 			}
+			f, err := parser.ParseFile(fset, name, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed++
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				if x, ok := sel.X.(*ast.Ident); ok && x.Name == "store" && (sel.Sel.Name == "DB" || sel.Sel.Name == "Open") {
+					t.Errorf("%s: %s.%s: a view reads no store; take the values store.DB.LoadRun read", fset.Position(sel.Pos()), x.Name, sel.Sel.Name)
+				}
+				return true
+			})
+		}
+		if parsed == 0 {
+			t.Fatalf("no Go files in pkg/%s", dir)
 		}
 	}
 }

@@ -165,7 +165,7 @@ func newFreshShop() *freshShop {
 	handle("GET /api/reviews/{id}", okJSON)
 	handle("POST /comment", func(w http.ResponseWriter, r *http.Request) {
 		if !ok(r.FormValue("csrf_token")) || r.FormValue("comment") != "nice lamp" {
-			http.Error(w, "bad csrf", 403)
+			http.Error(w, "bad csrf", http.StatusForbidden)
 			return
 		}
 		http.Redirect(w, r, "/thanks", http.StatusFound)
@@ -183,7 +183,7 @@ func newFreshShop() *freshShop {
 	})
 	handle("POST /api/checkout", func(w http.ResponseWriter, r *http.Request) {
 		if !authorised(r) {
-			http.Error(w, "login first", 401)
+			http.Error(w, "login first", http.StatusUnauthorized)
 			return
 		}
 		n, _ := rand.Int(rand.Reader, big.NewInt(900_000_000))
