@@ -174,36 +174,15 @@ Api = user(tasks=[hello, events, elsewhere], wait=constant(0.05))
 // the run's stored end. Nothing is counted as a failure, and every request the target
 // received is counted.
 func TestStopAtTheDeadline(t *testing.T) {
-	master, _ := binaries(t)
-	script := writeScript(t, `
-def nap(u):
-    u.http.get("/a")
-    sleep(2)
-    u.http.get("/b")
-
-Napper = user(tasks=[nap])
-`)
-	target := &arrivals{}
-	ts := httptest.NewServer(target)
-	defer ts.Close()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "runs.db")
-	code, out := runMaster(t, master, "--headless", "-f", script, "-H", ts.URL, "-u", "4", "-r", "100", "-t", "5s",
-		"--db", db, "--listen", freePort(t))
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s", code, out)
+	nap := runNappers(t, "-t", "5s")
+	if nap.code != exitOK {
+		t.Fatalf("exit %d\n%s", nap.code, nap.out)
 	}
-	_, run := storedRun(t, db)
-	uris, at := target.read()
+	run, at := nap.run, nap.at
 	took := run.EndedAt.Sub(run.StartedAt)
 	t.Logf("stored window %v; the target's last request at +%v", took, at[len(at)-1].Sub(run.StartedAt))
 	if run.Status != store.StatusCompleted || took < 5*time.Second || took > 5500*time.Millisecond {
-		t.Errorf("run %s, window %v: want completed within 0.5 s of 5 s\n%s", run.Status, took, out)
-	}
-	for i, a := range at {
-		if a.After(run.EndedAt) {
-			t.Errorf("the target received %s %v after the run's end", uris[i], a.Sub(run.EndedAt))
-		}
+		t.Errorf("run %s, window %v: want completed within 0.5 s of 5 s\n%s", run.Status, took, nap.out)
 	}
 	if run.Summary.Requests != uint64(len(at)) || run.Summary.Failures != 0 {
 		t.Errorf("stored %d requests, %d failures; the target received %d", run.Summary.Requests, run.Summary.Failures, len(at))
@@ -215,6 +194,37 @@ Napper = user(tasks=[nap])
 // aborted, within 1 s of the abort, the target receiving nothing after its end, and
 // the master exits 4.
 func TestAbortCutsTheLoad(t *testing.T) {
+	nap := runNappers(t, "-t", "60s", "--stop-timeout", "30s", "--threshold", "max<1us;abort")
+	if nap.code != exitAborted {
+		t.Fatalf("exit %d, want %d\n%s", nap.code, exitAborted, nap.out)
+	}
+	run := nap.run
+	if run.Status != store.StatusAborted || !strings.Contains(run.Reason, "max<1us;abort") {
+		t.Errorf("run %s (%q), want aborted by the threshold", run.Status, run.Reason)
+	}
+	events, _ := nap.db.Events(run.ID)
+	i := slices.IndexFunc(events, func(e store.Event) bool { return e.Kind == "threshold_abort" })
+	if i < 0 {
+		t.Fatalf("no threshold_abort event: %+v", events)
+	}
+	if d := run.EndedAt.Sub(events[i].At); d < 0 || d > time.Second {
+		t.Errorf("the load ended %v after the abort, want within 1 s", d)
+	}
+}
+
+// napRun is a headless run of 4 users that request, sleep 2 s and request again.
+type napRun struct {
+	code int
+	out  string
+	db   *store.DB
+	run  store.Run
+	at   []time.Time // when the target received each request
+}
+
+// runNappers runs the nappers with the given flags and checks that the target
+// received nothing after the run's stored end.
+func runNappers(t *testing.T, flags ...string) napRun {
+	t.Helper()
 	master, _ := binaries(t)
 	script := writeScript(t, `
 def nap(u):
@@ -227,31 +237,19 @@ Napper = user(tasks=[nap])
 	target := &arrivals{}
 	ts := httptest.NewServer(target)
 	defer ts.Close()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "runs.db")
-	code, out := runMaster(t, master, "--headless", "-f", script, "-H", ts.URL, "-u", "4", "-r", "100", "-t", "60s",
-		"--stop-timeout", "30s", "--threshold", "max<1us;abort", "--db", db, "--listen", freePort(t))
-	if code != exitAborted {
-		t.Fatalf("exit %d, want %d\n%s", code, exitAborted, out)
-	}
-	s, run := storedRun(t, db)
-	if run.Status != store.StatusAborted || !strings.Contains(run.Reason, "max<1us;abort") {
-		t.Errorf("run %s (%q), want aborted by the threshold", run.Status, run.Reason)
-	}
-	events, _ := s.Events(run.ID)
-	i := slices.IndexFunc(events, func(e store.Event) bool { return e.Kind == "threshold_abort" })
-	if i < 0 {
-		t.Fatalf("no threshold_abort event: %+v", events)
-	}
-	if d := run.EndedAt.Sub(events[i].At); d < 0 || d > time.Second {
-		t.Errorf("the load ended %v after the abort, want within 1 s", d)
-	}
-	uris, at := target.read()
-	for i, a := range at {
-		if a.After(run.EndedAt) {
-			t.Errorf("the target received %s %v after the run's end", uris[i], a.Sub(run.EndedAt))
+	db := filepath.Join(t.TempDir(), "runs.db")
+	args := append([]string{"--headless", "-f", script, "-H", ts.URL, "-u", "4", "-r", "100", "--db", db, "--listen", freePort(t)}, flags...)
+	var r napRun
+	r.code, r.out = runMaster(t, master, args...)
+	r.db, r.run = storedRun(t, db)
+	var uris []string
+	uris, r.at = target.read()
+	for i, a := range r.at {
+		if a.After(r.run.EndedAt) {
+			t.Errorf("the target received %s %v after the run's end", uris[i], a.Sub(r.run.EndedAt))
 		}
 	}
+	return r
 }
 
 // TestExitCodes: what a run that did not go right exits with, and why the stored run

@@ -99,7 +99,7 @@ type Generation struct {
 	Counted      string // CountedPerChunk, CountedUsage or CountedDeltas
 	FinishReason string
 	TTFT         time.Duration   // 0 when no content came (or not streamed)
-	ITL          []time.Duration // as MethodITL records them
+	ITL          []time.Duration // as MethodITL records them; kept only for an SLO on ITL
 	MetSLO       bool            // succeeded and met the request's SLO (false without one)
 }
 
@@ -254,6 +254,7 @@ func (c *HTTPClient) Generate(ctx context.Context, gr *GenerateRequest) *Generat
 	if gr.Stream && len(chunks) > 0 {
 		g.TTFT = chunks[0].at.Sub(start)
 		c.rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: MethodTTFT, Name: name}, Latency: g.TTFT}, chunks[0].at)
+		keepITL := gr.SLO != nil && gr.SLO.ITL > 0 // only an ITL objective reads them
 		for i := 1; i < len(chunks); i++ {
 			k := perChunk[i]
 			if k <= 0 {
@@ -261,7 +262,9 @@ func (c *HTTPClient) Generate(ctx context.Context, gr *GenerateRequest) *Generat
 			}
 			gap := chunks[i].at.Sub(chunks[i-1].at) / time.Duration(k)
 			for range k {
-				g.ITL = append(g.ITL, gap)
+				if keepITL {
+					g.ITL = append(g.ITL, gap)
+				}
 				c.rec.Record(aggregate.Sample{Endpoint: aggregate.Endpoint{Method: MethodITL, Name: name}, Latency: gap}, chunks[i].at)
 			}
 		}

@@ -176,3 +176,27 @@ func TestGenerateFailures(t *testing.T) {
 		t.Errorf("failures %d, goodput %d; want 2 and 0", snap.Total().Failures, snap.Counters[CounterGoodput])
 	}
 }
+
+func TestSLOMet(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	g := &Generation{Response: &Response{Elapsed: time.Second}, TokensOut: 50, TTFT: ms(200),
+		ITL: []time.Duration{ms(10), ms(10), ms(10), ms(40)}}
+	for _, tt := range []struct {
+		o    SLO
+		want bool
+	}{
+		{SLO{TTFT: ms(200)}, true},
+		{SLO{TTFT: ms(199)}, false},
+		{SLO{ITL: ms(18)}, true},              // mean 17.5 ms
+		{SLO{ITL: ms(17)}, false},             // mean 17.5 ms
+		{SLO{ITL: ms(39), ITLQ: 0.75}, true},  // p75: the third of four
+		{SLO{ITL: ms(39), ITLQ: 0.99}, false}, // p99: the 40 ms gap
+		{SLO{E2E: ms(999)}, false},
+		{SLO{MinTPS: 50}, true},
+		{SLO{MinTPS: 51}, false},
+	} {
+		if got := tt.o.Met(g); got != tt.want {
+			t.Errorf("%+v: met %v, want %v", tt.o, got, tt.want)
+		}
+	}
+}
